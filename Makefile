@@ -1,0 +1,54 @@
+# The two commands: `make run` and `make test`. Everything else is a helper of theirs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PORT ?= 8000
+DEMO_SEED ?= 1
+export PORT
+
+.PHONY: run test install install-dev lint format migrate seed stop clean bench
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/activate
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/activate
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## run: the portal with the demo county on http://127.0.0.1:$(PORT) (web, Celery worker, beat)
+run: export DJANGO_DEBUG ?= 1
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --seed $(DEMO_SEED)
+	$(PY) manage.py create_demo_admin
+	$(VENV)/bin/honcho --procfile Procfile.dev --env /dev/null start
+
+## test: lint, then the whole suite (external servers when DATABASE_URL/REDIS_URL are set)
+test: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## stop: shut down the embedded PostgreSQL and Redis under var/
+stop: install
+	$(PY) manage.py embedded stop
+
+clean: stop
+	rm -rf var/

@@ -1,0 +1,156 @@
+"""Writes on the organization tree. Views, the API, imports and tasks call these."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat, Substr
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .choices import BranchType, OrgKind, OrgStatus
+from .models import BranchTypeChange, Organization
+
+ORG_FIELDS = (
+    "code",
+    "name",
+    "kind",
+    "branch_type",
+    "location_code",
+    "host_unit",
+    "phone",
+    "has_committee",
+    "established_on",
+    "planned_end_on",
+)
+
+
+@transaction.atomic
+def organization_create(
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    parent: Organization | None = None,
+    branch_type: str = "",
+    location_code: str = "",
+    host_unit: str = "",
+    phone: str = "",
+    has_committee: bool = False,
+    established_on: datetime.date | None = None,
+    planned_end_on: datetime.date | None = None,
+) -> Organization:
+    """Set up an organization in the tree (approved by its upper organization)."""
+    org = Organization(
+        code=(code or "").strip(),
+        name=(name or "").strip(),
+        kind=kind,
+        parent=parent,
+        branch_type=branch_type if kind == OrgKind.BRANCH else "",
+        location_code=location_code,
+        host_unit=host_unit,
+        phone=phone,
+        has_committee=has_committee,
+        established_on=established_on,
+        planned_end_on=planned_end_on,
+    )
+    org.full_clean()
+    org.save()
+    return org
+
+
+@transaction.atomic
+def organization_update(*, org: Organization, **changes) -> Organization:
+    """Change an organization's own fields; the branch type has its own service (history)."""
+    unknown = set(changes) - set(ORG_FIELDS)
+    if unknown:
+        raise TypeError(f"organization_update does not change {sorted(unknown)}")
+    if "branch_type" in changes and changes["branch_type"] != org.branch_type:
+        raise ValidationError(_("支部类型变更请使用“变更支部类型”,以保留变更记录"))
+    org = Organization.objects.select_for_update().get(pk=org.pk)
+    for field, value in changes.items():
+        setattr(org, field, value)
+    org.full_clean()
+    org.save()
+    return org
+
+
+@transaction.atomic
+def organization_change_branch_type(
+    *,
+    org: Organization,
+    to_type: str,
+    changed_on: datetime.date | None = None,
+    reason: str = "",
+    planned_end_on: datetime.date | None = None,
+) -> BranchTypeChange:
+    """Convert a branch (e.g. 功能型 → 建制型); the change is kept in the branch's history."""
+    org = Organization.objects.select_for_update().get(pk=org.pk)
+    if org.kind != OrgKind.BRANCH:
+        raise ValidationError(_("只有党支部有支部类型"))
+    if to_type == org.branch_type:
+        raise ValidationError(_("新支部类型与原类型相同"))
+    if to_type not in BranchType.values:
+        raise ValidationError(_("未知的支部类型"))
+    loses_memberships = org.holds_memberships and to_type in (
+        BranchType.FUNCTIONAL,
+        BranchType.TEMPORARY,
+    )
+    if loses_memberships and org.members.exists():
+        raise ValidationError(
+            _("该支部仍有 %(n)d 名党员的组织关系,请先转移组织关系再改为%(t)s")
+            % {"n": org.members.count(), "t": BranchType(to_type).label}
+        )
+    change = BranchTypeChange(
+        organization=org,
+        from_type=org.branch_type,
+        to_type=to_type,
+        changed_on=changed_on or timezone.localdate(),
+        reason=reason,
+    )
+    org.branch_type = to_type
+    if to_type == BranchType.TEMPORARY:
+        org.planned_end_on = planned_end_on or org.planned_end_on
+    org.full_clean()
+    org.save()
+    change.full_clean()
+    change.save()
+    return change
+
+
+@transaction.atomic
+def organization_move(*, org: Organization, new_parent: Organization) -> Organization:
+    """Hang an organization (and its subtree) under another parent."""
+    org = Organization.objects.select_for_update().get(pk=org.pk)
+    old_path = org.path
+    org.parent = new_parent
+    org.full_clean()
+    org.save()  # recomputes org.path and depth
+    depth_delta = org.depth - old_path.count("/") + 2
+    Organization.objects.filter(path__startswith=old_path).exclude(pk=org.pk).update(
+        path=Concat(Value(org.path), Substr(F("path"), len(old_path) + 1)),
+        depth=F("depth") + depth_delta,
+    )
+    return org
+
+
+@transaction.atomic
+def organization_dissolve(*, org: Organization, dissolved_on: datetime.date) -> Organization:
+    """撤销: a temporary branch whose body ended, or any organization that is wound up."""
+    org = Organization.objects.select_for_update().get(pk=org.pk)
+    if org.status == OrgStatus.DISSOLVED:
+        raise ValidationError(_("该组织已撤销"))
+    if org.children.filter(status=OrgStatus.ACTIVE).exists():
+        raise ValidationError(_("该组织下还有未撤销的下级组织,请先撤销或调整下级组织"))
+    if org.members.exists():
+        raise ValidationError(
+            _("该组织仍有 %(n)d 名党员的组织关系,请先转移组织关系") % {"n": org.members.count()}
+        )
+    org.status = OrgStatus.DISSOLVED
+    org.dissolved_on = dissolved_on
+    org.full_clean()
+    org.save()
+    return org

@@ -1,0 +1,117 @@
+import datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from branches.choices import BranchType, OrgKind
+from branches.models import Organization
+from branches.tests.factories import make_branch, make_committee, make_tree
+from members.tests.factories import make_member
+
+pytestmark = pytest.mark.django_db
+
+
+def test_subtree_follows_materialized_path():
+    tree = make_tree()
+    codes = set(Organization.objects.subtree(tree["township"]).values_list("code", flat=True))
+    assert codes == {tree["township"].code, tree["village"].code, tree["other"].code}
+    assert tree["village"].depth == 2
+    assert list(tree["village"].ancestors()) == [tree["root"], tree["township"]]
+
+
+def test_group_must_sit_under_a_branch():
+    tree = make_tree()
+    org = Organization(code="G1", name="第一党小组", kind=OrgKind.GROUP, parent=tree["township"])
+    with pytest.raises(ValidationError) as exc:
+        org.full_clean()
+    assert "党小组不能设在党委之下" in exc.value.message_dict["parent"][0]
+
+
+def test_nothing_sits_under_a_group():
+    tree = make_tree()
+    group = Organization(code="G1", name="第一党小组", kind=OrgKind.GROUP, parent=tree["village"])
+    group.full_clean()
+    group.save()
+    child = Organization(
+        code="B9",
+        name="错误党支部",
+        kind=OrgKind.BRANCH,
+        branch_type=BranchType.ESTABLISHED,
+        parent=group,
+    )
+    with pytest.raises(ValidationError):
+        child.full_clean()
+
+
+def test_branch_needs_type_and_others_have_none():
+    root = make_committee()
+    org = Organization(code="X1", name="无类型支部", kind=OrgKind.BRANCH, parent=root)
+    with pytest.raises(ValidationError) as exc:
+        org.full_clean()
+    assert "党支部必须选择支部类型" in str(exc.value)
+    with transaction.atomic(), pytest.raises(IntegrityError):
+        Organization.objects.create(code="X2", name="绕过校验", kind=OrgKind.BRANCH, parent=root)
+
+
+def test_temporary_branch_needs_planned_end():
+    root = make_committee()
+    org = Organization(
+        code="T1",
+        name="项目临时党支部",
+        kind=OrgKind.BRANCH,
+        branch_type=BranchType.TEMPORARY,
+        parent=root,
+    )
+    with pytest.raises(ValidationError) as exc:
+        org.full_clean()
+    assert "临时党支部必须填写计划撤销日期" in str(exc.value)
+
+
+def test_only_established_and_joint_branches_hold_memberships():
+    tree = make_tree()
+    assert tree["village"].holds_memberships
+    assert not tree["functional"].holds_memberships
+    assert not tree["township"].holds_memberships
+    joint = make_branch(parent=tree["township"], branch_type=BranchType.JOINT, name="联合党支部")
+    assert joint.holds_memberships
+
+
+def test_unknown_location_code_is_refused():
+    root = make_committee()
+    org = Organization(
+        code="L1",
+        name="驻某地党支部",
+        kind=OrgKind.BRANCH,
+        branch_type=BranchType.FUNCTIONAL,
+        parent=root,
+        location_code="999999",
+    )
+    with pytest.raises(ValidationError) as exc:
+        org.full_clean()
+    assert "行政区划代码 999999 不存在" in str(exc.value)
+
+
+def test_practice_warnings():
+    tree = make_tree()
+    village = tree["village"]
+    assert any("不足 3 名" in w for w in village.practice_warnings(full_members=2))
+    warnings = village.practice_warnings(full_members=8)
+    assert any("应设立支部委员会" in w for w in warnings)
+    village.has_committee = True
+    assert village.practice_warnings(full_members=8) == []
+    temp = make_branch(
+        parent=tree["root"],
+        branch_type=BranchType.TEMPORARY,
+        name="培训班临时党支部",
+        established_on=datetime.date(2020, 1, 1),
+        planned_end_on=datetime.date(2021, 1, 1),
+    )
+    assert any("已过计划撤销日期" in w for w in temp.practice_warnings(full_members=0))
+
+
+def test_member_home_must_hold_memberships():
+    tree = make_tree()
+    with pytest.raises(ValidationError) as exc:
+        make_member(home_org=tree["functional"])
+    assert "只有建制型或联合党支部可以" in exc.value.message_dict["home_org"][0]

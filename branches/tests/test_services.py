@@ -1,0 +1,102 @@
+import datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from branches import services
+from branches.choices import BranchType, OrgStatus
+from branches.models import BranchTypeChange, Organization
+from branches.tests.factories import make_branch, make_committee, make_tree
+from members.tests.factories import make_member
+
+pytestmark = pytest.mark.django_db
+
+
+def test_functional_branch_converted_to_established_keeps_history():
+    tree = make_tree()
+    change = services.organization_change_branch_type(
+        org=tree["functional"],
+        to_type=BranchType.ESTABLISHED,
+        changed_on=datetime.date(2019, 6, 1),
+        reason="驻西安党支部由功能型转为建制型",
+    )
+    tree["functional"].refresh_from_db()
+    assert tree["functional"].branch_type == BranchType.ESTABLISHED
+    assert tree["functional"].holds_memberships
+    history = list(tree["functional"].type_changes.values_list("from_type", "to_type"))
+    assert history == [(BranchType.FUNCTIONAL, BranchType.ESTABLISHED)]
+    assert change.changed_on == datetime.date(2019, 6, 1)
+
+
+def test_update_refuses_silent_branch_type_change():
+    tree = make_tree()
+    with pytest.raises(ValidationError):
+        services.organization_update(org=tree["functional"], branch_type=BranchType.ESTABLISHED)
+    assert BranchTypeChange.objects.count() == 0
+
+
+def test_established_branch_with_members_cannot_become_functional():
+    tree = make_tree()
+    make_member(home_org=tree["village"])
+    with pytest.raises(ValidationError) as exc:
+        services.organization_change_branch_type(org=tree["village"], to_type=BranchType.FUNCTIONAL)
+    assert "仍有 1 名党员的组织关系" in exc.value.messages[0]
+    tree["village"].refresh_from_db()
+    assert tree["village"].branch_type == BranchType.ESTABLISHED
+    assert BranchTypeChange.objects.count() == 0
+
+
+def test_to_temporary_needs_planned_end_and_changes_nothing_on_failure():
+    tree = make_tree()
+    with pytest.raises(ValidationError):
+        services.organization_change_branch_type(
+            org=tree["functional"], to_type=BranchType.TEMPORARY
+        )
+    tree["functional"].refresh_from_db()
+    assert tree["functional"].branch_type == BranchType.FUNCTIONAL
+    assert BranchTypeChange.objects.count() == 0
+
+
+def test_move_rewrites_paths_of_the_subtree():
+    tree = make_tree()
+    second = make_committee(parent=tree["root"], name="第二镇党委")
+    group_parent = tree["village"]
+    services.organization_move(org=tree["township"], new_parent=second)
+    for org in (tree["township"], group_parent, tree["other"]):
+        org.refresh_from_db()
+        assert org.path.startswith(second.path)
+        assert org.path == org.computed_path()[0]
+        assert org.depth == org.path.count("/") - 2
+    assert set(Organization.objects.subtree(second)) == {
+        second,
+        tree["township"],
+        tree["village"],
+        tree["other"],
+    }
+
+
+def test_move_under_own_descendant_is_refused():
+    tree = make_tree()
+    with pytest.raises(ValidationError):
+        services.organization_move(org=tree["township"], new_parent=tree["township"])
+    inner = make_committee(parent=tree["township"], name="下级党委")
+    with pytest.raises(ValidationError):
+        services.organization_move(org=tree["township"], new_parent=inner)
+
+
+def test_dissolve_needs_empty_branch():
+    tree = make_tree()
+    make_member(home_org=tree["village"])
+    with pytest.raises(ValidationError):
+        services.organization_dissolve(org=tree["village"], dissolved_on=datetime.date(2026, 1, 1))
+    temp = make_branch(parent=tree["root"], branch_type=BranchType.TEMPORARY, name="临时支部")
+    services.organization_dissolve(org=temp, dissolved_on=datetime.date(2026, 1, 1))
+    temp.refresh_from_db()
+    assert temp.status == OrgStatus.DISSOLVED
+
+
+def test_duplicate_code_is_refused_in_chinese():
+    make_committee(code="DUP1")
+    with pytest.raises(ValidationError) as exc:
+        make_committee(code="DUP1")
+    assert "组织编码" in exc.value.message_dict["code"][0]

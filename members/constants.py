@@ -1,0 +1,10 @@
+"""Numbers from party rules (DOMAIN.md, "Members")."""
+
+# Joining requires this age.
+MIN_JOIN_AGE = 18
+# Probation lasts one year; it can be extended once by 6-12 months, so conversion falls 1-2
+# years after joining.
+PROBATION_MIN_DAYS = 365
+PROBATION_MAX_YEARS = 2
+# Away this many consecutive months makes a member "mobile" (2024 意见).
+MOBILE_MIN_MONTHS = 6

@@ -1,0 +1,310 @@
+"""Party members and their mobility (DOMAIN.md, "Members" and "Mobile members")."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from branches.models import Organization, validate_region_code
+from portal import regions
+
+from .choices import (
+    ETHNICITY_CHOICES,
+    Education,
+    Gender,
+    MemberType,
+    MobilityEnd,
+    OutflowReason,
+    PartyStatus,
+)
+from .constants import MIN_JOIN_AGE, PROBATION_MAX_YEARS, PROBATION_MIN_DAYS
+from .validators import (
+    id_number_info,
+    normalize_id_number,
+    normalize_phone,
+    validate_id_number,
+    validate_phone,
+)
+
+
+def lost_contact_cutoff(as_of: datetime.date | None = None) -> datetime.date:
+    """Members whose last contact is before this date count as lost (失联)."""
+    as_of = as_of or timezone.localdate()
+    return as_of - relativedelta(months=settings.LOST_CONTACT_MONTHS)
+
+
+class MemberQuerySet(models.QuerySet):
+    def with_mobility_flags(self) -> MemberQuerySet:
+        """Annotate ``is_mobile``: the member has a mobility that has not ended."""
+        return self.annotate(
+            is_mobile=Exists(Mobility.objects.current().filter(member=OuterRef("pk")))
+        )
+
+    def mobile(self) -> MemberQuerySet:
+        return self.filter(Exists(Mobility.objects.current().filter(member=OuterRef("pk"))))
+
+    def lost_contact(self, as_of: datetime.date | None = None) -> MemberQuerySet:
+        """Members in normal standing with no contact for LOST_CONTACT_MONTHS months."""
+        return self.filter(party_status=PartyStatus.NORMAL).filter(
+            Q(last_contact_on__lt=lost_contact_cutoff(as_of)) | Q(last_contact_on__isnull=True)
+        )
+
+    def in_subtree(self, org: Organization) -> MemberQuerySet:
+        return self.filter(home_org__path__startswith=org.path)
+
+
+class Member(models.Model):
+    """A party member whose 组织关系 is held by one of our branches."""
+
+    name = models.CharField(_("姓名"), max_length=30)
+    gender = models.CharField(_("性别"), max_length=10, choices=Gender.choices)
+    ethnicity = models.CharField(
+        _("民族"), max_length=10, choices=ETHNICITY_CHOICES, blank=True, default=""
+    )
+    id_number = models.CharField(
+        _("公民身份号码"), max_length=18, unique=True, validators=[validate_id_number]
+    )
+    birth_date = models.DateField(_("出生日期"))
+    education = models.CharField(
+        _("学历"), max_length=30, choices=Education.choices, blank=True, default=""
+    )
+    phone = models.CharField(_("联系电话"), max_length=20, validators=[validate_phone])
+    member_type = models.CharField(_("党员类型"), max_length=20, choices=MemberType.choices)
+    joined_on = models.DateField(_("入党日期"))
+    converted_on = models.DateField(_("转正日期"), null=True, blank=True)
+    home_org = models.ForeignKey(
+        Organization,
+        verbose_name=_("组织关系所在党组织"),
+        on_delete=models.PROTECT,
+        related_name="members",
+    )
+    party_status = models.CharField(
+        _("党籍状态"), max_length=20, choices=PartyStatus.choices, default=PartyStatus.NORMAL
+    )
+    last_contact_on = models.DateField(
+        _("最近联系日期"),
+        null=True,
+        blank=True,
+        help_text=_("最近一次参加组织生活、谈话、走访、交纳党费或本人报告的日期"),
+    )
+    transferred_out_on = models.DateField(_("转出日期"), null=True, blank=True)
+    transferred_to = models.CharField(_("转入党组织"), max_length=100, blank=True, default="")
+    remarks = models.CharField(_("备注"), max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    objects = MemberQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("党员")
+        verbose_name_plural = _("党员")
+        ordering = ["home_org", "name", "pk"]
+        indexes = [
+            models.Index(fields=["home_org", "name"], name="member_org_name_idx"),
+            models.Index(fields=["last_contact_on"], name="member_last_contact_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(member_type=MemberType.FULL) & Q(converted_on__isnull=False))
+                | (Q(member_type=MemberType.PROBATIONARY) & Q(converted_on__isnull=True)),
+                name="member_converted_on_matches_type",
+                violation_error_message=_("正式党员须填写转正日期,预备党员不填转正日期"),
+            ),
+            models.CheckConstraint(
+                condition=Q(converted_on__isnull=True) | Q(converted_on__gt=models.F("joined_on")),
+                name="member_converted_after_joined",
+                violation_error_message=_("转正日期必须晚于入党日期"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean_fields(self, exclude=None) -> None:
+        """Normalize the ID number, phone and name, and derive gender and birth date first."""
+        if self.name:
+            self.name = "".join(self.name.split())
+        # Invalid values stay as typed: the field validators report them precisely.
+        with contextlib.suppress(ValidationError):
+            self.id_number = normalize_id_number(self.id_number)
+            info = id_number_info(self.id_number)
+            self.gender = self.gender or info.gender
+            self.birth_date = self.birth_date or info.birth_date
+        with contextlib.suppress(ValidationError):
+            self.phone = normalize_phone(self.phone)
+        super().clean_fields(exclude=exclude)
+
+    def clean(self) -> None:
+        """Rules across fields: the ID number agrees with gender and birth date, dates agree."""
+        errors: dict[str, list] = {}
+        if self.name and len(self.name) < 2:
+            errors["name"] = [_("姓名至少 2 个字")]
+        info = None
+        with contextlib.suppress(ValidationError):  # a bad number is reported by clean_fields
+            info = id_number_info(normalize_id_number(self.id_number))
+        if info:
+            if self.gender and self.gender != info.gender:
+                errors["gender"] = [
+                    _("性别“%(g)s”与身份证号不符(身份证号显示为%(id)s)")
+                    % {"g": Gender(self.gender).label, "id": Gender(info.gender).label}
+                ]
+            if self.birth_date and self.birth_date != info.birth_date:
+                errors["birth_date"] = [
+                    _("出生日期 %(d)s 与身份证号中的 %(id)s 不符")
+                    % {"d": self.birth_date, "id": info.birth_date}
+                ]
+        today = timezone.localdate()
+        if self.joined_on:
+            if self.joined_on > today:
+                errors.setdefault("joined_on", []).append(_("入党日期不能晚于今天"))
+            birth = self.birth_date or (info.birth_date if info else None)
+            if birth and self.joined_on < birth + relativedelta(years=MIN_JOIN_AGE):
+                errors.setdefault("joined_on", []).append(
+                    _("入党时未满 %(age)d 周岁(出生于 %(b)s)") % {"age": MIN_JOIN_AGE, "b": birth}
+                )
+        if self.member_type == MemberType.FULL and self.joined_on and self.converted_on:
+            days = (self.converted_on - self.joined_on).days
+            latest = self.joined_on + relativedelta(years=PROBATION_MAX_YEARS)
+            if days < PROBATION_MIN_DAYS or self.converted_on > latest:
+                errors.setdefault("converted_on", []).append(
+                    _("转正日期应在入党日期后 1 至 2 年之间(入党日期 %(j)s)")
+                    % {"j": self.joined_on}
+                )
+            if self.converted_on > today:
+                errors.setdefault("converted_on", []).append(_("转正日期不能晚于今天"))
+        if self.home_org_id:
+            org = self.home_org
+            if not org.holds_memberships:
+                errors.setdefault("home_org", []).append(
+                    _("“%(org)s”不能接收党员组织关系:只有建制型或联合党支部可以")
+                    % {"org": org.name}
+                )
+            elif org.dissolved_on:
+                errors.setdefault("home_org", []).append(
+                    _("“%(org)s”已撤销,不能接收党员组织关系") % {"org": org.name}
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_lost_contact(self) -> bool:
+        if self.party_status != PartyStatus.NORMAL:
+            return False
+        return self.last_contact_on is None or self.last_contact_on < lost_contact_cutoff()
+
+    @property
+    def id_tail(self) -> str:
+        return self.id_number[-4:]
+
+
+class MobilityQuerySet(models.QuerySet):
+    def current(self) -> MobilityQuerySet:
+        """Mobilities that have not ended: the member is away now."""
+        return self.filter(ended_on__isnull=True)
+
+
+class Mobility(models.Model):
+    """One period away from home (外出): from the outflow registration until return or transfer."""
+
+    member = models.ForeignKey(
+        Member, verbose_name=_("党员"), on_delete=models.CASCADE, related_name="mobilities"
+    )
+    left_on = models.DateField(_("外出日期"))
+    reason = models.CharField(
+        _("外出原因"), max_length=20, choices=OutflowReason.choices, blank=True, default=""
+    )
+    destination_code = models.CharField(
+        _("流入地"), max_length=6, validators=[validate_region_code]
+    )
+    destination_address = models.CharField(_("详细地址"), max_length=200, blank=True, default="")
+    employer = models.CharField(_("工作单位"), max_length=100, blank=True, default="")
+    inflow_org = models.ForeignKey(
+        Organization,
+        verbose_name=_("流入地党组织"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="inflow_mobilities",
+        help_text=_("参加组织生活的本系统党组织"),
+    )
+    inflow_org_name = models.CharField(
+        _("流入地党组织名称"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_("流入地党组织不在本系统时填写名称"),
+    )
+    certificate_no = models.CharField(_("活动证编号"), max_length=50, blank=True, default="")
+    contact_person = models.CharField(_("联系人"), max_length=50, blank=True, default="")
+    remarks = models.CharField(_("备注"), max_length=500, blank=True, default="")
+    ended_on = models.DateField(_("结束日期"), null=True, blank=True)
+    end_kind = models.CharField(
+        _("结束方式"), max_length=20, choices=MobilityEnd.choices, blank=True, default=""
+    )
+    created_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    objects = MobilityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("外出登记")
+        verbose_name_plural = _("外出登记")
+        ordering = ["member", "-left_on", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(ended_on__isnull=True),
+                name="mobility_one_current_per_member",
+                violation_error_message=_("该党员已有未结束的外出登记"),
+            ),
+            models.CheckConstraint(
+                condition=(Q(ended_on__isnull=True) & Q(end_kind=""))
+                | (Q(ended_on__isnull=False) & ~Q(end_kind="")),
+                name="mobility_end_kind_matches_ended_on",
+                violation_error_message=_("结束日期和结束方式须同时填写"),
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=models.F("left_on")),
+                name="mobility_ended_after_left",
+                violation_error_message=_("返乡或转出日期不能早于外出日期"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.left_on} → {self.destination_name}"
+
+    def clean(self) -> None:
+        errors: dict[str, list] = {}
+        today = timezone.localdate()
+        if self.left_on and self.left_on > today:
+            errors["left_on"] = [_("外出日期不能晚于今天")]
+        if self.ended_on and self.ended_on > today:
+            errors["ended_on"] = [_("返乡或转出日期不能晚于今天")]
+        if self.destination_code:
+            region = regions.get_region(self.destination_code)
+            if region and not regions.is_city_level_or_below(region):
+                errors["destination_code"] = [_("流入地至少要填到地级市")]
+        if self.inflow_org_id and self.inflow_org_name:
+            self.inflow_org_name = ""
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_current(self) -> bool:
+        return self.ended_on is None
+
+    @property
+    def destination_name(self) -> str:
+        return regions.full_name(self.destination_code) if self.destination_code else ""
+
+    @property
+    def inflow_org_display(self) -> str:
+        return self.inflow_org.name if self.inflow_org_id else self.inflow_org_name

@@ -1,0 +1,248 @@
+"""Writes on members and their mobility. Views, the API, imports and tasks call these."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import DateField, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from branches.models import Organization
+
+from .choices import ContactKind, MemberType, MobilityEnd, PartyStatus
+from .models import Member, Mobility
+
+MEMBER_FIELDS = (
+    "name",
+    "gender",
+    "ethnicity",
+    "id_number",
+    "birth_date",
+    "education",
+    "phone",
+    "member_type",
+    "joined_on",
+    "converted_on",
+    "home_org",
+    "remarks",
+)
+MOBILITY_FIELDS = (
+    "left_on",
+    "reason",
+    "destination_code",
+    "destination_address",
+    "employer",
+    "inflow_org",
+    "inflow_org_name",
+    "certificate_no",
+    "contact_person",
+    "remarks",
+)
+
+
+def _locked(member: Member) -> Member:
+    """Re-read the member under a row lock so concurrent writes serialize."""
+    return Member.objects.select_for_update().get(pk=member.pk)
+
+
+@transaction.atomic
+def member_create(
+    *,
+    name: str,
+    id_number: str,
+    phone: str,
+    member_type: str,
+    joined_on: datetime.date,
+    home_org: Organization,
+    converted_on: datetime.date | None = None,
+    gender: str = "",
+    birth_date: datetime.date | None = None,
+    ethnicity: str = "",
+    education: str = "",
+    remarks: str = "",
+) -> Member:
+    """Register a member whose 组织关系 one of our branches holds."""
+    member = Member(
+        name=name,
+        id_number=id_number,
+        phone=phone,
+        member_type=member_type,
+        joined_on=joined_on,
+        converted_on=converted_on,
+        home_org=home_org,
+        gender=gender,
+        birth_date=birth_date,
+        ethnicity=ethnicity,
+        education=education,
+        remarks=remarks,
+        last_contact_on=timezone.localdate(),
+    )
+    member.full_clean()
+    member.save()
+    return member
+
+
+@transaction.atomic
+def member_update(*, member: Member, **changes) -> Member:
+    """Change a member's own fields (not mobility, not standing: those have their services)."""
+    unknown = set(changes) - set(MEMBER_FIELDS)
+    if unknown:
+        raise TypeError(f"member_update does not change {sorted(unknown)}")
+    member = _locked(member)
+    for field, value in changes.items():
+        setattr(member, field, value)
+    member.full_clean()
+    member.save()
+    return member
+
+
+@transaction.atomic
+def member_convert(*, member: Member, converted_on: datetime.date) -> Member:
+    """转正: a probationary member becomes a full member after the 支部大会 vote."""
+    member = _locked(member)
+    if member.member_type != MemberType.PROBATIONARY:
+        raise ValidationError(_("只有预备党员可以转正"))
+    member.member_type = MemberType.FULL
+    member.converted_on = converted_on
+    member.full_clean()
+    member.save()
+    return member
+
+
+@transaction.atomic
+def member_record_contact(
+    *, member: Member, on: datetime.date | None = None, kind: str = ContactKind.SELF_REPORT
+) -> Member:
+    """Note a contact (attendance, talk, visit, dues, self-report): it resets lost contact."""
+    on = on or timezone.localdate()
+    if on > timezone.localdate():
+        raise ValidationError(_("联系日期不能晚于今天"))
+    if kind not in ContactKind.values:
+        raise ValidationError(_("未知的联系方式"))
+    # A single UPDATE with GREATEST keeps this correct under concurrent contacts.
+    Member.objects.filter(pk=member.pk).update(
+        last_contact_on=Greatest(
+            Coalesce("last_contact_on", Value(on)), Value(on), output_field=DateField()
+        )
+    )
+    member.refresh_from_db(fields=["last_contact_on"])
+    return member
+
+
+def _ensure_in_standing(member: Member) -> None:
+    if member.party_status != PartyStatus.NORMAL:
+        raise ValidationError(
+            _("该党员党籍状态为“%(s)s”,不能办理此项业务")
+            % {"s": PartyStatus(member.party_status).label}
+        )
+
+
+@transaction.atomic
+def member_register_outflow(
+    *,
+    member: Member,
+    left_on: datetime.date,
+    destination_code: str,
+    reason: str = "",
+    destination_address: str = "",
+    employer: str = "",
+    inflow_org: Organization | None = None,
+    inflow_org_name: str = "",
+    certificate_no: str = "",
+    contact_person: str = "",
+    remarks: str = "",
+) -> Mobility:
+    """外出登记: the member leaves; their membership stays home, their whereabouts are recorded."""
+    member = _locked(member)
+    _ensure_in_standing(member)
+    if member.mobilities.current().exists():
+        raise ValidationError(_("该党员已有未结束的外出登记,请先办理返乡或修改现有登记"))
+    last = member.mobilities.order_by("-ended_on").first()
+    if last and last.ended_on and left_on < last.ended_on:
+        raise ValidationError(
+            {"left_on": [_("外出日期早于上次外出的结束日期 %(d)s") % {"d": last.ended_on}]}
+        )
+    mobility = Mobility(
+        member=member,
+        left_on=left_on,
+        reason=reason,
+        destination_code=destination_code,
+        destination_address=destination_address,
+        employer=employer,
+        inflow_org=inflow_org,
+        inflow_org_name=inflow_org_name,
+        certificate_no=certificate_no,
+        contact_person=contact_person,
+        remarks=remarks,
+    )
+    mobility.full_clean()
+    mobility.save()
+    member_record_contact(member=member, kind=ContactKind.REGISTRATION)
+    return mobility
+
+
+@transaction.atomic
+def mobility_update(*, mobility: Mobility, **changes) -> Mobility:
+    """Correct or update a current registration (new address, new employer, ...)."""
+    unknown = set(changes) - set(MOBILITY_FIELDS)
+    if unknown:
+        raise TypeError(f"mobility_update does not change {sorted(unknown)}")
+    mobility = Mobility.objects.select_for_update().get(pk=mobility.pk)
+    if not mobility.is_current:
+        raise ValidationError(_("已结束的外出登记不能修改"))
+    for field, value in changes.items():
+        setattr(mobility, field, value)
+    mobility.full_clean()
+    mobility.save()
+    return mobility
+
+
+def _current_mobility(member: Member) -> Mobility:
+    mobility = member.mobilities.select_for_update().current().first()
+    if mobility is None:
+        raise ValidationError(_("该党员没有未结束的外出登记"))
+    return mobility
+
+
+@transaction.atomic
+def member_return(*, member: Member, returned_on: datetime.date) -> Mobility:
+    """返乡: the current mobility ends; the history stays."""
+    member = _locked(member)
+    mobility = _current_mobility(member)
+    mobility.ended_on = returned_on
+    mobility.end_kind = MobilityEnd.RETURNED
+    mobility.full_clean()
+    mobility.save()
+    member_record_contact(member=member, on=returned_on, kind=ContactKind.SELF_REPORT)
+    return mobility
+
+
+@transaction.atomic
+def member_transfer_out(
+    *, member: Member, transferred_out_on: datetime.date, transferred_to: str
+) -> Member:
+    """转出: the membership moves to an organization outside the county; the history stays."""
+    member = _locked(member)
+    _ensure_in_standing(member)
+    transferred_to = (transferred_to or "").strip()
+    if not transferred_to:
+        raise ValidationError({"transferred_to": [_("请填写转入的党组织名称")]})
+    if transferred_out_on > timezone.localdate():
+        raise ValidationError({"transferred_out_on": [_("转出日期不能晚于今天")]})
+    mobility = member.mobilities.select_for_update().current().first()
+    if mobility is not None:
+        mobility.ended_on = transferred_out_on
+        mobility.end_kind = MobilityEnd.TRANSFERRED_OUT
+        mobility.full_clean()
+        mobility.save()
+    member.party_status = PartyStatus.TRANSFERRED_OUT
+    member.transferred_out_on = transferred_out_on
+    member.transferred_to = transferred_to
+    member.save(
+        update_fields=["party_status", "transferred_out_on", "transferred_to", "updated_at"]
+    )
+    return member

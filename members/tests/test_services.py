@@ -1,0 +1,139 @@
+import datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from branches.tests.factories import make_tree
+from members import services
+from members.choices import MemberType, MobilityEnd, PartyStatus
+from members.models import Member, Mobility
+from members.tests.factories import make_member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tree():
+    return make_tree()
+
+
+@pytest.fixture
+def member(tree):
+    return make_member(home_org=tree["village"], name="李四")
+
+
+def outflow(member, **kw):
+    defaults = {
+        "left_on": datetime.date(2025, 3, 1),
+        "destination_code": "610113",
+        "reason": "work",
+        "employer": "西安某建筑公司",
+    }
+    defaults.update(kw)
+    return services.member_register_outflow(member=member, **defaults)
+
+
+def test_register_outflow_makes_member_mobile(member, tree):
+    mobility = outflow(member, inflow_org=tree["functional"])
+    assert mobility.is_current
+    assert mobility.destination_name == "陕西省西安市雁塔区"
+    assert Member.objects.mobile().get() == member
+    flagged = Member.objects.with_mobility_flags().get()
+    assert flagged.is_mobile
+    member.refresh_from_db()
+    assert member.last_contact_on == timezone.localdate()
+
+
+def test_second_current_outflow_is_refused(member):
+    outflow(member)
+    with pytest.raises(ValidationError) as exc:
+        outflow(member, destination_code="110105")
+    assert "已有未结束的外出登记" in exc.value.messages[0]
+    assert Mobility.objects.count() == 1
+
+
+def test_outflow_destination_must_be_a_city(member):
+    with pytest.raises(ValidationError) as exc:
+        outflow(member, destination_code="610000")
+    assert "至少要填到地级市" in exc.value.message_dict["destination_code"][0]
+    assert not Mobility.objects.exists()
+
+
+def test_outflow_in_the_future_is_refused(member):
+    with pytest.raises(ValidationError) as exc:
+        outflow(member, left_on=timezone.localdate() + datetime.timedelta(days=3))
+    assert "外出日期不能晚于今天" in exc.value.message_dict["left_on"][0]
+
+
+def test_return_ends_mobility_and_keeps_history(member):
+    outflow(member)
+    services.member_return(member=member, returned_on=datetime.date(2025, 12, 1))
+    assert not Member.objects.mobile().exists()
+    mobility = member.mobilities.get()
+    assert mobility.end_kind == MobilityEnd.RETURNED
+    outflow(member, left_on=datetime.date(2026, 2, 1), destination_code="110105")
+    assert member.mobilities.count() == 2
+
+
+def test_return_before_leaving_is_refused(member):
+    outflow(member)
+    with pytest.raises(ValidationError):
+        services.member_return(member=member, returned_on=datetime.date(2025, 1, 1))
+    assert member.mobilities.current().exists()
+
+
+def test_return_without_mobility_is_refused(member):
+    with pytest.raises(ValidationError) as exc:
+        services.member_return(member=member, returned_on=datetime.date(2025, 1, 1))
+    assert "没有未结束的外出登记" in exc.value.messages[0]
+
+
+def test_transfer_out_ends_mobility_and_standing(member):
+    outflow(member)
+    services.member_transfer_out(
+        member=member, transferred_out_on=datetime.date(2026, 1, 5), transferred_to="西安市某党支部"
+    )
+    member.refresh_from_db()
+    assert member.party_status == PartyStatus.TRANSFERRED_OUT
+    assert member.transferred_to == "西安市某党支部"
+    assert member.mobilities.get().end_kind == MobilityEnd.TRANSFERRED_OUT
+    with pytest.raises(ValidationError) as exc:
+        outflow(member, left_on=datetime.date(2026, 2, 1))
+    assert "已转出" in exc.value.messages[0]
+
+
+def test_transfer_out_needs_destination(member):
+    with pytest.raises(ValidationError):
+        services.member_transfer_out(
+            member=member, transferred_out_on=datetime.date(2026, 1, 5), transferred_to=" "
+        )
+    member.refresh_from_db()
+    assert member.party_status == PartyStatus.NORMAL
+
+
+def test_record_contact_never_moves_backwards(member):
+    services.member_record_contact(member=member, on=datetime.date(2026, 1, 1))
+    before = Member.objects.get(pk=member.pk).last_contact_on
+    services.member_record_contact(member=member, on=datetime.date(2020, 1, 1))
+    assert Member.objects.get(pk=member.pk).last_contact_on == before
+
+
+def test_convert_probationary_member(tree):
+    member = make_member(
+        home_org=tree["village"],
+        member_type=MemberType.PROBATIONARY,
+        joined_on=datetime.date(2025, 6, 1),
+    )
+    services.member_convert(member=member, converted_on=datetime.date(2026, 6, 1))
+    member.refresh_from_db()
+    assert member.member_type == MemberType.FULL
+
+
+def test_update_mobility_and_refuse_unknown_fields(member):
+    mobility = outflow(member)
+    services.mobility_update(mobility=mobility, employer="新单位")
+    mobility.refresh_from_db()
+    assert mobility.employer == "新单位"
+    with pytest.raises(TypeError):
+        services.mobility_update(mobility=mobility, member=member)

@@ -1,0 +1,10 @@
+"""Test override: the same settings, tuned for speed only (never for behaviour)."""
+
+import os
+
+os.environ.setdefault("PORTAL_ALLOW_DEV_SECRET", "1")
+
+from portal.settings import *  # noqa: F403
+
+# Hashing passwords slowly protects real accounts; in tests it only costs time.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,15 @@
+"""Root URL configuration."""
+
+from django.contrib import admin
+from django.urls import path
+
+from portal import views
+
+admin.site.site_header = "流动党员管理门户"
+admin.site.site_title = "流动党员管理门户"
+admin.site.index_title = "后台管理"
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
