@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from portal.admin import ScopedAdminMixin
+
 from .models import BranchTypeChange, Organization
 
 
@@ -15,7 +17,7 @@ class BranchTypeChangeInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name", "kind", "branch_type", "parent", "status")
     list_filter = ("kind", "branch_type", "status")
     search_fields = ("code", "name")

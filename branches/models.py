@@ -38,6 +38,12 @@ def validate_region_code(value: str) -> None:
 
 
 class OrganizationQuerySet(models.QuerySet):
+    def visible_to(self, user) -> OrganizationQuerySet:
+        """The scoping door for organizations (portal/scoping.py)."""
+        from portal.scoping import scope_for
+
+        return self.filter(scope_for(user).path_q("path"))
+
     def subtree(self, org: Organization) -> OrganizationQuerySet:
         """The organization and everything below it, through the materialized path."""
         return self.filter(path__startswith=org.path)

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from portal.admin import ScopedAdminMixin
+
 from .models import Member, Mobility
 
 
@@ -10,7 +12,7 @@ class MobilityInline(admin.StackedInline):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "gender", "member_type", "home_org", "party_status", "last_contact_on")
     list_filter = ("member_type", "party_status", "gender")
     search_fields = ("name", "phone")
@@ -21,7 +23,7 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Mobility)
-class MobilityAdmin(admin.ModelAdmin):
+class MobilityAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = ("member", "left_on", "destination_code", "employer", "ended_on", "end_kind")
     list_filter = ("reason", "end_kind")
     raw_id_fields = ("member", "inflow_org")

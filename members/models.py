@@ -42,6 +42,23 @@ def lost_contact_cutoff(as_of: datetime.date | None = None) -> datetime.date:
 
 
 class MemberQuerySet(models.QuerySet):
+    def visible_to(self, user) -> MemberQuerySet:
+        """The scoping door for members: those whose 组织关系 is in the user's subtrees, and
+        those taking part in the life of an organization there (inflow members)."""
+        from portal.scoping import scope_for
+
+        scope = scope_for(user)
+        if scope.everything:
+            return self.all()
+        if not scope.org_paths:
+            return self.none()
+        inflow = (
+            Mobility.objects.current()
+            .filter(member=OuterRef("pk"))
+            .filter(scope.path_q("inflow_org__path"))
+        )
+        return self.filter(scope.path_q("home_org__path") | Q(Exists(inflow)))
+
     def with_mobility_flags(self) -> MemberQuerySet:
         """Annotate ``is_mobile``: the member has a mobility that has not ended."""
         return self.annotate(
@@ -206,6 +223,10 @@ class Member(models.Model):
 
 
 class MobilityQuerySet(models.QuerySet):
+    def visible_to(self, user) -> MobilityQuerySet:
+        """Mobilities of the members the user may see."""
+        return self.filter(member__in=Member.objects.visible_to(user))
+
     def current(self) -> MobilityQuerySet:
         """Mobilities that have not ended: the member is away now."""
         return self.filter(ended_on__isnull=True)

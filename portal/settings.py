@@ -31,12 +31,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "import_export",
     "portal",
     "branches",
     "members",
     "activities",
+    "rosters",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +123,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Internationalization ----------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -138,8 +142,32 @@ MEDIA_URL = "/media/"
 
 # --- REST framework ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes bad credentials a 401, not a 403.
+        "portal.api.authentication.HashedTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.IsAuthenticatedReadOnlyToken"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "流动党员管理门户 API",
+    "DESCRIPTION": "供上级系统和数据大屏拉取党员台账的只读接口。认证:Authorization: Token <令牌>。",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the sidecar package: /api/docs/ loads nothing from outside the machine.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Token keys last this many days unless create_api_token --days says otherwise.
+API_TOKEN_DEFAULT_DAYS = env.int("PORTAL_API_TOKEN_DAYS", default=365)
 
 # --- Domain settings (DOMAIN.md: "configurable") -----------------------------------------------
 # Months without contact after which a member counts as lost (失联).

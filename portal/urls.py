@@ -1,7 +1,7 @@
 """Root URL configuration."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from portal import views
 
@@ -12,4 +12,9 @@ admin.site.index_title = "后台管理"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("portal.account_urls")),
+    path("api/", include("portal.api.urls")),
+    path("orgs/", include("branches.urls")),
+    path("members/", include("members.urls")),
+    path("", include("portal.web_urls")),
 ]

@@ -1,0 +1,16 @@
+from portal.api.views import ScopedReadOnlyViewSet
+
+from branches.filtersets import OrganizationFilterSet
+from branches.models import Organization
+
+from .serializers import OrganizationSerializer
+
+
+class OrganizationViewSet(ScopedReadOnlyViewSet):
+    """党组织: the organization tree within the caller's scope."""
+
+    serializer_class = OrganizationSerializer
+    filterset_class = OrganizationFilterSet
+
+    def get_queryset(self):
+        return Organization.objects.visible_to(self.request.user).select_related("parent")

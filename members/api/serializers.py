@@ -1,0 +1,76 @@
+from rest_framework import serializers
+
+from members.models import Member, Mobility
+from portal.api.serializers import ValidatedModelSerializer
+from portal.masking import mask_id_number, mask_phone
+
+
+class MobilitySerializer(ValidatedModelSerializer):
+    destination_name = serializers.CharField(read_only=True)
+    inflow_org_code = serializers.CharField(source="inflow_org.code", read_only=True, default=None)
+    inflow_org_display = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Mobility
+        fields = [
+            "id",
+            "left_on",
+            "reason",
+            "destination_code",
+            "destination_name",
+            "destination_address",
+            "employer",
+            "inflow_org_code",
+            "inflow_org_display",
+            "certificate_no",
+            "contact_person",
+            "ended_on",
+            "end_kind",
+        ]
+        read_only_fields = fields
+
+
+class MemberSerializer(ValidatedModelSerializer):
+    """A member with the current mobility; ID number and phone masked unless unmasked access."""
+
+    home_org_code = serializers.CharField(source="home_org.code", read_only=True)
+    home_org_name = serializers.CharField(source="home_org.name", read_only=True)
+    current_mobility = serializers.SerializerMethodField()
+    is_lost_contact = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Member
+        fields = [
+            "id",
+            "name",
+            "gender",
+            "ethnicity",
+            "id_number",
+            "birth_date",
+            "education",
+            "phone",
+            "member_type",
+            "joined_on",
+            "converted_on",
+            "home_org_code",
+            "home_org_name",
+            "party_status",
+            "last_contact_on",
+            "is_lost_contact",
+            "current_mobility",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_current_mobility(self, member) -> dict | None:
+        current = getattr(member, "current_mobilities", None)
+        if current is None:
+            current = list(member.mobilities.current())
+        return MobilitySerializer(current[0]).data if current else None
+
+    def to_representation(self, member):
+        data = super().to_representation(member)
+        if not self.context.get("unmasked"):
+            data["id_number"] = mask_id_number(data["id_number"])
+            data["phone"] = mask_phone(data["phone"])
+        return data

@@ -1,0 +1,22 @@
+from django.db.models import Prefetch
+
+from members.filtersets import MemberFilterSet
+from members.models import Member, Mobility
+from portal.api.views import ScopedReadOnlyViewSet
+
+from .serializers import MemberSerializer
+
+
+class MemberViewSet(ScopedReadOnlyViewSet):
+    """党员: members within the caller's scope, each with the current mobility."""
+
+    serializer_class = MemberSerializer
+    filterset_class = MemberFilterSet
+
+    def get_queryset(self):
+        current = Mobility.objects.current().select_related("inflow_org")
+        return (
+            Member.objects.visible_to(self.request.user)
+            .select_related("home_org")
+            .prefetch_related(Prefetch("mobilities", queryset=current, to_attr="current_mobilities"))
+        )

@@ -1,0 +1,74 @@
+"""The one FilterSet per model, used by the HTML list, the API and exports."""
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
+
+from branches.models import Organization
+from portal import regions
+
+from .choices import MemberType, PartyStatus
+from .models import Member, Mobility, lost_contact_cutoff
+
+
+def _visible_orgs(request):
+    user = getattr(request, "user", None)
+    return Organization.objects.visible_to(user).order_by("path")
+
+
+class MemberFilterSet(django_filters.FilterSet):
+    """Filters of the member list (DOMAIN.md users' questions: where, which type, lost or not)."""
+
+    q = django_filters.CharFilter(label=_("搜索"), method="filter_q")
+    org = django_filters.ModelChoiceFilter(
+        label=_("党组织(含下级)"), queryset=_visible_orgs, method="filter_org"
+    )
+    member_type = django_filters.ChoiceFilter(label=_("党员类型"), choices=MemberType.choices)
+    party_status = django_filters.ChoiceFilter(label=_("党籍状态"), choices=PartyStatus.choices)
+    mobile = django_filters.BooleanFilter(label=_("流动党员"), method="filter_mobile")
+    province = django_filters.ChoiceFilter(
+        label=_("流入省份"), choices=regions.province_choices, method="filter_province"
+    )
+    lost_contact = django_filters.BooleanFilter(label=_("失联"), method="filter_lost_contact")
+
+    class Meta:
+        model = Member
+        fields = ["q", "org", "member_type", "party_status", "mobile", "province", "lost_contact"]
+
+    def filter_q(self, queryset, name, value):
+        """Name, the last four characters of the ID number, or the phone."""
+        value = "".join(value.split())
+        if not value:
+            return queryset
+        cond = Q(name__contains=value)
+        if len(value) == 4:
+            cond |= Q(id_number__endswith=value.upper())
+        if value.replace("-", "").isdigit() and len(value) >= 4:
+            cond |= Q(phone__contains=value)
+        return queryset.filter(cond)
+
+    def filter_org(self, queryset, name, value):
+        return queryset.filter(home_org__path__startswith=value.path) if value else queryset
+
+    def filter_mobile(self, queryset, name, value):
+        if value is None:
+            return queryset
+        current = Mobility.objects.current().filter(member=OuterRef("pk"))
+        return queryset.filter(Exists(current)) if value else queryset.exclude(Exists(current))
+
+    def filter_province(self, queryset, name, value):
+        if not value:
+            return queryset
+        prefix = value[:2]
+        current = Mobility.objects.current().filter(
+            member=OuterRef("pk"), destination_code__startswith=prefix
+        )
+        return queryset.filter(Exists(current))
+
+    def filter_lost_contact(self, queryset, name, value):
+        if value is None:
+            return queryset
+        lost = Q(party_status=PartyStatus.NORMAL) & (
+            Q(last_contact_on__lt=lost_contact_cutoff()) | Q(last_contact_on__isnull=True)
+        )
+        return queryset.filter(lost) if value else queryset.exclude(lost)

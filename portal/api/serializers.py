@@ -1,0 +1,20 @@
+"""The validated serializer base: every API write validates through the model's full_clean()."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+
+class ValidatedModelSerializer(serializers.ModelSerializer):
+    """One rule, three doors: forms, the API and imports all end in ``Model.full_clean()``."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        instance = self.instance or self.Meta.model()
+        for field, value in attrs.items():
+            if not isinstance(getattr(type(instance), field, None), property):
+                setattr(instance, field, value)
+        try:
+            instance.full_clean(validate_unique=True)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
+        return attrs

@@ -1,0 +1,35 @@
+"""The base of every API viewset: read-only, scoped by its queryset, token use recorded."""
+
+from rest_framework import viewsets
+
+from portal.access import record_access
+from portal.choices import AccessEventKind
+from portal.models import ApiToken
+
+
+class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+    """Concrete viewsets declare ``get_queryset`` from ``Model.objects.visible_to(user)``."""
+
+    def token(self) -> ApiToken | None:
+        return self.request.auth if isinstance(self.request.auth, ApiToken) else None
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        token = self.token()
+        context["unmasked"] = bool(token and token.unmasked)
+        return context
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        token = self.token()
+        if token is not None and response.status_code == 200:
+            data = response.data
+            rows = len(data["results"]) if isinstance(data, dict) and "results" in data else 1
+            record_access(
+                kind=AccessEventKind.TOKEN_USE,
+                request=request,
+                token=token.name,
+                rows=rows,
+                unmasked=token.unmasked,
+            )
+        return response

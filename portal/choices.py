@@ -1,0 +1,35 @@
+"""Closed lists shared across apps: roles and access events."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    """What a user does, held on an organization (DOMAIN.md, "Users")."""
+
+    COUNTY_ADMIN = "county_admin", _("县委组织部管理员")
+    COMMITTEE_STAFF = "committee_staff", _("党(工)委工作人员")
+    BRANCH_SECRETARY = "branch_secretary", _("党支部书记")
+    AUDITOR = "auditor", _("审计员")
+    API_CLIENT = "api_client", _("接口服务账号")
+
+
+# Roles that see members and organizations (the auditor sees the audit trail only).
+DATA_ROLES = (Role.COUNTY_ADMIN, Role.COMMITTEE_STAFF, Role.BRANCH_SECRETARY, Role.API_CLIENT)
+# Roles that may write (register outflows, returns, transfers) within their scope.
+WRITE_ROLES = (Role.COUNTY_ADMIN, Role.COMMITTEE_STAFF, Role.BRANCH_SECRETARY)
+# Roles that may reveal a masked ID number or phone (each reveal is recorded).
+REVEAL_ROLES = (Role.COUNTY_ADMIN, Role.COMMITTEE_STAFF, Role.BRANCH_SECRETARY)
+# Roles that may import rosters and export ledgers.
+LEDGER_ROLES = (Role.COUNTY_ADMIN, Role.COMMITTEE_STAFF)
+
+
+class AccessEventKind(models.TextChoices):
+    """Access events kept beside the change trail."""
+
+    REVEAL = "reveal", _("查看敏感信息")
+    EXPORT = "export", _("导出")
+    LOGIN = "login", _("登录")
+    LOGIN_FAILED = "login_failed", _("登录失败")
+    LOGOUT = "logout", _("退出")
+    TOKEN_USE = "token_use", _("接口令牌使用")

@@ -1,0 +1,143 @@
+"""Who may see what: roles held on organizations, API tokens, and recorded access events."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .choices import AccessEventKind, Role
+
+# Roles that are held on an organization (and so scope data to its subtree).
+ORG_SCOPED_ROLES = (Role.COUNTY_ADMIN, Role.COMMITTEE_STAFF, Role.BRANCH_SECRETARY, Role.API_CLIENT)
+
+
+class RoleAssignment(models.Model):
+    """A user holds a role on an organization; they see that organization's subtree."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("用户"),
+        on_delete=models.CASCADE,
+        related_name="role_assignments",
+    )
+    role = models.CharField(_("角色"), max_length=30, choices=Role.choices)
+    organization = models.ForeignKey(
+        "branches.Organization",
+        verbose_name=_("所在党组织"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="role_assignments",
+    )
+    created_at = models.DateTimeField(_("授权时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("角色授权")
+        verbose_name_plural = _("角色授权")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "role", "organization"],
+                name="role_assignment_unique",
+                violation_error_message=_("该用户已在该组织担任此角色"),
+            ),
+            models.CheckConstraint(
+                condition=~Q(role__in=ORG_SCOPED_ROLES) | Q(organization__isnull=False),
+                name="role_assignment_org_required",
+                violation_error_message=_("该角色必须指定所在党组织"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        org = f" @ {self.organization}" if self.organization_id else ""
+        return f"{self.user} · {self.get_role_display()}{org}"
+
+
+def hash_token(key: str) -> str:
+    """Tokens are stored as SHA-256 digests: a leaked table does not leak working keys."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class ApiToken(models.Model):
+    """A read-only key for an upstream system, bound to a service account and its scope."""
+
+    name = models.CharField(_("名称"), max_length=100, unique=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("服务账号"),
+        on_delete=models.CASCADE,
+        related_name="api_token",
+    )
+    key_hash = models.CharField(_("令牌摘要"), max_length=64, unique=True, editable=False)
+    prefix = models.CharField(_("令牌前缀"), max_length=8, editable=False)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("到期时间"))
+    revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+    unmasked = models.BooleanField(
+        _("返回完整身份证号和电话"),
+        default=False,
+        help_text=_("仅对确需完整信息的上级系统开启;每次调用均记录"),
+    )
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("接口令牌")
+        verbose_name_plural = _("接口令牌")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def generate_key() -> str:
+        return secrets.token_urlsafe(32)
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class AccessEvent(models.Model):
+    """An access worth recording: a reveal of masked data, an export, a login, a token use."""
+
+    kind = models.CharField(_("类型"), max_length=20, choices=AccessEventKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("用户"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_events",
+    )
+    username = models.CharField(_("用户名"), max_length=150, blank=True, default="")
+    at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    ip_address = models.GenericIPAddressField(_("IP 地址"), null=True, blank=True)
+    path = models.CharField(_("请求路径"), max_length=300, blank=True, default="")
+    object_type = models.CharField(_("对象类型"), max_length=50, blank=True, default="")
+    object_id = models.CharField(_("对象"), max_length=50, blank=True, default="")
+    detail = models.JSONField(_("详情"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("访问记录")
+        verbose_name_plural = _("访问记录")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["kind", "at"], name="access_kind_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.get_kind_display()}"
+
+    def clean(self) -> None:
+        if self.kind == AccessEventKind.REVEAL and not self.object_id:
+            raise ValidationError(_("查看敏感信息的记录必须指明对象"))

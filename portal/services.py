@@ -1,0 +1,101 @@
+"""Writes on accounts: roles and API tokens. Commands and (later) admin pages call these."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from branches.models import Organization
+
+from .choices import Role
+from .models import ORG_SCOPED_ROLES, ApiToken, RoleAssignment, hash_token
+
+SERVICE_ACCOUNT_PREFIX = "api-"
+
+
+@transaction.atomic
+def role_grant(
+    *,
+    username: str,
+    role: str,
+    organization: Organization | None = None,
+    password: str | None = None,
+) -> RoleAssignment:
+    """Create or update a user and give them a role on an organization."""
+    if role not in Role.values or role == Role.API_CLIENT:
+        raise ValidationError(_("未知的角色:%(r)s") % {"r": role})
+    if role in ORG_SCOPED_ROLES and organization is None:
+        raise ValidationError(_("该角色必须指定所在党组织(--org)"))
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=username)
+    if password is not None:
+        password_validation.validate_password(password, user)
+        user.set_password(password)
+        user.save()
+    elif created:
+        user.set_unusable_password()
+        user.save()
+    assignment, _created = RoleAssignment.objects.get_or_create(
+        user=user, role=role, organization=organization
+    )
+    return assignment
+
+
+@transaction.atomic
+def api_token_create(
+    *,
+    name: str,
+    organization: Organization,
+    days: int | None = None,
+    unmasked: bool = False,
+) -> tuple[ApiToken, str]:
+    """Create a read-only service account scoped to ``organization``; return (token, key).
+
+    The key is shown once: only its SHA-256 digest is stored.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError(_("请填写令牌名称"))
+    if ApiToken.objects.filter(name=name).exists():
+        raise ValidationError(_("令牌名称“%(n)s”已存在") % {"n": name})
+    days = settings.API_TOKEN_DEFAULT_DAYS if days is None else days
+    if days < 1:
+        raise ValidationError(_("有效天数至少为 1 天"))
+    User = get_user_model()
+    username = f"{SERVICE_ACCOUNT_PREFIX}{name}"[:150]
+    if User.objects.filter(username=username).exists():
+        raise ValidationError(_("服务账号 %(u)s 已存在") % {"u": username})
+    user = User(username=username)
+    user.set_unusable_password()
+    user.save()
+    RoleAssignment.objects.create(user=user, role=Role.API_CLIENT, organization=organization)
+    key = ApiToken.generate_key()
+    token = ApiToken.objects.create(
+        name=name,
+        user=user,
+        key_hash=hash_token(key),
+        prefix=key[:8],
+        expires_at=timezone.now() + datetime.timedelta(days=days),
+        unmasked=unmasked,
+    )
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, name: str) -> ApiToken:
+    """Revoke a token at once; its service account is deactivated too."""
+    token = ApiToken.objects.select_for_update().filter(name=name).first()
+    if token is None:
+        raise ValidationError(_("没有名为“%(n)s”的令牌") % {"n": name})
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        token.user.is_active = False
+        token.user.save(update_fields=["is_active"])
+    return token

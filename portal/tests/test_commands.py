@@ -1,0 +1,64 @@
+import datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from branches.tests.factories import make_tree
+from portal.choices import Role
+from portal.models import ApiToken, RoleAssignment, hash_token
+
+pytestmark = pytest.mark.django_db
+
+
+def test_grant_role_creates_user_with_checked_password(capsys):
+    tree = make_tree()
+    call_command(
+        "grant_role", "zhang", "branch_secretary", "--org", tree["village"].code,
+        "--password", "Zhang#2026xyz",
+    )  # fmt: skip
+    user = get_user_model().objects.get(username="zhang")
+    assert user.check_password("Zhang#2026xyz")
+    assert RoleAssignment.objects.get(user=user).organization == tree["village"]
+    assert "已授权" in capsys.readouterr().out
+
+
+def test_grant_role_refuses_weak_password_and_unknown_org():
+    tree = make_tree()
+    with pytest.raises(CommandError) as exc:
+        call_command(
+            "grant_role", "li", "county_admin", "--org", tree["root"].code, "--password", "123"
+        )
+    assert "密码" in str(exc.value)
+    assert not get_user_model().objects.filter(username="li").exists()
+    with pytest.raises(CommandError) as exc:
+        call_command("grant_role", "li", "county_admin", "--org", "NOPE")
+    assert "不存在" in str(exc.value)
+
+
+def test_create_api_token_prints_key_once_last_and_stores_hash(capsys):
+    tree = make_tree()
+    call_command("create_api_token", "--org", tree["township"].code, "大屏", "--days", "30")
+    out = capsys.readouterr().out.strip().splitlines()
+    key = out[-1]
+    token = ApiToken.objects.get(name="大屏")
+    assert token.key_hash == hash_token(key)
+    assert key not in token.key_hash and token.prefix == key[:8]
+    assert abs((token.expires_at - timezone.now()) - datetime.timedelta(days=30)) < (
+        datetime.timedelta(minutes=1)
+    )
+    assignment = RoleAssignment.objects.get(user=token.user)
+    assert assignment.role == Role.API_CLIENT
+    assert assignment.organization == tree["township"]
+    assert not token.user.has_usable_password()
+
+
+def test_revoke_api_token(capsys):
+    tree = make_tree()
+    call_command("create_api_token", "--org", tree["root"].code, "上级系统")
+    call_command("revoke_api_token", "上级系统")
+    token = ApiToken.objects.get(name="上级系统")
+    assert token.revoked_at is not None and not token.user.is_active
+    with pytest.raises(CommandError):
+        call_command("revoke_api_token", "不存在的令牌")

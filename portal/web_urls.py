@@ -1,0 +1,3 @@
+"""The browser shell's own pages (home)."""
+
+urlpatterns: list = []
