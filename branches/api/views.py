@@ -1,7 +1,6 @@
-from portal.api.views import ScopedReadOnlyViewSet
-
 from branches.filtersets import OrganizationFilterSet
 from branches.models import Organization
+from portal.api.views import ScopedReadOnlyViewSet
 
 from .serializers import OrganizationSerializer
 

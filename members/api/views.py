@@ -18,5 +18,7 @@ class MemberViewSet(ScopedReadOnlyViewSet):
         return (
             Member.objects.visible_to(self.request.user)
             .select_related("home_org")
-            .prefetch_related(Prefetch("mobilities", queryset=current, to_attr="current_mobilities"))
+            .prefetch_related(
+                Prefetch("mobilities", queryset=current, to_attr="current_mobilities")
+            )
         )
