@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pghistory
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -56,6 +57,7 @@ class OrganizationQuerySet(models.QuerySet):
         return self.filter(kind=OrgKind.BRANCH, branch_type__in=MEMBERSHIP_BRANCH_TYPES)
 
 
+@pghistory.track()
 class Organization(models.Model):
     """A party organization: a node of the county tree, including outside organizations."""
 
@@ -222,6 +224,7 @@ class Organization(models.Model):
         return warnings
 
 
+@pghistory.track()
 class BranchTypeChange(models.Model):
     """A change of a branch's type, e.g. functional to established (Wanrong's Xi'an branch)."""
 

@@ -3,6 +3,8 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from branches.models import Organization
 from portal import regions
@@ -16,11 +18,16 @@ def _visible_orgs(request):
     return Organization.objects.visible_to(user).order_by("path")
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class OrganizationSubtreeFilter(django_filters.ModelChoiceFilter):
+    """An organization id; matches members whose 组织关系 is in its subtree."""
+
+
 class MemberFilterSet(django_filters.FilterSet):
     """Filters of the member list (DOMAIN.md users' questions: where, which type, lost or not)."""
 
     q = django_filters.CharFilter(label=_("搜索"), method="filter_q")
-    org = django_filters.ModelChoiceFilter(
+    org = OrganizationSubtreeFilter(
         label=_("党组织(含下级)"), queryset=_visible_orgs, method="filter_org"
     )
     member_type = django_filters.ChoiceFilter(label=_("党员类型"), choices=MemberType.choices)
@@ -42,7 +49,7 @@ class MemberFilterSet(django_filters.FilterSet):
             return queryset
         cond = Q(name__contains=value)
         if len(value) == 4:
-            cond |= Q(id_number__endswith=value.upper())
+            cond |= Q(id_tail=value.upper())
         if value.replace("-", "").isdigit() and len(value) >= 4:
             cond |= Q(phone__contains=value)
         return queryset.filter(cond)
@@ -56,7 +63,7 @@ class MemberFilterSet(django_filters.FilterSet):
         current = Mobility.objects.current().filter(member=OuterRef("pk"))
         return queryset.filter(Exists(current)) if value else queryset.exclude(Exists(current))
 
-    def filter_province(self, queryset, name, value):
+    def filter_province(self, queryset, name, value: str):
         if not value:
             return queryset
         prefix = value[:2]

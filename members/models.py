@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 
+import pghistory
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,7 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from branches.models import Organization, validate_region_code
-from portal import regions
+from portal import crypto, regions
+from portal.fields import EncryptedTextField
 
 from .choices import (
     ETHNICITY_CHOICES,
@@ -74,10 +76,15 @@ class MemberQuerySet(models.QuerySet):
             Q(last_contact_on__lt=lost_contact_cutoff(as_of)) | Q(last_contact_on__isnull=True)
         )
 
+    def by_id_number(self, id_number: str) -> MemberQuerySet:
+        """Members with this ID number (any spelling normalize_id_number accepts)."""
+        return self.filter(id_number_hash=crypto.lookup_hash(normalize_id_number(id_number)))
+
     def in_subtree(self, org: Organization) -> MemberQuerySet:
         return self.filter(home_org__path__startswith=org.path)
 
 
+@pghistory.track()
 class Member(models.Model):
     """A party member whose 组织关系 is held by one of our branches."""
 
@@ -86,9 +93,11 @@ class Member(models.Model):
     ethnicity = models.CharField(
         _("民族"), max_length=10, choices=ETHNICITY_CHOICES, blank=True, default=""
     )
-    id_number = models.CharField(
-        _("公民身份号码"), max_length=18, unique=True, validators=[validate_id_number]
-    )
+    # Sensitive personal information: encrypted at rest (portal/crypto.py). Uniqueness and
+    # lookup go through the keyed hash; the last four characters stay clear for search.
+    id_number = EncryptedTextField(_("公民身份号码"), validators=[validate_id_number])
+    id_number_hash = models.CharField(_("身份证号摘要"), max_length=64, unique=True, editable=False)
+    id_tail = models.CharField(_("身份证号后四位"), max_length=4, editable=False, db_index=True)
     birth_date = models.DateField(_("出生日期"))
     education = models.CharField(
         _("学历"), max_length=30, choices=Education.choices, blank=True, default=""
@@ -145,6 +154,10 @@ class Member(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        self.set_lookup_fields()
+        super().save(*args, **kwargs)
+
     def clean_fields(self, exclude=None) -> None:
         """Normalize the ID number, phone and name, and derive gender and birth date first."""
         if self.name:
@@ -155,9 +168,34 @@ class Member(models.Model):
             info = id_number_info(self.id_number)
             self.gender = self.gender or info.gender
             self.birth_date = self.birth_date or info.birth_date
+        self.set_lookup_fields()
         with contextlib.suppress(ValidationError):
             self.phone = normalize_phone(self.phone)
         super().clean_fields(exclude=exclude)
+
+    def set_lookup_fields(self) -> None:
+        """Derive the keyed hash and clear tail of the ID number (bulk paths call this too)."""
+        if self.id_number:
+            self.id_number_hash = crypto.lookup_hash(self.id_number)
+            self.id_tail = self.id_number[-4:]
+
+    def validate_unique(self, exclude=None) -> None:
+        """Report a duplicate ID number on the ID number, naming who already has it."""
+        try:
+            super().validate_unique(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict({})
+            if "id_number_hash" in errors:
+                del errors["id_number_hash"]
+                other = Member.objects.filter(id_number_hash=self.id_number_hash).first()
+                errors["id_number"] = [
+                    _("该公民身份号码已登记(党员 %(name)s,%(org)s)")
+                    % {"name": other.name, "org": other.home_org.name}
+                    if other
+                    else _("该公民身份号码已登记")
+                ]
+            if errors:
+                raise ValidationError(errors) from exc
 
     def clean(self) -> None:
         """Rules across fields: the ID number agrees with gender and birth date, dates agree."""
@@ -217,10 +255,6 @@ class Member(models.Model):
             return False
         return self.last_contact_on is None or self.last_contact_on < lost_contact_cutoff()
 
-    @property
-    def id_tail(self) -> str:
-        return self.id_number[-4:]
-
 
 class MobilityQuerySet(models.QuerySet):
     def visible_to(self, user) -> MobilityQuerySet:
@@ -232,6 +266,7 @@ class MobilityQuerySet(models.QuerySet):
         return self.filter(ended_on__isnull=True)
 
 
+@pghistory.track()
 class Mobility(models.Model):
     """One period away from home (外出): from the outflow registration until return or transfer."""
 

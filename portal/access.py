@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+from django.conf import settings
+
 from .choices import AccessEventKind
 from .models import AccessEvent
 
 
 def client_ip(request) -> str | None:
-    """The client address as the WSGI server saw it (proxy handling comes with deployment)."""
+    """The real client address: REMOTE_ADDR, or behind PORTAL_TRUSTED_PROXY_COUNT reverse
+    proxies the address the outermost trusted proxy saw (X-Forwarded-For, read from the right
+    so a client cannot spoof it). Used by the lockout, access events and the change trail."""
     if request is None:
         return None
+    proxies = getattr(settings, "PORTAL_TRUSTED_PROXY_COUNT", 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if len(hops) >= proxies:
+            candidate = hops[-proxies]
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                pass
     return request.META.get("REMOTE_ADDR") or None
 
 
@@ -25,7 +41,8 @@ def record_access(
     """Write one access event; called by views, the API and commands."""
     if kind not in AccessEventKind.values:
         raise ValueError(f"unknown access event kind {kind!r}")
-    user = user if user is not None else getattr(request, "user", None)
+    if user is None and kind not in (AccessEventKind.LOGIN_FAILED,):
+        user = getattr(request, "user", None)
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None
     event = AccessEvent(

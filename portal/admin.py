@@ -1,6 +1,64 @@
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 
-from .models import AccessEvent, ApiToken, RoleAssignment
+from .choices import Role
+from .models import ApiToken, RoleAssignment
+
+
+class DutyAdminMixin:
+    """三权分立 in the back office: a model is managed by the holders of one duty role."""
+
+    duty: str = ""
+
+    def _holds_duty(self, request) -> bool:
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        if user.is_superuser:  # the bootstrap account; see README "Separation of duties"
+            return True
+        return user.role_assignments.filter(role=self.duty).exists()
+
+    def has_module_permission(self, request):
+        return self._holds_duty(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._holds_duty(request)
+
+    def has_add_permission(self, request, *args):
+        return self._holds_duty(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._holds_duty(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._holds_duty(request)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+admin.site.unregister(Group)
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(User)
+class PortalUserAdmin(DutyAdminMixin, UserAdmin):
+    """Accounts are the system administrator's duty."""
+
+    duty = Role.SYSTEM_ADMIN
+
+
+@admin.register(AccessAttempt)
+class PortalAccessAttemptAdmin(DutyAdminMixin, AccessAttemptAdmin):
+    """Lockouts (and unlocking) are the security administrator's duty."""
+
+    duty = Role.SECURITY_ADMIN
+
+    def has_add_permission(self, request, *args):
+        return False
 
 
 class ScopedAdminMixin:
@@ -12,7 +70,10 @@ class ScopedAdminMixin:
 
 
 @admin.register(RoleAssignment)
-class RoleAssignmentAdmin(admin.ModelAdmin):
+class RoleAssignmentAdmin(DutyAdminMixin, admin.ModelAdmin):
+    """Roles are the security administrator's duty."""
+
+    duty = Role.SECURITY_ADMIN
     list_display = ("user", "role", "organization", "created_at")
     list_filter = ("role",)
     search_fields = ("user__username", "organization__name", "organization__code")
@@ -20,27 +81,12 @@ class RoleAssignmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(DutyAdminMixin, admin.ModelAdmin):
+    duty = Role.SYSTEM_ADMIN
     list_display = ("name", "prefix", "user", "expires_at", "revoked_at", "last_used_at")
     readonly_fields = ("name", "user", "prefix", "created_at", "expires_at", "last_used_at")
     exclude = ("key_hash",)
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, *args):
         # Keys are created with `create_api_token`, which shows the key once.
-        return False
-
-
-@admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin):
-    list_display = ("at", "kind", "username", "ip_address", "object_type", "object_id")
-    list_filter = ("kind",)
-    search_fields = ("username", "object_id")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False

@@ -11,7 +11,16 @@ class Role(models.TextChoices):
     COMMITTEE_STAFF = "committee_staff", _("党(工)委工作人员")
     BRANCH_SECRETARY = "branch_secretary", _("党支部书记")
     AUDITOR = "auditor", _("审计员")
+    SYSTEM_ADMIN = "system_admin", _("系统管理员")
+    SECURITY_ADMIN = "security_admin", _("安全管理员")
     API_CLIENT = "api_client", _("接口服务账号")
+
+
+# 三权分立 (等保 2.0): system administration, security administration and audit are separate
+# duties; one user holds at most one of them.
+DUTY_ROLES = (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR)
+# Roles counted as administrators (a second factor can be required of them).
+ADMIN_ROLES = (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.COUNTY_ADMIN)
 
 
 # Roles that see members and organizations (the auditor sees the audit trail only).

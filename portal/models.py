@@ -5,19 +5,23 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+import pghistory
+import pgtrigger
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import AccessEventKind, Role
+from .choices import DUTY_ROLES, AccessEventKind, Role
 
 # Roles that are held on an organization (and so scope data to its subtree).
 ORG_SCOPED_ROLES = (Role.COUNTY_ADMIN, Role.COMMITTEE_STAFF, Role.BRANCH_SECRETARY, Role.API_CLIENT)
 
 
+@pghistory.track()
 class RoleAssignment(models.Model):
     """A user holds a role on an organization; they see that organization's subtree."""
 
@@ -58,6 +62,26 @@ class RoleAssignment(models.Model):
         org = f" @ {self.organization}" if self.organization_id else ""
         return f"{self.user} · {self.get_role_display()}{org}"
 
+    def clean(self) -> None:
+        """三权分立: system administration, security administration and audit never meet in
+        one person."""
+        if self.role in DUTY_ROLES and self.user_id:
+            held = set(
+                RoleAssignment.objects.filter(user_id=self.user_id, role__in=DUTY_ROLES)
+                .exclude(role=self.role)
+                .values_list("role", flat=True)
+            )
+            if held:
+                raise ValidationError(
+                    {
+                        "role": _("三权分立:该用户已担任%(held)s,不能再担任%(role)s")
+                        % {
+                            "held": "、".join(str(Role(r).label) for r in sorted(held)),
+                            "role": Role(self.role).label,
+                        }
+                    }
+                )
+
 
 def hash_token(key: str) -> str:
     """Tokens are stored as SHA-256 digests: a leaked table does not leak working keys."""
@@ -69,6 +93,7 @@ class ApiTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
+@pghistory.track(exclude=["key_hash"])
 class ApiToken(models.Model):
     """A read-only key for an upstream system, bound to a service account and its scope."""
 
@@ -134,6 +159,12 @@ class AccessEvent(models.Model):
         verbose_name_plural = _("访问记录")
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["kind", "at"], name="access_kind_at_idx")]
+        # Access events are part of the audit trail: nobody edits or deletes them.
+        triggers = [
+            pgtrigger.Protect(
+                name="access_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.get_kind_display()}"
@@ -141,3 +172,10 @@ class AccessEvent(models.Model):
     def clean(self) -> None:
         if self.kind == AccessEventKind.REVEAL and not self.object_id:
             raise ValidationError(_("查看敏感信息的记录必须指明对象"))
+
+
+# Account changes (activation, staff/superuser flags, names) are part of the change trail too;
+# the password hash is never copied into it.
+UserEvent = pghistory.track(
+    exclude=["password", "last_login"], model_name="UserEvent", app_label="portal"
+)(get_user_model())

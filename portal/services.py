@@ -34,6 +34,9 @@ def role_grant(
         raise ValidationError(_("该角色必须指定所在党组织(--org)"))
     User = get_user_model()
     user, created = User.objects.get_or_create(username=username)
+    if role in (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN) and not user.is_staff:
+        user.is_staff = True  # the back office is where accounts and roles are managed
+        user.save(update_fields=["is_staff"])
     if password is not None:
         password_validation.validate_password(password, user)
         user.set_password(password)
@@ -41,9 +44,12 @@ def role_grant(
     elif created:
         user.set_unusable_password()
         user.save()
-    assignment, _created = RoleAssignment.objects.get_or_create(
+    assignment = RoleAssignment.objects.filter(
         user=user, role=role, organization=organization
-    )
+    ).first() or RoleAssignment(user=user, role=role, organization=organization)
+    if assignment.pk is None:
+        assignment.full_clean()
+        assignment.save()
     return assignment
 
 

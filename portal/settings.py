@@ -4,9 +4,11 @@ Without DATABASE_URL / REDIS_URL the portal starts embedded PostgreSQL and Redis
 (portal/embedded.py), so a laptop needs nothing but Python.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
+import pghistory
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,6 +23,26 @@ if not SECRET_KEY:
             "Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for local development)."
         )
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - DEBUG only
+_DEV_KEYS = not env.str("DJANGO_SECRET_KEY", default="")
+
+# --- Encryption at rest (portal/crypto.py): ID numbers are AES-GCM encrypted with a keyed hash
+# beside them for lookup. Production must set both; development derives throwaway keys.
+PORTAL_ENCRYPTION_KEYS = env.list("PORTAL_ENCRYPTION_KEYS", default=[])
+PORTAL_LOOKUP_KEY = env.str("PORTAL_LOOKUP_KEY", default="")
+if not PORTAL_ENCRYPTION_KEYS or not PORTAL_LOOKUP_KEY:
+    if not _DEV_KEYS:
+        raise environ.ImproperlyConfigured(
+            "Set PORTAL_ENCRYPTION_KEYS and PORTAL_LOOKUP_KEY (see README, 'Key management')."
+        )
+    import base64
+    import hashlib
+
+    _dev = hashlib.sha256(b"portal-dev-field-key:" + SECRET_KEY.encode()).digest()
+    PORTAL_ENCRYPTION_KEYS = PORTAL_ENCRYPTION_KEYS or [
+        "dev:" + base64.urlsafe_b64encode(_dev).decode().rstrip("=")
+    ]
+    PORTAL_LOOKUP_KEY = PORTAL_LOOKUP_KEY or "dev-lookup:" + SECRET_KEY
+
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
@@ -35,6 +57,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "import_export",
+    "pgtrigger",
+    "pghistory",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "portal",
     "branches",
     "members",
@@ -44,13 +72,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.SessionLifetimeMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.OTPRequiredMiddleware",
+    "portal.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns lockouts raised by the backend into responses.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -111,7 +146,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(
     Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var"))) / "celerybeat-schedule"
 )
 
-# --- Auth --------------------------------------------------------------------------------------
+# --- Auth (等保 2.0 level 3: identification and authentication) ------------------------------
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses locked-out username/address pairs before any password check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
@@ -120,7 +160,63 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "portal.password_validation.CharacterClassesValidator"},
 ]
+# Lockout: 5 failures per username and client address lock that pair for 30 minutes.
+AXES_FAILURE_LIMIT = env.int("PORTAL_LOCKOUT_FAILURES", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("PORTAL_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "portal.access.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Reverse proxies in front of the portal whose X-Forwarded-For is trusted (0: none).
+PORTAL_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", default=0)
+
+# Sessions: 30 minutes idle, 12 hours absolute; a password change ends other sessions (Django's
+# session auth hash does that by design).
+SESSION_COOKIE_AGE = env.int("PORTAL_SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+PORTAL_SESSION_ABSOLUTE_SECONDS = env.int("PORTAL_SESSION_ABSOLUTE_SECONDS", default=12 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Second factor (TOTP): optional for everyone; required for administrators when this is on.
+PORTAL_REQUIRE_OTP_FOR_ADMINS = env.bool("PORTAL_REQUIRE_OTP_FOR_ADMINS", default=False)
+OTP_TOTP_ISSUER = "流动党员管理门户"
+
+# --- Transport and browser security (check --deploy passes with the defaults) ---------------
+# Intranets often serve plain HTTP: each of these can be switched off by environment.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from a meta tag, not the cookie
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Content Security Policy: everything from this server, no inline scripts, no outside hosts.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -168,6 +264,21 @@ SPECTACULAR_SETTINGS = {
 }
 # Token keys last this many days unless create_api_token --days says otherwise.
 API_TOKEN_DEFAULT_DAYS = env.int("PORTAL_API_TOKEN_DAYS", default=365)
+
+# --- Change trail (django-pghistory): database triggers record every insert, update and
+# delete, bulk imports and raw SQL included, with the request context denormalized into each
+# row; event tables are append-only (protect triggers refuse UPDATE and DELETE).
+PGHISTORY_DEFAULT_TRACKERS = (
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+)
+PGHISTORY_APPEND_ONLY = True
+PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
+PGHISTORY_CONTEXT_ID_FIELD = pghistory.ContextUUIDField()
+PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# Keep the trail at least this long (网络安全法: 6 months); nothing deletes it before.
+PORTAL_AUDIT_RETENTION_DAYS = env.int("PORTAL_AUDIT_RETENTION_DAYS", default=180)
 
 # --- Domain settings (DOMAIN.md: "configurable") -----------------------------------------------
 # Months without contact after which a member counts as lost (失联).

@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
+from portal.api import schema  # noqa: F401 - registers the OpenAPI security scheme
 from portal.models import ApiToken, hash_token
 
 

@@ -1,0 +1,95 @@
+"""Encryption at rest for sensitive personal information, and keyed hashes for lookup.
+
+ID numbers are stored AES-256-GCM encrypted (random nonce, so equal numbers encrypt differently)
+with an HMAC-SHA256 of the normalized number beside them for uniqueness and lookup. Keys come
+from the environment:
+
+- ``PORTAL_ENCRYPTION_KEYS``: comma-separated ``id:base64key`` pairs (32-byte keys). The first
+  encrypts; all decrypt, so a new key is rotated in by putting it first and running
+  ``python manage.py rotate_encryption_keys`` (README "Key rotation").
+- ``PORTAL_LOOKUP_KEY``: the HMAC key. Changing it needs ``rotate_encryption_keys --rehash``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from functools import cache
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SEPARATOR = "$"
+NONCE_BYTES = 12
+
+
+@cache
+def _keys() -> tuple[tuple[str, AESGCM], ...]:
+    pairs = []
+    for item in settings.PORTAL_ENCRYPTION_KEYS:
+        key_id, _, encoded = item.partition(":")
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"PORTAL_ENCRYPTION_KEYS: key {key_id!r} is not base64"
+            ) from exc
+        if not key_id or SEPARATOR in key_id or len(raw) != 32:
+            raise ImproperlyConfigured(
+                f"PORTAL_ENCRYPTION_KEYS: {key_id!r} must be 'id:base64' of a 32-byte key"
+            )
+        pairs.append((key_id, AESGCM(raw)))
+    if not pairs:
+        raise ImproperlyConfigured("PORTAL_ENCRYPTION_KEYS is empty")
+    return tuple(pairs)
+
+
+def current_key_id() -> str:
+    return _keys()[0][0]
+
+
+def encrypt(plaintext: str) -> str:
+    """``<key id>$<base64(nonce + ciphertext)>``."""
+    key_id, aead = _keys()[0]
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = aead.encrypt(nonce, plaintext.encode(), key_id.encode())
+    return key_id + SEPARATOR + base64.b64encode(nonce + sealed).decode()
+
+
+def decrypt(token: str) -> str:
+    key_id, sep, payload = token.partition(SEPARATOR)
+    if not sep:
+        raise ValueError("not an encrypted value")
+    for candidate_id, aead in _keys():
+        if candidate_id == key_id:
+            raw = base64.b64decode(payload)
+            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.encode()).decode()
+    raise ImproperlyConfigured(f"no key {key_id!r} in PORTAL_ENCRYPTION_KEYS to decrypt with")
+
+
+def key_id_of(token: str) -> str:
+    return token.partition(SEPARATOR)[0]
+
+
+@cache
+def _lookup_key() -> bytes:
+    return settings.PORTAL_LOOKUP_KEY.encode()
+
+
+def lookup_hash(value: str) -> str:
+    """A keyed hash: equal values match, and without the key nobody can test a guess."""
+    return hmac.new(_lookup_key(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def reset_key_cache() -> None:
+    """Forget loaded keys (after settings change, in tests and during rotation)."""
+    _keys.cache_clear()
+    _lookup_key.cache_clear()
+
+
+def generate_key_spec(key_id: str) -> str:
+    """A fresh ``id:base64key`` for PORTAL_ENCRYPTION_KEYS."""
+    return f"{key_id}:{base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip('=')}"

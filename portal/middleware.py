@@ -1,0 +1,84 @@
+"""Request-wide security: session lifetimes, the second factor, and the change-trail context."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.db import connection
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from pghistory.middleware import HistoryMiddleware
+
+from .access import client_ip
+from .choices import ADMIN_ROLES
+
+SESSION_STARTED_KEY = "portal_session_started"
+# Paths a signed-in user must reach before finishing the second factor.
+OTP_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz", "/api/")
+
+
+class SessionLifetimeMiddleware:
+    """An absolute session lifetime on top of the idle timeout (SESSION_COOKIE_AGE)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            started = request.session.get(SESSION_STARTED_KEY)
+            now = int(time.time())
+            if started is None:
+                request.session[SESSION_STARTED_KEY] = now
+            elif now - started > settings.PORTAL_SESSION_ABSOLUTE_SECONDS:
+                logout(request)
+                messages.info(request, _("登录已超过 12 小时,请重新登录"))
+                return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        return self.get_response(request)
+
+
+def is_administrator(user) -> bool:
+    """Superusers and holders of an administrator role."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    return user.role_assignments.filter(role__in=ADMIN_ROLES).exists()
+
+
+class OTPRequiredMiddleware:
+    """With PORTAL_REQUIRE_OTP_FOR_ADMINS on, administrators must pass TOTP before anything."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.PORTAL_REQUIRE_OTP_FOR_ADMINS and not request.path.startswith(
+            OTP_EXEMPT_PREFIXES
+        ):
+            user = request.user
+            if is_administrator(user) and not user.is_verified():
+                return redirect(f"/accounts/otp/?next={request.get_full_path()}")
+        return self.get_response(request)
+
+
+class AuditContextMiddleware(HistoryMiddleware):
+    """Attach who, from where and which request to every change the database trail records."""
+
+    def get_context(self, request):
+        user = getattr(request, "user", None)
+        user_id = (
+            user._meta.pk.get_db_prep_value(user.pk, connection)
+            if user is not None and getattr(user, "is_authenticated", False)
+            else None
+        )
+        return {
+            "user": user_id,
+            "username": user.get_username() if user_id else "",
+            "url": request.path,
+            "method": request.method,
+            "ip": client_ip(request),
+        }

@@ -1,0 +1,22 @@
+"""Password rules beyond Django's: letters, digits and symbols mixed (等保 2.0 level 3)."""
+
+import string
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+
+class CharacterClassesValidator:
+    """A password must contain letters, digits and symbols."""
+
+    def validate(self, password, user=None):
+        has_letter = any(c.isascii() and c.isalpha() for c in password)
+        has_digit = any(c.isdigit() for c in password)
+        has_symbol = any(c in string.punctuation or not c.isalnum() for c in password)
+        if not (has_letter and has_digit and has_symbol):
+            raise ValidationError(
+                _("密码必须同时包含字母、数字和符号(如 !@#$%)"), code="password_classes"
+            )
+
+    def get_help_text(self):
+        return _("密码必须同时包含字母、数字和符号。")

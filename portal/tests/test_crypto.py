@@ -1,0 +1,69 @@
+import pytest
+from django.core.exceptions import FieldError
+from django.db import connection
+
+from branches.tests.factories import make_tree
+from members.models import Member
+from members.tests.factories import make_id_number, make_member
+from portal import crypto
+
+pytestmark = pytest.mark.django_db
+
+
+def test_round_trip_and_random_nonce():
+    a, b = crypto.encrypt("11010519491231002X"), crypto.encrypt("11010519491231002X")
+    assert a != b
+    assert crypto.decrypt(a) == crypto.decrypt(b) == "11010519491231002X"
+
+
+def test_id_number_is_encrypted_in_the_database_and_clear_in_python():
+    tree = make_tree()
+    number = make_id_number()
+    member = make_member(home_org=tree["village"], id_number=number)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id_number, id_number_hash, id_tail FROM members_member WHERE id = %s",
+            [member.pk],
+        )
+        stored, digest, tail = cursor.fetchone()
+    assert number not in stored and stored.startswith(crypto.current_key_id() + "$")
+    assert digest == crypto.lookup_hash(number) and tail == number[-4:]
+    assert Member.objects.get(pk=member.pk).id_number == number
+    assert Member.objects.by_id_number(number.lower()).get() == member
+
+
+def test_encrypted_field_cannot_be_filtered_by_mistake():
+    with pytest.raises(FieldError):
+        list(Member.objects.filter(id_number="11010519491231002X"))
+
+
+def test_change_trail_never_holds_the_clear_id_number():
+    tree = make_tree()
+    number = make_id_number()
+    member = make_member(home_org=tree["village"], id_number=number)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id_number FROM members_memberevent WHERE pgh_obj_id = %s", [member.pk]
+        )
+        rows = cursor.fetchall()
+    assert rows and all(number not in row[0] for row in rows)
+
+
+def test_rotation_re_encrypts_under_the_new_key(settings):
+    tree = make_tree()
+    number = make_id_number()
+    member = make_member(home_org=tree["village"], id_number=number)
+    old = list(settings.PORTAL_ENCRYPTION_KEYS)
+    settings.PORTAL_ENCRYPTION_KEYS = [crypto.generate_key_spec("k2"), *old]
+    crypto.reset_key_cache()
+    try:
+        from django.core.management import call_command
+
+        call_command("rotate_encryption_keys")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id_number FROM members_member WHERE id = %s", [member.pk])
+            assert cursor.fetchone()[0].startswith("k2$")
+        assert Member.objects.get(pk=member.pk).id_number == number
+    finally:
+        settings.PORTAL_ENCRYPTION_KEYS = old
+        crypto.reset_key_cache()
