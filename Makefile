@@ -7,7 +7,7 @@ PORT ?= 8000
 DEMO_SEED ?= 1
 export PORT
 
-.PHONY: run test install install-dev lint format migrate seed stop clean bench
+.PHONY: run test install install-dev lint format migrate seed stop clean bench backup restore-test
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --seed $(DEMO_SEED)
 	$(PY) manage.py create_demo_admin
-	$(VENV)/bin/honcho --procfile Procfile.dev --env /dev/null start
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile.dev --env /dev/null start
 
 ## test: lint, then the whole suite (external servers when DATABASE_URL/REDIS_URL are set)
 test: install-dev
@@ -45,6 +45,14 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## backup: pg_dump of the portal database into var/backups/ (schedule: README "Backups")
+backup: install
+	$(PY) manage.py backup_db
+
+## restore-test: restore a fresh dump (or DUMP=file) into a scratch database, compare row counts
+restore-test: install
+	$(PY) manage.py restore_test $(if $(DUMP),--dump $(DUMP),)
 
 ## stop: shut down the embedded PostgreSQL and Redis under var/
 stop: install

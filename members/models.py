@@ -132,9 +132,12 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("党员")
         verbose_name_plural = _("党员")
-        ordering = ["home_org", "name", "pk"]
+        # Own columns only: ordering through home_org would join and sort the organization
+        # table on every unordered query of a province-sized table.
+        ordering = ["name", "pk"]
         indexes = [
             models.Index(fields=["home_org", "name"], name="member_org_name_idx"),
+            models.Index(fields=["name", "id"], name="member_name_idx"),
             models.Index(fields=["last_contact_on"], name="member_last_contact_idx"),
         ]
         constraints = [
@@ -313,7 +316,7 @@ class Mobility(models.Model):
     class Meta:
         verbose_name = _("外出登记")
         verbose_name_plural = _("外出登记")
-        ordering = ["member", "-left_on", "-pk"]
+        ordering = ["-left_on", "-pk"]
         constraints = [
             models.UniqueConstraint(
                 fields=["member"],
