@@ -92,12 +92,19 @@ class ScopedListView(ScopedMixin, ListView):
 
     def get_context_data(self, **kwargs):
         filterset = self.filterset
-        kwargs.setdefault("filterset", filterset)
-        kwargs.setdefault(
-            "filters_applied",
-            bool(filterset and any(v for k, v in self.request.GET.items() if k in filterset.filters)),
+        context = super().get_context_data(
+            filterset=filterset,
+            filters_applied=bool(
+                filterset and any(v for k, v in self.request.GET.items() if k in filterset.filters)
+            ),
+            **kwargs,
         )
-        return super().get_context_data(**kwargs)
+        page = context.get("page_obj")
+        if page is not None:
+            context["page_range"] = page.paginator.get_elided_page_range(
+                page.number, on_each_side=2, on_ends=1
+            )
+        return context
 
 
 class ScopedDetailView(ScopedMixin, DetailView):
@@ -189,9 +196,14 @@ def polish_filter_form(form, scope, placeholders: dict | None = None) -> None:
     base_depth = min((p.strip("/").count("/") for p in scope.org_paths), default=0)
     for name, field in form.fields.items():
         if isinstance(field.widget, forms.NullBooleanSelect):
-            field.widget.choices = [("", _("全部")), ("true", _("是")), ("false", _("否"))]
-        elif hasattr(field, "empty_label") and field.empty_label is not None:
+            # A plain select: NullBooleanSelect would mark "" selected for any value.
+            field.widget = forms.Select(
+                choices=[("", _("全部")), ("true", _("是")), ("false", _("否"))]
+            )
+        elif getattr(field, "empty_label", None) is not None:
             field.empty_label = _("全部")
+            # The widget holds a shallow copy of the choices, bound to the class's field.
+            field.widget.choices = field.choices
         queryset = getattr(field, "queryset", None)
         if queryset is not None and hasattr(queryset.model, "depth"):
             field.label_from_instance = lambda obj, base=base_depth: (

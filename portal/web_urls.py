@@ -1,3 +1,9 @@
 """The browser shell's own pages (home)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import web_views
+
+urlpatterns = [
+    path("", web_views.HomeView.as_view(), name="home"),
+]

@@ -1,0 +1,173 @@
+"""Pages of the member roster: list, detail, reveal, and the mobility forms (services do)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Prefetch
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django.views.generic.detail import SingleObjectMixin
+
+from portal.access import record_access
+from portal.choices import AccessEventKind
+from portal.generic import ScopedDetailView, ScopedListView, ScopedMixin, ServiceFormView
+
+from . import services
+from .choices import PartyStatus
+from .filtersets import MemberFilterSet
+from .forms import MobilityForm, ReturnForm, TransferForm
+from .models import Member, Mobility
+
+# Fields that are masked on every page and shown in clear only on an explicit, recorded request.
+REVEALABLE = {"id_number": _("公民身份号码"), "phone": _("联系电话")}
+
+# The mobility actions, in button order: (action, URL name, label).
+ACTIONS = (
+    ("outflow", "members:outflow", _("外出登记")),
+    ("mobility", "members:mobility", _("修改外出信息")),
+    ("return", "members:return", _("返乡")),
+    ("transfer", "members:transfer", _("组织关系转出")),
+)
+
+
+def available_actions(member: Member, current: Mobility | None) -> set[str]:
+    """Which mobility actions apply to the member now (the services enforce the same rules)."""
+    actions = set()
+    if current is not None:
+        actions |= {"mobility", "return"}
+    if member.party_status == PartyStatus.NORMAL:
+        actions.add("transfer")
+        if current is None:
+            actions.add("outflow")
+    return actions
+
+
+class MemberListView(ScopedListView):
+    model = Member
+    filterset_class = MemberFilterSet
+    select_related = ("home_org",)
+    prefetch_related = (
+        Prefetch("mobilities", queryset=Mobility.objects.current(), to_attr="current_mobilities"),
+    )
+    filter_placeholders = {"q": _("姓名 / 身份证号后四位 / 电话")}
+    template_name = "members/member_list.html"
+
+
+class MemberDetailView(ScopedDetailView):
+    model = Member
+    select_related = ("home_org",)
+    template_name = "members/member_detail.html"
+
+    def get_context_data(self, **kwargs):
+        member = self.object
+        mobilities = list(
+            member.mobilities.select_related("inflow_org").order_by(
+                F("ended_on").desc(nulls_first=True), "-left_on", "-pk"
+            )
+        )
+        current = next((m for m in mobilities if m.is_current), None)
+        actions = []
+        if self.scope.can_write(member.home_org):
+            possible = available_actions(member, current)
+            actions = [
+                {"label": label, "url": reverse(name, args=[member.pk]), "name": action}
+                for action, name, label in ACTIONS
+                if action in possible
+            ]
+        return super().get_context_data(
+            mobilities=mobilities,
+            current=current,
+            actions=actions,
+            home_org_visible=self.scope.covers(member.home_org),
+            **kwargs,
+        )
+
+
+class MemberRevealView(ScopedMixin, SingleObjectMixin, View):
+    """Show one masked field in clear, and record who saw whose field, when and from where."""
+
+    model = Member
+    http_method_names = ["post"]
+
+    def post(self, request, pk, field):
+        if field not in REVEALABLE:
+            raise Http404
+        member = self.get_object()
+        if not self.scope.can_reveal:
+            raise PermissionDenied(_("您没有查看敏感信息的权限"))
+        record_access(kind=AccessEventKind.REVEAL, request=request, obj=member, field=field)
+        context = {"member": member, "field": field, "label": REVEALABLE[field]}
+        context["value"] = getattr(member, field)
+        # htmx swaps the fragment into the detail page; without JavaScript a page shows it.
+        htmx = request.headers.get("HX-Request") == "true"
+        template = "members/_revealed.html" if htmx else "members/reveal.html"
+        response = render(request, template, context)
+        add_never_cache_headers(response)
+        return response
+
+
+class MemberServiceView(ServiceFormView):
+    """A mobility action on one member, offered only when it applies (``available_actions``)."""
+
+    model = Member
+    select_related = ("home_org",)
+    template_name = "members/member_form.html"
+    detail_url_name = "members:detail"
+    submit_label = _("确认办理")
+    action = ""
+
+    def refusal(self):
+        self.current = self.object.mobilities.current().first()
+        if self.action not in available_actions(self.object, self.current):
+            return _("%(member)s当前不能办理“%(action)s”") % {
+                "member": self.object,
+                "action": self.title,
+            }
+        return None
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(current=self.current, **kwargs)
+
+
+class MemberOutflowView(MemberServiceView):
+    action, title, form_class = "outflow", _("外出登记"), MobilityForm
+    success_message = _("已为%(object)s办理外出登记")
+
+    def perform(self, form):
+        return services.member_register_outflow(member=self.object, **form.service_kwargs())
+
+
+class MobilityUpdateView(MemberServiceView):
+    action, title, form_class = "mobility", _("修改外出信息"), MobilityForm
+    success_message = _("已更新%(object)s的外出信息")
+    submit_label = _("保存")
+
+    def get_initial(self):
+        fields = MobilityForm.base_fields.keys() - {"destination", "inflow_org"}
+        initial = {name: getattr(self.current, name) for name in fields}
+        initial["destination"] = self.current.destination_name
+        initial["inflow_org"] = self.current.inflow_org_id
+        return initial
+
+    def perform(self, form):
+        return services.mobility_update(mobility=self.current, **form.service_kwargs())
+
+
+class MemberReturnView(MemberServiceView):
+    action, title, form_class = "return", _("返乡"), ReturnForm
+    success_message = _("已为%(object)s办理返乡")
+
+    def perform(self, form):
+        return services.member_return(member=self.object, **form.service_kwargs())
+
+
+class MemberTransferView(MemberServiceView):
+    action, title, form_class = "transfer", _("组织关系转出"), TransferForm
+    success_message = _("已为%(object)s办理组织关系转出")
+
+    def perform(self, form):
+        return services.member_transfer_out(member=self.object, **form.service_kwargs())
