@@ -9,7 +9,10 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.db import connection
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from pghistory.middleware import HistoryMiddleware
 
 from .access import client_ip
@@ -17,7 +20,8 @@ from .choices import ADMIN_ROLES
 
 SESSION_STARTED_KEY = "portal_session_started"
 # Paths a signed-in user must reach before finishing the second factor.
-OTP_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz", "/api/")
+OTP_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz")
+NO_DEVICE_KEY = "portal_otp_no_device"
 
 
 class SessionLifetimeMiddleware:
@@ -50,19 +54,36 @@ def is_administrator(user) -> bool:
 
 
 class OTPRequiredMiddleware:
-    """With PORTAL_REQUIRE_OTP_FOR_ADMINS on, administrators must pass TOTP before anything."""
+    """A user who set up TOTP must pass it after the password; with
+    PORTAL_REQUIRE_OTP_FOR_ADMINS on, administrators must set it up and pass it."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if settings.PORTAL_REQUIRE_OTP_FOR_ADMINS and not request.path.startswith(
-            OTP_EXEMPT_PREFIXES
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not request.path.startswith(OTP_EXEMPT_PREFIXES)
+            and not user.is_verified()
+            and (
+                (settings.PORTAL_REQUIRE_OTP_FOR_ADMINS and is_administrator(user))
+                or self._has_device(request)
+            )
         ):
-            user = request.user
-            if is_administrator(user) and not user.is_verified():
-                return redirect(f"/accounts/otp/?next={request.get_full_path()}")
+            return redirect(f"{reverse('otp')}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
+
+    @staticmethod
+    def _has_device(request) -> bool:
+        # Remembered per session: users without an authenticator cost no query per request.
+        if request.session.get(NO_DEVICE_KEY):
+            return False
+        has = TOTPDevice.objects.devices_for_user(request.user, confirmed=True).exists()
+        if not has:
+            request.session[NO_DEVICE_KEY] = True
+        return has
 
 
 class AuditContextMiddleware(HistoryMiddleware):

@@ -2,6 +2,9 @@
 
 import string
 
+from django.contrib.auth.password_validation import (
+    MinimumLengthValidator as _MinimumLengthValidator,
+)
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
@@ -20,3 +23,14 @@ class CharacterClassesValidator:
 
     def get_help_text(self):
         return _("密码必须同时包含字母、数字和符号。")
+
+
+class MinimumLengthValidator(_MinimumLengthValidator):
+    """Django's length rule with a Chinese message (Django 5.2's new wording has no zh-Hans
+    translation yet, and every message a user sees must be Chinese)."""
+
+    def get_error_message(self):
+        return _("密码太短:至少需要 %(min_length)d 个字符。") % {"min_length": self.min_length}
+
+    def get_help_text(self):
+        return _("密码至少需要 %(min_length)d 个字符。") % {"min_length": self.min_length}

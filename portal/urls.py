@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("portal.account_urls")),
     path("api/", include("portal.api.urls")),
+    path("audit/", include("portal.audit_urls")),
     path("orgs/", include("branches.urls")),
     path("members/", include("members.urls")),
     path("", include("portal.web_urls")),
