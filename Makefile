@@ -29,7 +29,7 @@ run: export DJANGO_DEBUG ?= 1
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --seed $(DEMO_SEED)
-	$(PY) manage.py create_demo_admin
+	$(PY) manage.py create_demo_users
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile.dev --env /dev/null start
 
 ## test: lint, then the whole suite (external servers when DATABASE_URL/REDIS_URL are set)

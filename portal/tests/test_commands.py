@@ -62,3 +62,21 @@ def test_revoke_api_token(capsys):
     assert token.revoked_at is not None and not token.user.is_active
     with pytest.raises(CommandError):
         call_command("revoke_api_token", "不存在的令牌")
+
+
+def test_create_demo_users_gives_each_role_its_scope(capsys):
+    from members.models import Member
+    from portal.demo import build_county
+
+    build_county()
+    call_command("create_demo_users")
+    out = capsys.readouterr().out
+    assert "xian" in out and "Demo@2026!" in out
+    user = get_user_model().objects.get(username="xian")
+    assert user.check_password("Demo@2026!")
+    assignment = RoleAssignment.objects.get(user=user)
+    assert assignment.role == Role.BRANCH_SECRETARY
+    assert "驻西安" in assignment.organization.name
+    assert not Member.objects.visible_to(get_user_model().objects.get(username="auditor")).exists()
+    call_command("create_demo_users")  # idempotent
+    assert RoleAssignment.objects.filter(user=user).count() == 1
