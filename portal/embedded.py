@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
 import socket
@@ -44,6 +45,10 @@ def postgres_settings() -> dict:
     """Start (or reuse) the embedded PostgreSQL and return Django DATABASES settings for it."""
     import pgserver
 
+    # pgserver logs from an atexit hook, after test runners have closed their log streams.
+    pg_logger = logging.getLogger("pgserver")
+    pg_logger.propagate = False
+    pg_logger.addHandler(logging.NullHandler())
     pgdata = var_dir() / "pg"
     with _lock("pg"):
         server = pgserver.get_server(pgdata, cleanup_mode=None)
