@@ -1,0 +1,368 @@
+"""Roster import benchmark: this import against django-import-export and a bare COPY.
+
+    python bench/import_bench.py [--rows 100000] [--baseline-rows 2000] [--xlsx]
+
+What it does, in one run:
+
+1. Creates a scratch database ``<database>_import_bench`` on the server of ``DATABASE_URL`` (or
+   the embedded server when that is unset), migrates it and builds an organization tree of its
+   own (a county committee, 10 township committees, 50 established branches). The scratch
+   database is dropped at the end (``--keep`` keeps it). Nothing else is touched.
+2. Generates N valid roster rows (``--rows``, default 100,000) as a UTF-8 CSV file.
+3. Times, each in a process of its own so that peak memory (peak RSS) belongs to one step:
+   - PostgreSQL ``COPY`` of that CSV into a bare table of 21 text columns: the floor;
+   - this import (``rosters.services.roster_import``) of the CSV into the empty tables, then
+     the same file again (every row unchanged), then once more into empty tables with the
+     audit triggers disabled, to show what the database-level audit trail costs;
+   - ``MemberRosterResource().import_data`` (django-import-export, one row at a time through
+     the services) on ``--baseline-rows`` rows, extrapolated linearly to N and marked so;
+   - an xlsx ledger export of the N members (``rosters.exports.export_ledger``);
+   - with ``--xlsx``, the import of the same rows as an .xlsx file (python-calamine).
+4. Prints times, rows per second, the ratio to COPY and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("PORTAL_ALLOW_DEV_SECRET", "1")
+
+TOWNSHIPS = 10
+BRANCHES_PER_TOWNSHIP = 5
+
+
+def _django():
+    import django
+
+    django.setup()
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases, each run in a child process (python bench/import_bench.py --phase NAME ...)
+
+
+def phase_setup(args) -> dict:
+    from django.core.management import call_command
+
+    _django()
+    call_command("migrate", verbosity=0)
+    from branches.choices import OrgKind
+    from branches.services import organization_create
+    from rosters.tests.rosterdata import member_rows, write_csv
+
+    root = organization_create(code="BENCH", name="基准测试县委", kind=OrgKind.COMMITTEE)
+    homes = []
+    for t in range(1, TOWNSHIPS + 1):
+        township = organization_create(
+            code=f"BENCH{t:02d}", name=f"基准测试第{t}镇党委", kind=OrgKind.COMMITTEE, parent=root
+        )
+        for b in range(1, BRANCHES_PER_TOWNSHIP + 1):
+            branch = organization_create(
+                code=f"BENCH{t:02d}{b:03d}",
+                name=f"基准测试第{t}镇第{b}村党支部",
+                kind=OrgKind.BRANCH,
+                branch_type="established",
+                parent=township,
+            )
+            homes.append(branch.code)
+    csv_path = Path(args.workdir) / "roster.csv"
+    write_csv(csv_path, member_rows(args.rows, homes=homes))
+    result = {"csv": str(csv_path), "csv_mb": csv_path.stat().st_size / 1024 / 1024}
+    if args.xlsx:
+        from rosters.tests.rosterdata import write_xlsx
+
+        xlsx_path = Path(args.workdir) / "roster.xlsx"
+        write_xlsx(xlsx_path, member_rows(args.rows, homes=homes))
+        result["xlsx"] = str(xlsx_path)
+        result["xlsx_mb"] = xlsx_path.stat().st_size / 1024 / 1024
+    return result
+
+
+def _empty_members() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE members_mobility, members_member, rosters_rosterimportmember, "
+            "rosters_rosterimport RESTART IDENTITY CASCADE"
+        )
+
+
+def _triggers(enabled: bool) -> None:
+    from django.db import connection
+
+    action = "ENABLE" if enabled else "DISABLE"
+    with connection.cursor() as cursor:
+        for table in ("members_member", "members_mobility"):
+            cursor.execute(f"ALTER TABLE {table} {action} TRIGGER USER")
+
+
+def phase_roster(args) -> dict:
+    import logging
+
+    _django()
+    from rosters.services import roster_import
+
+    laps: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            laps.append(record.getMessage().split("; ", 1)[-1])
+
+    logging.getLogger("rosters.services").addHandler(Catch())
+    logging.getLogger("rosters.services").setLevel(logging.INFO)
+    source = args.source
+    if not args.again:
+        _empty_members()
+    if args.no_triggers:
+        _triggers(False)
+    try:
+        started = time.perf_counter()
+        record = roster_import(source=source, filename=Path(source).name, upload_limit=False)
+        seconds = time.perf_counter() - started
+    finally:
+        if args.no_triggers:
+            _triggers(True)
+    return {
+        "seconds": seconds,
+        "peak_mb": _peak_mb(),
+        "status": record.status,
+        "message": record.message,
+        "laps": laps[-1] if laps else "",
+    }
+
+
+def phase_baseline(args) -> dict:
+    _django()
+    import tablib
+
+    from members.resources import MemberRosterResource
+
+    _empty_members()
+    with open(args.source, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        headers = next(reader)
+        dataset = tablib.Dataset(headers=headers)
+        for index, row in enumerate(reader):
+            if index >= args.baseline_rows:
+                break
+            dataset.append(row)
+    started = time.perf_counter()
+    result = MemberRosterResource().import_data(dataset, use_transactions=True)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "rows": len(dataset),
+        "peak_mb": _peak_mb(),
+        "errors": result.has_errors() or result.has_validation_errors(),
+    }
+
+
+def phase_copy(args) -> dict:
+    _django()
+    from django.db import connection
+
+    with open(args.source, encoding="utf-8-sig") as handle:
+        columns = len(next(csv.reader(handle)))
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_bare")
+        cols = ", ".join(f"c{i} text" for i in range(columns))
+        cursor.execute(f"CREATE TABLE bench_bare ({cols})")
+    started = time.perf_counter()
+    with connection.cursor() as cursor, open(args.source, "rb") as data:
+        cursor.copy_expert("COPY bench_bare FROM STDIN WITH (FORMAT csv, HEADER true)", data)
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bench_bare")
+        (rows,) = cursor.fetchone()
+        cursor.execute("DROP TABLE bench_bare")
+    return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
+
+
+def phase_export(args) -> dict:
+    _django()
+    from members.models import Member
+    from rosters.exports import export_ledger, ledger_branches
+
+    out = Path(args.workdir) / f"ledger.{args.fmt}"
+    started = time.perf_counter()
+    with out.open("wb") as handle:
+        written = export_ledger(
+            members_qs=Member.objects.all(), orgs=ledger_branches(None), fmt=args.fmt, out=handle
+        )
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "rows": written,
+        "peak_mb": _peak_mb(),
+        "mb": out.stat().st_size / 1024 / 1024,
+    }
+
+
+PHASES = {
+    "setup": phase_setup,
+    "roster": phase_roster,
+    "baseline": phase_baseline,
+    "copy": phase_copy,
+    "export": phase_export,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def _server() -> dict:
+    _django()
+    from django.conf import settings
+
+    return dict(settings.DATABASES["default"])
+
+
+def _url(db: dict, name: str) -> str:
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = quote(db.get("HOST") or "localhost", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{name}"
+
+
+def _admin(db: dict, sql: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=db.get("PORT") or None,
+    )
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+    conn.close()
+
+
+def _run_phase(name: str, env: dict, args, **extra) -> dict:
+    command = [sys.executable, __file__, "--phase", name, "--workdir", args.workdir]
+    command += ["--rows", str(args.rows), "--baseline-rows", str(args.baseline_rows)]
+    for key, value in extra.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            command.append(flag)
+        elif value not in (None, False):
+            command += [flag, str(value)]
+    if args.xlsx:
+        command.append("--xlsx")
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"phase {name} failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _line(label: str, seconds: float, rows: int, copy: float | None, peak: float, note=""):
+    rate = f"{rows / seconds:>10,.0f}" if seconds else f"{'—':>10}"
+    ratio = f"{seconds / copy:>7.1f}×" if copy else f"{'—':>8}"
+    print(f"{label:<44}{seconds:>9.2f} s{rate}{ratio}{peak:>9.0f} MB  {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--baseline-rows", type=int, default=2_000)
+    parser.add_argument("--xlsx", action="store_true", help="also time an .xlsx import")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
+    parser.add_argument("--fmt", default="xlsx", help=argparse.SUPPRESS)
+    parser.add_argument("--again", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-triggers", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase:
+        print(json.dumps(PHASES[args.phase](args)))
+        return
+
+    server = _server()
+    scratch = f"{server['NAME']}_import_bench"
+    _admin(server, f'DROP DATABASE IF EXISTS "{scratch}"')
+    _admin(server, f'CREATE DATABASE "{scratch}"')
+    env = {**os.environ, "DATABASE_URL": _url(server, scratch), "PORTAL_ALLOW_DEV_SECRET": "1"}
+    try:
+        with tempfile.TemporaryDirectory(prefix="import_bench_") as workdir:
+            args.workdir = workdir
+            setup = _run_phase("setup", env, args)
+            source = setup["csv"]
+            copy = _run_phase("copy", env, args, source=source)
+            first = _run_phase("roster", env, args, source=source)
+            again = _run_phase("roster", env, args, source=source, again=True)
+            export = _run_phase("export", env, args, fmt="xlsx")
+            export_csv = _run_phase("export", env, args, fmt="csv")
+            bare = _run_phase("roster", env, args, source=source, no_triggers=True)
+            baseline = _run_phase("baseline", env, args, source=source)
+            xlsx = None
+            if args.xlsx:
+                xlsx = _run_phase("roster", env, args, source=setup["xlsx"])
+    finally:
+        if not args.keep:
+            _admin(server, f'DROP DATABASE IF EXISTS "{scratch}"')
+
+    n = args.rows
+    print()
+    print(f"Roster import benchmark: {n:,} rows, CSV {setup['csv_mb']:.1f} MB, "
+          f"scratch database {scratch} ({'kept' if args.keep else 'dropped'}), "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(f"{'':<44}{'time':>11}{'rows/s':>10}{'× COPY':>8}{'peak RSS':>12}")
+    _line("PostgreSQL COPY into a bare table", copy["seconds"], copy["rows"], copy["seconds"],
+          copy["peak_mb"])  # fmt: skip
+    _line("this import, all rows new", first["seconds"], n, copy["seconds"], first["peak_mb"])
+    _line("this import, same file again (unchanged)", again["seconds"], n, copy["seconds"],
+          again["peak_mb"])  # fmt: skip
+    _line("this import, new, audit triggers disabled*", bare["seconds"], n, copy["seconds"],
+          bare["peak_mb"])  # fmt: skip
+    if xlsx:
+        _line(f"this import of the .xlsx ({setup['xlsx_mb']:.1f} MB)", xlsx["seconds"], n,
+              copy["seconds"], xlsx["peak_mb"], "(all rows new)")  # fmt: skip
+    rows_done = baseline["rows"]
+    extrapolated = baseline["seconds"] * n / rows_done
+    _line("django-import-export import_data", extrapolated, n, copy["seconds"],
+          baseline["peak_mb"],
+          f"EXTRAPOLATED from {rows_done:,} rows in {baseline['seconds']:.1f} s"
+          if rows_done < n else "")  # fmt: skip
+    _line(f"xlsx ledger export ({export['mb']:.1f} MB)", export["seconds"], export["rows"], None,
+          export["peak_mb"])  # fmt: skip
+    _line(f"csv ledger export ({export_csv['mb']:.1f} MB)", export_csv["seconds"],
+          export_csv["rows"], None, export_csv["peak_mb"])  # fmt: skip
+    print()
+    print(f"steps of the first import: {first['laps']}")
+    print(f"steps with the same file again: {again['laps']}")
+    print(f"steps with audit triggers disabled: {bare['laps']}")
+    print(f"first import: {first['message']}")
+    print(f"again: {again['message']}")
+    if baseline["errors"]:
+        print("django-import-export reported errors on the baseline rows")
+    print("* for comparison only: in the portal the audit triggers always fire.")
+
+
+if __name__ == "__main__":
+    main()

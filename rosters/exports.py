@@ -1,0 +1,364 @@
+"""Ledgers (台账) out, and the error reports of an import, as .xlsx or .csv.
+
+Ledgers use the roster's own column layout, so an exported ledger can be edited and imported
+back unchanged: one branch gives one table (一支部一表), a committee a book with one sheet per
+branch (一党委一册), the whole county the same with every branch (一县一库). A CSV has no
+sheets: it is one table, the branch named in 组织关系所在党组织 on every row.
+
+Cells are written so that a spreadsheet cannot misread them: ID numbers as text cells (number
+format ``@``; in CSV behind a tab, which Excel keeps as text and imports strip), and any text
+starting with ``=``, ``+``, ``-`` or ``@`` behind an apostrophe, so it is never run as a formula
+(CSV injection); imports take the apostrophe off again. Exports stream: openpyxl's write-only
+mode and querysets read with ``iterator()``, so 100,000 members take no more memory than 100.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Any
+
+from django.db.models import Count, FilteredRelation, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from branches.models import Organization
+from members.choices import Education, Gender, MemberType, OutflowReason
+from portal import regions
+
+from .schema import FORMULA_PREFIXES, MEMBER_SCHEMA, header_key
+from .validation import OrgDirectory
+
+XLSX, CSV = "xlsx", "csv"
+FORMATS = (XLSX, CSV)
+TEXT_FORMAT = "@"
+CHUNK_SIZE = 2000
+# Excel's limit on sheet names, and the characters it refuses in them.
+_SHEET_NAME_MAX = 31
+_SHEET_NAME_BAD = str.maketrans(dict.fromkeys("[]:*?/\\", "_"))
+# Column widths of the ledger, by header (characters).
+_WIDTHS = {
+    "公民身份号码": 21,
+    "组织关系所在党组织": 26,
+    "流入地": 20,
+    "详细地址": 26,
+    "工作单位": 24,
+    "流入地党组织": 24,
+    "联系电话": 14,
+    "出生日期": 12,
+    "入党日期": 12,
+    "转正日期": 12,
+    "外出日期": 12,
+    "备注": 20,
+}
+_HEADER_FONT = Font(bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="F2DCDB")
+_TITLE_FONT = Font(bold=True, size=14)
+
+
+def escape_formula(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula gets an apostrophe in front."""
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES:
+        return "'" + value
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledgers
+
+_LEDGER_FIELDS = (
+    "name",
+    "gender",
+    "ethnicity",
+    "id_number",
+    "birth_date",
+    "education",
+    "phone",
+    "member_type",
+    "joined_on",
+    "converted_on",
+    "home_org_id",
+    "remarks",
+    "current__left_on",
+    "current__reason",
+    "current__destination_code",
+    "current__destination_address",
+    "current__employer",
+    "current__inflow_org_id",
+    "current__inflow_org_name",
+    "current__certificate_no",
+    "current__contact_person",
+)
+
+
+def _labels(choices) -> dict[str, str]:
+    return {value: str(label) for value, label in choices.choices} | {"": ""}
+
+
+def ledger_rows(members_qs: QuerySet, org_label: dict[int, str]) -> Iterator[list[Any]]:
+    """The ledger's rows for these members, in the template's column order, streamed.
+
+    Organizations are named from ``org_label`` (by id) rather than joined: the query stays a
+    members-to-current-mobility join that PostgreSQL plans well even before it has statistics
+    of a table an import has just filled.
+    """
+    genders, educations = _labels(Gender), _labels(Education)
+    types, reasons = _labels(MemberType), _labels(OutflowReason)
+    queryset = (
+        members_qs.annotate(
+            current=FilteredRelation("mobilities", condition=Q(mobilities__ended_on__isnull=True))
+        )
+        .order_by("name", "pk")
+        .values_list(*_LEDGER_FIELDS)
+    )
+    places: dict[str, str] = {}
+    for index, v in enumerate(queryset.iterator(chunk_size=CHUNK_SIZE), start=1):
+        (
+            name,
+            gender,
+            ethnicity,
+            id_number,
+            birth_date,
+            education,
+            phone,
+            member_type,
+            joined_on,
+            converted_on,
+            home_id,
+            remarks,
+            left_on,
+            reason,
+            destination,
+            address,
+            employer,
+            inflow_id,
+            inflow_name,
+            certificate_no,
+            contact_person,
+        ) = v
+        if destination and destination not in places:
+            places[destination] = regions.full_name(destination)
+        yield [
+            index,
+            name,
+            genders[gender],
+            ethnicity,
+            id_number,
+            birth_date,
+            educations[education],
+            phone,
+            types[member_type],
+            joined_on,
+            converted_on,
+            org_label[home_id],
+            left_on,
+            reasons[reason or ""],
+            places.get(destination, "") if destination else "",
+            address or "",
+            employer or "",
+            org_label[inflow_id] if inflow_id else inflow_name or "",
+            certificate_no or "",
+            contact_person or "",
+            remarks,
+        ]
+
+
+def org_labels() -> dict[int, str]:
+    """How organizations are named in a ledger, by id: the full name, or the code if the name
+    is shared (the import takes either, and a shared name would be ambiguous)."""
+    directory = OrgDirectory(Organization.objects.only("code", "name"))
+    return {
+        org.pk: org.name if directory.is_unique_name(org) else org.code for org in directory.orgs
+    }
+
+
+def ledger_branches(scope: Organization | None, orgs_qs: QuerySet | None = None) -> QuerySet:
+    """The branches whose tables make up the ledger of ``scope`` (the county if None)."""
+    orgs_qs = Organization.objects.all() if orgs_qs is None else orgs_qs
+    branches = orgs_qs.membership_homes()
+    if scope is not None:
+        branches = branches.filter(path__startswith=scope.path)
+    return branches.order_by("path")
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    base = (name.translate(_SHEET_NAME_BAD).strip("'") or _("党支部"))[:_SHEET_NAME_MAX]
+    candidate, n = base, 2
+    while candidate.lower() in used:
+        suffix = f"({n})"
+        candidate, n = base[: _SHEET_NAME_MAX - len(suffix)] + suffix, n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _id_column() -> int:
+    return MEMBER_SCHEMA.headers.index(MEMBER_SCHEMA.column("id_number").header)
+
+
+def export_ledger(
+    *,
+    members_qs: QuerySet,
+    orgs: Iterable[Organization],
+    fmt: str,
+    out: IO[bytes],
+    title: str | None = None,
+) -> int:
+    """Write the ledger of ``members_qs`` to ``out``; returns the number of members written.
+
+    ``members_qs`` is the caller's base queryset (already limited to what the user may see);
+    ``orgs`` are the branches making up the ledger, one sheet each in xlsx (those without a
+    member in ``members_qs`` are left out). ``fmt`` is "xlsx" or "csv".
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown ledger format {fmt!r}")
+    labels = org_labels()
+    orgs = list(orgs)
+    counts = dict(
+        members_qs.filter(home_org__in=[o.pk for o in orgs])
+        .values_list("home_org")
+        .annotate(n=Count("pk"))
+        .values_list("home_org", "n")
+    )
+    tables = [(org, members_qs.filter(home_org=org)) for org in orgs if counts.get(org.pk)]
+    if fmt == CSV:
+        return _ledger_csv(tables, labels, out)
+    return _ledger_xlsx(tables, labels, out, title)
+
+
+def _ledger_csv(tables, labels, out: IO[bytes]) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+    writer = csv.writer(text)
+    writer.writerow(MEMBER_SCHEMA.headers)
+    id_col = _id_column()
+    written = 0
+    for _org, queryset in tables:
+        for row in ledger_rows(queryset, labels):
+            written += 1
+            row[0] = written
+            cells = [_csv_cell(value) for value in row]
+            cells[id_col] = "\t" + cells[id_col]  # Excel keeps it as text
+            writer.writerow(cells)
+    text.flush()
+    text.detach()
+    return written
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(escape_formula(value))
+
+
+def _ledger_xlsx(tables, labels, out: IO[bytes], title: str | None) -> int:
+    workbook = Workbook(write_only=True)
+    used: set[str] = set()
+    written = 0
+    today = timezone.localdate()
+    for org, queryset in tables:
+        sheet = workbook.create_sheet(_sheet_name(org.name, used))
+        heading = title or _("%(org)s流动党员台账") % {"org": org.name}
+        _start_sheet(sheet, MEMBER_SCHEMA.headers, f"{heading}（{today:%Y-%m-%d}导出）")
+        id_col = _id_column()
+        for row in ledger_rows(queryset, labels):
+            written += 1
+            cells = [escape_formula(value) for value in row]
+            cells[id_col] = _text_cell(sheet, cells[id_col])
+            sheet.append(cells)
+    if not tables:
+        sheet = workbook.create_sheet(_("台账"))
+        _start_sheet(sheet, MEMBER_SCHEMA.headers, title or _("流动党员台账（无数据）"))
+    workbook.save(out)
+    return written
+
+
+def _text_cell(sheet, value: Any) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.number_format = TEXT_FORMAT
+    return cell
+
+
+def _start_sheet(sheet, headers: Sequence[str], title: str | None) -> None:
+    """Widths, frozen header, a title row above the header (imports skip it) and the header."""
+    for index, header in enumerate(headers, start=1):
+        width = _WIDTHS.get(header, max(8, len(header) * 2 + 2))
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    first_data_row = 3 if title else 2
+    sheet.freeze_panes = f"C{first_data_row}"
+    if title:
+        cell = WriteOnlyCell(sheet, value=escape_formula(title))
+        cell.font = _TITLE_FONT
+        sheet.append([cell])
+    header_cells = []
+    for header in headers:
+        cell = WriteOnlyCell(sheet, value=header)
+        cell.font = _HEADER_FONT
+        cell.fill = _HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        header_cells.append(cell)
+    sheet.append(header_cells)
+
+
+# ---------------------------------------------------------------------------------------------
+# Error reports
+
+ERROR_HEADERS = ("行号", "列", "值", "错误")
+ERROR_COLUMN = "错误"
+
+
+def write_error_report(errors: Iterable[Sequence[Any]], out: IO[bytes], fmt: str) -> None:
+    """The problems of an import: one line each, columns 行号, 列, 值, 错误."""
+    headers = [_(h) for h in ERROR_HEADERS]
+    rows = ([row, column, value, reason] for row, column, value, reason in errors)
+    _write_table(headers, rows, out, fmt, text_columns={2}, title=None)
+
+
+def write_bad_rows(bad_rows: dict, out: IO[bytes], fmt: str) -> None:
+    """The bad rows as read, with an added 错误 column: fix them and upload the file again."""
+    headers = list(bad_rows.get("headers") or [])
+    text_columns = {
+        i
+        for i, header in enumerate(headers)
+        if (column := MEMBER_SCHEMA.by_name.get(header_key(header))) and column.key == "id_number"
+    }
+    rows = ([*cells, reasons] for _number, cells, reasons in bad_rows.get("rows", []))
+    _write_table([*headers, _(ERROR_COLUMN)], rows, out, fmt, text_columns=text_columns, title=None)
+
+
+def _write_table(
+    headers: Sequence[str],
+    rows: Iterable[list[Any]],
+    out: IO[bytes],
+    fmt: str,
+    *,
+    text_columns: set[int],
+    title: str | None,
+) -> None:
+    if fmt == CSV:
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+        writer = csv.writer(text)
+        writer.writerow(headers)
+        for row in rows:
+            writer.writerow([_csv_cell(value) for value in row])
+        text.flush()
+        text.detach()
+        return
+    if fmt != XLSX:
+        raise ValueError(f"unknown report format {fmt!r}")
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("错误清单"))
+    _start_sheet(sheet, headers, title)
+    for row in rows:
+        cells = [escape_formula(value) for value in row]
+        for index in text_columns:
+            if index < len(cells):
+                cells[index] = _text_cell(sheet, cells[index])
+        sheet.append(cells)
+    workbook.save(out)

@@ -1,0 +1,153 @@
+"""The record of every roster import (ROSTER-FORMAT.md, "Outcome")."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from portal.fields import EncryptedTextField
+
+from .choices import FINISHED_STATUSES, ImportKind, ImportStatus, LinkAction
+
+
+class RosterImport(models.Model):
+    """One file brought in (or previewed): who, when, which file, and what came of each row.
+
+    The problems found are kept with it, so the error report and the copy of the bad rows can be
+    downloaded again later; ``progress`` is written while a Celery job runs, from a connection of
+    its own, so a progress bar survives a page reload.
+    """
+
+    kind = models.CharField(
+        _("类型"), max_length=20, choices=ImportKind.choices, default=ImportKind.MEMBERS
+    )
+    status = models.CharField(
+        _("状态"), max_length=20, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    dry_run = models.BooleanField(_("仅预览"), default=False)
+    skip_invalid = models.BooleanField(_("跳过错误行"), default=False)
+    # Uploads from the browser are limited to what their user is responsible for.
+    scoped = models.BooleanField(_("限于操作人管辖范围"), default=False)
+    file = models.FileField(_("文件"), upload_to="rosters/%Y/%m/", blank=True, max_length=255)
+    filename = models.CharField(_("文件名"), max_length=255)
+    sheet = models.CharField(_("工作表"), max_length=100, blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="roster_imports",
+    )
+    members = models.ManyToManyField(
+        "members.Member",
+        verbose_name=_("涉及党员"),
+        through="RosterImportMember",
+        related_name="roster_imports",
+        blank=True,
+    )
+    created_at = models.DateTimeField(_("提交时间"), auto_now_add=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    task_id = models.CharField(_("任务编号"), max_length=64, blank=True, default="")
+
+    rows_read = models.PositiveIntegerField(_("读取行数"), default=0)
+    rows_created = models.PositiveIntegerField(_("新增"), default=0)
+    rows_updated = models.PositiveIntegerField(_("更新"), default=0)
+    rows_unchanged = models.PositiveIntegerField(_("未变"), default=0)
+    rows_skipped = models.PositiveIntegerField(
+        _("跳过"), default=0, help_text=_("选择“跳过错误行”时未导入的错误行数")
+    )
+    rows_bad = models.PositiveIntegerField(_("错误行数"), default=0)
+    progress = models.PositiveIntegerField(_("已处理行数"), default=0)
+    progress_total = models.PositiveIntegerField(_("预计总行数"), default=0)
+
+    message = models.TextField(_("说明"), blank=True, default="")
+    warnings = models.JSONField(_("提示"), default=list, blank=True)
+    # The problems and the bad rows as read hold ID numbers and phones: encrypted at rest like
+    # the members' own (portal/crypto.py). JSON inside; read them through ``errors`` and
+    # ``bad_rows``.
+    errors_data = EncryptedTextField(_("错误清单"), blank=True, default="", editable=False)
+    bad_rows_data = EncryptedTextField(_("错误行"), blank=True, default="", editable=False)
+
+    class Meta:
+        verbose_name = _("导入记录")
+        verbose_name_plural = _("导入记录")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"
+
+    @property
+    def errors(self) -> list[list]:
+        """[[row number, column as headed in the file, value as read, reason], ...]."""
+        return json.loads(self.errors_data) if self.errors_data else []
+
+    @errors.setter
+    def errors(self, value: list[list]) -> None:
+        self.errors_data = json.dumps(value, ensure_ascii=False) if value else ""
+
+    @property
+    def bad_rows(self) -> dict:
+        """{"headers": [...], "rows": [[row number, [cells as read], "reasons"], ...]}."""
+        return json.loads(self.bad_rows_data) if self.bad_rows_data else {"headers": [], "rows": []}
+
+    @bad_rows.setter
+    def bad_rows(self, value: dict) -> None:
+        self.bad_rows_data = json.dumps(value, ensure_ascii=False) if value.get("rows") else ""
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def percent(self) -> int:
+        """Progress for a progress bar, 0-100."""
+        if self.is_finished:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(99, self.progress * 100 // self.progress_total)
+
+
+class RosterImportMember(models.Model):
+    """A member an import created or updated: each member keeps the imports that touched them."""
+
+    # No database-level foreign keys: an import of 100,000 rows would otherwise check 200,000
+    # references at commit for rows the same statement just read from the tables they point
+    # to. Deleting a member or an import still cascades (Django's on_delete).
+    roster_import = models.ForeignKey(
+        RosterImport,
+        verbose_name=_("导入记录"),
+        on_delete=models.CASCADE,
+        related_name="member_links",
+        db_constraint=False,
+        db_index=False,  # the unique constraint's index starts with it
+    )
+    member = models.ForeignKey(
+        "members.Member",
+        verbose_name=_("党员"),
+        on_delete=models.CASCADE,
+        related_name="roster_links",
+        db_constraint=False,
+    )
+    action = models.CharField(_("操作"), max_length=20, choices=LinkAction.choices)
+    row_number = models.PositiveIntegerField(_("行号"))
+
+    class Meta:
+        verbose_name = _("导入涉及的党员")
+        verbose_name_plural = _("导入涉及的党员")
+        ordering = ["roster_import", "row_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["roster_import", "member"],
+                name="roster_link_once_per_import",
+                violation_error_message=_("同一次导入中党员只记录一次"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.roster_import_id}: {self.member_id} {self.get_action_display()}"

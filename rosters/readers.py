@@ -1,0 +1,708 @@
+"""Reading roster files: .xlsx (python-calamine), .xls (xlrd) and .csv, row by row.
+
+:func:`open_table` checks the file before any parser sees it — size, what the bytes say it is
+(not the extension), encryption, and for .xlsx the zip container (a zip bomb is refused before
+anything is unpacked into memory) and the extent of the chosen sheet (python-calamine holds a
+sheet as a dense grid from A1 to the last filled cell, so one stray value in row 1,048,576 would
+ask for billions of cells) — then finds the header row below any title rows and yields the data
+rows with the spreadsheet's own row numbers. Anything that makes the file unreadable raises
+:class:`RosterFileError` carrying one Chinese sentence for the user.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import os
+import re
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+from xml.etree import ElementTree
+
+import python_calamine
+import xlrd
+import xlrd.compdoc
+from django.conf import settings
+from django.core.files import File
+from django.utils.translation import gettext as _
+
+from . import constants
+from .schema import Schema, is_blank
+
+XLSX, XLS, CSV = "xlsx", "xls", "csv"
+
+ZIP_MAGIC = b"PK\x03\x04"
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Files people upload by mistake, named so the message can say what the file is.
+_OTHER_MAGIC = (
+    (b"%PDF", "PDF"),
+    (b"\x89PNG", _("图片")),
+    (b"\xff\xd8\xff", _("图片")),
+    (b"GIF8", _("图片")),
+    (b"Rar!", _("压缩包")),
+    (b"7z\xbc\xaf", _("压缩包")),
+    (b"\x1f\x8b", _("压缩包")),
+)
+_TEXT_EXTENSIONS = (".csv", ".txt")
+_CHUNK = 1 << 20
+# A complete row of sheet XML is never this long in a real file.
+_MAX_ROW_XML = 32 << 20
+# Small parts of an xlsx read whole (workbook.xml and its relationships).
+_MAX_PART = 16 << 20
+
+
+class RosterFileError(Exception):
+    """The file cannot be read at all; ``str(error)`` is one Chinese sentence for the user."""
+
+
+def limit(name: str) -> int:
+    """A file limit: the Django setting of that name, else the default in constants.py."""
+    return getattr(settings, name, getattr(constants, name))
+
+
+@dataclass
+class Table:
+    """The header of a file's chosen sheet, and its data rows as they are read."""
+
+    filename: str
+    format: str
+    sheet_name: str
+    header_row: int
+    # The header row's cells as text, in file order (the bad-rows copy repeats them).
+    headers: list[str]
+    # Column key -> position in a row.
+    columns: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    # Data rows in the file (an estimate for CSV), for a progress bar.
+    total_rows: int = 0
+    rows: Iterator[tuple[int, list[Any]]] = field(default_factory=lambda: iter(()))
+
+    def header_of(self, key: str, schema: Schema) -> str:
+        """The column's header as the user wrote it, or the template's name if it is absent."""
+        index = self.columns.get(key)
+        if index is not None and self.headers[index]:
+            return self.headers[index]
+        return schema.column(key).header
+
+    def values(self, cells: list[Any]) -> dict[str, Any]:
+        """The row's cells by column key (missing trailing cells are None)."""
+        size = len(cells)
+        return {key: cells[i] if i < size else None for key, i in self.columns.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The source: a path, bytes, or a binary file object (an upload, a FieldFile, BytesIO)
+
+
+@dataclass
+class _Source:
+    stream: IO[bytes]
+    size: int
+    path: str | None
+
+
+@contextmanager
+def _opened(source) -> Iterator[_Source]:
+    if isinstance(source, str | os.PathLike):
+        path = os.fspath(source)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError:
+            raise RosterFileError(_("无法打开文件“%(name)s”") % {"name": path}) from None
+        try:
+            yield _Source(handle, os.path.getsize(path), path)
+        finally:
+            handle.close()
+        return
+    if isinstance(source, bytes | bytearray):
+        yield _Source(io.BytesIO(source), len(source), None)
+        return
+    if isinstance(source, File):
+        path = _local_path(source)
+        if path:
+            with _opened(path) as src:
+                yield src
+            return
+        source.open("rb")
+        stream = source
+    else:
+        stream = source
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    yield _Source(stream, size, None)
+
+
+def _local_path(upload: File) -> str | None:
+    """The file's path on this machine, if it has one (a stored upload, a temporary upload)."""
+    if hasattr(upload, "temporary_file_path"):
+        return upload.temporary_file_path()
+    try:
+        path = upload.path  # a FieldFile on the local file storage
+    except (AttributeError, NotImplementedError, ValueError):
+        return None
+    return path if path and os.path.exists(path) else None
+
+
+def _check_size(src: _Source, *, upload_limit: bool) -> None:
+    if src.size == 0:
+        raise RosterFileError(_("文件是空的，没有任何内容"))
+    max_mb = limit("ROSTER_MAX_UPLOAD_MB")
+    if upload_limit and src.size > max_mb * 1024 * 1024:
+        raise RosterFileError(
+            _("文件大小 %(size).1f MB，超过了 %(max)d MB 的上限，请拆分成几个文件分别导入")
+            % {"size": src.size / 1024 / 1024, "max": max_mb}
+        )
+
+
+def detect_format(head: bytes, filename: str) -> str:
+    """xlsx, xls or csv, from the file's first bytes; the extension only decides text files."""
+    extension = Path(filename or "").suffix.lower()
+    if head.startswith(ZIP_MAGIC) or head.startswith(EMPTY_ZIP_MAGIC):
+        return XLSX
+    if head.startswith(OLE2_MAGIC):
+        return XLS
+    for magic, what in _OTHER_MAGIC:
+        if head.startswith(magic):
+            raise RosterFileError(
+                _("这是一个%(what)s文件，不是表格：请上传 .xlsx、.xls 或 .csv 文件")
+                % {"what": what}
+            )
+    looks_text = b"\x00" not in head[:4096] or head.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    )
+    if looks_text and extension in _TEXT_EXTENSIONS:
+        return CSV
+    if looks_text and head.lstrip()[:1] == b"<":
+        raise RosterFileError(
+            _("文件内容是网页或 XML，不是 Excel 表格：请在 Excel 或 WPS 中另存为 .xlsx 后上传")
+        )
+    if looks_text and not extension:
+        return CSV
+    raise RosterFileError(
+        _("无法识别文件“%(name)s”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件")
+        % {"name": filename}
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# .xlsx: the zip container and the chosen sheet's extent, checked before calamine parses it
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _read_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > _MAX_PART:
+        raise RosterFileError(_("表格文件结构异常（%(name)s 过大）") % {"name": info.filename})
+    with zf.open(info) as handle:
+        data = handle.read(_MAX_PART + 1)
+    if len(data) > _MAX_PART:
+        raise RosterFileError(_("表格文件结构异常（%(name)s 过大）") % {"name": info.filename})
+    return data
+
+
+def _parse_part(data: bytes) -> ElementTree.Element:
+    """Parse a small XML part. Office never writes a DTD, so one (entity expansion attacks
+    hide there) means a forged file, refused before the parser sees it."""
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise RosterFileError(_("表格文件结构异常，已拒绝读取"))
+    return ElementTree.fromstring(data)  # noqa: S314 - no DTD, bounded size (_read_part)
+
+
+def _xlsx_sheets(zf: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> list[tuple[str, str]]:
+    """(sheet name, path of its XML part) in workbook order."""
+    try:
+        workbook = _parse_part(_read_part(zf, infos["xl/workbook.xml"]))
+        rels_info = infos.get("xl/_rels/workbook.xml.rels")
+        rels = _parse_part(_read_part(zf, rels_info)) if rels_info else None
+    except ElementTree.ParseError:
+        raise RosterFileError(_("表格文件已损坏，无法读取工作表目录")) from None
+    targets: dict[str, str] = {}
+    if rels is not None:
+        for rel in rels.iter():
+            if _local(rel.tag) == "Relationship" and rel.get("Id") and rel.get("Target"):
+                target = rel.get("Target")
+                path = (
+                    target.lstrip("/")
+                    if target.startswith("/")
+                    else str(PurePosixPath("xl") / target)
+                )
+                targets[rel.get("Id")] = os.path.normpath(path).replace(os.sep, "/")
+    sheets = []
+    for element in workbook.iter():
+        if _local(element.tag) != "sheet":
+            continue
+        rel_id = next((v for k, v in element.attrib.items() if _local(k) == "id"), "")
+        sheets.append((element.get("name", ""), targets.get(rel_id, "")))
+    return sheets
+
+
+def _pick_sheet(names: list[str], sheet: str | int | None) -> int:
+    """The index of the sheet the user picked (by name, or 1-based number); the first if none."""
+    if not names:
+        raise RosterFileError(_("文件中没有工作表"))
+    if sheet is None or sheet == "":
+        return 0
+    wanted = str(sheet).strip()
+    for index, name in enumerate(names):
+        if name.strip() == wanted:
+            return index
+    if wanted.isdigit() and 1 <= int(wanted) <= len(names):
+        return int(wanted) - 1
+    raise RosterFileError(
+        _("文件中没有名为“%(sheet)s”的工作表（现有：%(names)s）")
+        % {"sheet": wanted, "names": "、".join(names)}
+    )
+
+
+_CELL_REF_RE = re.compile(rb'\br="([A-Z]{1,3})(\d{1,7})"')
+_WIDE_REF_RE = re.compile(rb'\br="([A-Z]{2,3})(\d{1,7})"')
+_ROW_REF_RE = re.compile(rb'\br="(\d{1,7})"')
+_PREFIX_RE = re.compile(rb"<(\w+:)?sheetData\b")
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for char in letters:
+        index = index * 26 + (char - 64)
+    return index
+
+
+class _ExtentScanner:
+    """The last row and the widest column holding a value, from the sheet XML as it streams.
+
+    Rows come in ascending order in a worksheet, so the last filled cell of the last segment
+    that has one gives the last row; only cells with two- or three-letter columns are looked
+    at for the width, which keeps this fast on ordinary sheets. Cells written as ``<c .../>``
+    (formatting only, no value) are ignored, as calamine ignores them.
+    """
+
+    def __init__(self) -> None:
+        self.prefix: bytes | None = None
+        self.carry = b""
+        self.last_row = 0
+        self.width = 26  # at most Z without looking closer
+
+    def feed(self, chunk: bytes) -> None:
+        if self.prefix is None:
+            buf = self.carry + chunk
+            match = _PREFIX_RE.search(buf)
+            if not match:
+                self.carry = buf[-4096:]
+                return
+            self.prefix = match.group(1) or b""
+            self.carry = buf[match.end() :]
+            chunk = b""
+        buf = self.carry + chunk
+        cut = buf.rfind(b"</" + self.prefix + b"row>")
+        if cut < 0:
+            if len(buf) > _MAX_ROW_XML:
+                raise RosterFileError(_("工作表结构异常：单行内容过长，无法读取"))
+            self.carry = buf
+            return
+        self.carry = buf[cut:]
+        self._segment(buf[:cut])
+
+    def close(self) -> None:
+        if self.carry and self.prefix is not None:
+            self._segment(self.carry)
+        self.carry = b""
+
+    def _segment(self, seg: bytes) -> None:
+        for match in _WIDE_REF_RE.finditer(seg):
+            end = seg.find(b">", match.end())
+            if end > 0 and seg[end - 1 : end] != b"/":
+                self.width = max(self.width, _column_index(match.group(1)))
+        open_tag = b"<" + self.prefix + b"c "
+        pos = seg.rfind(open_tag)
+        while pos >= 0:
+            end = seg.find(b">", pos)
+            if end > 0 and seg[end - 1 : end] != b"/":
+                tag = seg[pos:end]
+                ref = _CELL_REF_RE.search(tag)
+                if ref:
+                    self.last_row = max(self.last_row, int(ref.group(2)))
+                else:
+                    row_tag = seg.rfind(b"<" + self.prefix + b"row", 0, pos)
+                    if row_tag >= 0:
+                        row_ref = _ROW_REF_RE.search(seg, row_tag, seg.find(b">", row_tag))
+                        if row_ref:
+                            self.last_row = max(self.last_row, int(row_ref.group(1)))
+                return
+            pos = seg.rfind(open_tag, 0, pos)
+
+
+def _zip_bomb() -> RosterFileError:
+    return RosterFileError(
+        _("文件解压后体积异常（可能是压缩炸弹），已拒绝读取；如确为登记表，请另存为新文件后重试")
+    )
+
+
+def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, str]:
+    """Check an .xlsx before parsing; returns the chosen sheet's index and name.
+
+    Refuses a zip bomb from the sizes the zip declares and, to catch a zip that lies about
+    them, by unpacking every entry in 1 MB pieces while counting (nothing is kept in memory).
+    """
+    try:
+        zf = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise RosterFileError(_("文件已损坏，不是有效的 .xlsx 表格")) from None
+    with zf:
+        infos = {info.filename: info for info in zf.infolist()}
+        if "xl/workbook.xml" not in infos:
+            raise RosterFileError(
+                _("文件不是 Excel 表格（可能是 Word 文档或其他压缩文件），")
+                + _("请上传 .xlsx、.xls 或 .csv 文件")
+            )
+        if any(info.flag_bits & 0x1 for info in infos.values()):
+            raise RosterFileError(_("文件设置了密码，无法读取：请去掉密码后重新上传"))
+        max_bytes = limit("ROSTER_MAX_UNPACKED_MB") * 1024 * 1024
+        max_ratio = limit("ROSTER_MAX_COMPRESSION_RATIO")
+        if sum(info.file_size for info in infos.values()) > max_bytes:
+            raise _zip_bomb()
+        for info in infos.values():
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > _CHUNK and ratio > max_ratio:
+                raise _zip_bomb()
+        sheets = _xlsx_sheets(zf, infos)
+        index = _pick_sheet([name for name, _path in sheets], sheet)
+        name, sheet_path = sheets[index]
+        scanner = _ExtentScanner()
+        unpacked = 0
+        for info in infos.values():
+            scan = info.filename == sheet_path
+            entry_bytes = 0
+            try:
+                with zf.open(info) as handle:
+                    while chunk := handle.read(_CHUNK):
+                        entry_bytes += len(chunk)
+                        unpacked += len(chunk)
+                        if entry_bytes > info.file_size or unpacked > max_bytes:
+                            raise _zip_bomb()
+                        if scan:
+                            scanner.feed(chunk)
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError):
+                raise RosterFileError(_("文件已损坏，不是有效的 .xlsx 表格")) from None
+            if scan:
+                scanner.close()
+        cells = scanner.last_row * scanner.width
+        if cells > limit("ROSTER_MAX_SHEET_CELLS"):
+            raise RosterFileError(
+                _(
+                    "工作表“%(sheet)s”的内容一直延伸到第 %(row)d 行，范围过大：请删除表格末尾多余的"
+                    "行和列（或把数据复制到新表格）后重新上传"
+                )
+                % {"sheet": name, "row": scanner.last_row}
+            )
+        return index, name
+
+
+def _xlsx_rows(src: _Source, index: int) -> tuple[Iterator[tuple[int, list[Any]]], int]:
+    src.stream.seek(0)
+    try:
+        if src.path:
+            workbook = python_calamine.CalamineWorkbook.from_path(src.path)
+        else:
+            workbook = python_calamine.CalamineWorkbook.from_filelike(src.stream)
+        sheet = workbook.get_sheet_by_index(index)
+    except python_calamine.PasswordError:
+        raise RosterFileError(_("文件设置了密码，无法读取：请去掉密码后重新上传")) from None
+    except (python_calamine.CalamineError, ValueError, OSError) as exc:
+        raise RosterFileError(
+            _("表格文件已损坏，无法读取（%(detail)s）") % {"detail": str(exc)[:100]}
+        ) from None
+    end = sheet.end
+    total = end[0] + 1 if end else 0
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        # iter_rows starts at the sheet's first row (leading empty rows included), so the
+        # position is the spreadsheet's own row number.
+        yield from enumerate(sheet.iter_rows(), start=1)
+        workbook.close()
+
+    return rows(), total
+
+
+# ---------------------------------------------------------------------------------------------
+# .xls: an OLE2 compound document (also the container of an encrypted .xlsx)
+
+
+def _ole2_streams(data: bytes) -> list[str]:
+    try:
+        doc = xlrd.compdoc.CompDoc(data, logfile=io.StringIO())
+    except Exception:  # noqa: BLE001 - any parse failure means the file is damaged
+        raise RosterFileError(_("文件已损坏，不是有效的 .xls 表格")) from None
+    return [entry.name for entry in doc.dirlist]
+
+
+def _xls_rows(
+    src: _Source, sheet: str | int | None
+) -> tuple[Iterator[tuple[int, list[Any]]], int, str]:
+    src.stream.seek(0)
+    data = src.stream.read()
+    streams = _ole2_streams(data)
+    if "EncryptedPackage" in streams or "EncryptionInfo" in streams:
+        raise RosterFileError(_("文件设置了密码，无法读取：请去掉密码后重新上传"))
+    if "Workbook" not in streams and "Book" not in streams:
+        raise RosterFileError(
+            _("文件不是 Excel 表格（可能是 Word 文档等），请上传 .xlsx、.xls 或 .csv 文件")
+        )
+    try:
+        book = xlrd.open_workbook(
+            file_contents=data, on_demand=True, ragged_rows=True, logfile=io.StringIO()
+        )
+    except xlrd.XLRDError as exc:
+        if "encrypted" in str(exc).lower():
+            raise RosterFileError(_("文件设置了密码，无法读取：请去掉密码后重新上传")) from None
+        raise RosterFileError(_("无法读取 .xls 文件：%(detail)s") % {"detail": exc}) from None
+    except Exception:  # noqa: BLE001 - xlrd raises many kinds of errors on damaged files
+        raise RosterFileError(_("文件已损坏，不是有效的 .xls 表格")) from None
+    names = book.sheet_names()
+    index = _pick_sheet(names, sheet)
+    xsheet = book.sheet_by_index(index)
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for rowx in range(xsheet.nrows):
+            types = xsheet.row_types(rowx)
+            values = xsheet.row_values(rowx)
+            cells: list[Any] = []
+            for ctype, value in zip(types, values, strict=True):
+                if ctype == xlrd.XL_CELL_DATE:
+                    # A number formatted as a date but out of range stays a number.
+                    with contextlib.suppress(ValueError, OverflowError, xlrd.xldate.XLDateError):
+                        value = xlrd.xldate_as_datetime(value, book.datemode)
+                elif ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    value = None
+                elif ctype == xlrd.XL_CELL_BOOLEAN:
+                    value = bool(value)
+                elif ctype == xlrd.XL_CELL_ERROR:
+                    value = xlrd.error_text_from_code.get(value, "#ERROR")
+                cells.append(value)
+            yield rowx + 1, cells
+        book.release_resources()
+
+    return rows(), xsheet.nrows, names[index]
+
+
+# ---------------------------------------------------------------------------------------------
+# .csv: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (a superset of GBK)
+
+
+def _csv_encoding(stream: IO[bytes]) -> str:
+    stream.seek(0)
+    head = stream.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    stream.seek(0)
+    for encoding in ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        stream.seek(0)
+        try:
+            while chunk := stream.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise RosterFileError(_("无法识别 CSV 文件的编码：请在 Excel 中另存为“CSV UTF-8”后上传"))
+
+
+def _csv_delimiter(sample: str) -> str:
+    """Comma unless the first line clearly uses tabs or semicolons."""
+    first = next((line for line in sample.splitlines() if line.strip()), "")
+    counts = {d: first.count(d) for d in (",", "\t", ";")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _count_lines(stream: IO[bytes]) -> int:
+    stream.seek(0)
+    lines = 0
+    last = b""
+    while chunk := stream.read(_CHUNK):
+        lines += chunk.count(b"\n")
+        last = chunk
+    return lines + (1 if last and not last.endswith(b"\n") else 0)
+
+
+def _csv_rows(src: _Source) -> tuple[Iterator[tuple[int, list[Any]]], int]:
+    encoding = _csv_encoding(src.stream)
+    total = _count_lines(src.stream)
+    src.stream.seek(0)
+    text = io.TextIOWrapper(src.stream, encoding=encoding, newline="")
+    sample = text.read(65536)
+    text.seek(0)  # utf-8-sig and utf-16 drop the byte order mark themselves
+    reader = csv.reader(text, delimiter=_csv_delimiter(sample))
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            yield from enumerate(reader, start=1)
+        except csv.Error as exc:
+            raise RosterFileError(
+                _("CSV 文件第 %(row)d 行格式有误：%(detail)s")
+                % {"row": reader.line_num, "detail": exc}
+            ) from None
+        finally:
+            text.detach()
+
+    return rows(), total
+
+
+# ---------------------------------------------------------------------------------------------
+# The header row
+
+
+def _find_header(
+    rows: Iterator[tuple[int, list[Any]]], schema: Schema
+) -> tuple[int, list[Any]] | None:
+    """The first row naming both anchor columns, within the first rows of the sheet."""
+    first, second = schema.anchors
+    seen_content = False
+    for number, cells in rows:
+        keys = {col.key for col in (schema.match(c) for c in cells if isinstance(c, str)) if col}
+        if first in keys and second in keys:
+            return number, cells
+        seen_content = seen_content or any(not is_blank(c) for c in cells)
+        if number >= constants.HEADER_SEARCH_ROWS:
+            break
+    if not seen_content:
+        raise RosterFileError(_("文件中没有任何内容"))
+    return None
+
+
+def _columns(
+    headers: list[str], schema: Schema, header_row: int
+) -> tuple[dict[str, int], list[str]]:
+    columns: dict[str, int] = {}
+    unknown: list[str] = []
+    warnings: list[str] = []
+    for index, header in enumerate(headers):
+        if not header:
+            continue
+        column = schema.match(header)
+        if column is None:
+            unknown.append(header)
+        elif column.key in columns:
+            warnings.append(
+                _("“%(second)s”列与“%(first)s”列都表示%(name)s，只读取“%(first)s”列")
+                % {
+                    "first": headers[columns[column.key]],
+                    "second": header,
+                    "name": column.header,
+                }
+            )
+        else:
+            columns[column.key] = index
+    missing = [col.header for col in schema.columns if col.required and col.key not in columns]
+    if missing:
+        raise RosterFileError(
+            _("表头（第 %(row)d 行）缺少必填列：%(missing)s，请按模板补上这些列后重新上传")
+            % {"row": header_row, "missing": "、".join(f"“{name}”" for name in missing)}
+        )
+    if unknown:
+        warnings.insert(
+            0,
+            _("以下列不在模板中，已忽略：%(columns)s")
+            % {"columns": "、".join(f"“{name}”" for name in unknown)},
+        )
+    return columns, warnings
+
+
+def _data_rows(
+    rows: Iterator[tuple[int, list[Any]]], skip_index: int | None
+) -> Iterator[tuple[int, list[Any]]]:
+    """Rows with content: blank rows, and rows empty apart from 序号, are skipped."""
+    for number, cells in rows:
+        for index, cell in enumerate(cells):
+            if index != skip_index and not is_blank(cell):
+                yield number, cells
+                break
+
+
+@contextmanager
+def open_table(
+    source,
+    *,
+    filename: str,
+    schema: Schema,
+    sheet: str | int | None = None,
+    upload_limit: bool = True,
+) -> Iterator[Table]:
+    """Open a roster or organization file and find its header; yields a :class:`Table`.
+
+    ``source`` is a path, bytes or a binary file object. ``upload_limit`` applies the upload
+    size limit (ROSTER_MAX_UPLOAD_MB); operators importing from the command line may go past it.
+    Raises :class:`RosterFileError`.
+    """
+    with _opened(source) as src:
+        _check_size(src, upload_limit=upload_limit)
+        head = src.stream.read(4096)
+        src.stream.seek(0)
+        fmt = detect_format(head, filename or (src.path or ""))
+        if fmt == XLSX:
+            index, sheet_name = check_xlsx(src.stream, sheet)
+            rows, total = _xlsx_rows(src, index)
+        elif fmt == XLS:
+            rows, total, sheet_name = _xls_rows(src, sheet)
+        else:
+            if sheet not in (None, "", 1, "1"):
+                raise RosterFileError(_("CSV 文件只有一个工作表，不能选择工作表"))
+            rows, total = _csv_rows(src)
+            sheet_name = ""
+        found = _find_header(rows, schema)
+        if found is None:
+            first, second = (schema.column(key) for key in schema.anchors)
+            raise RosterFileError(
+                _(
+                    "找不到表头：前 %(n)d 行中没有同时含有“%(first)s”和“%(second)s”的一行，"
+                    "请使用登记表模板"
+                )
+                % {
+                    "n": constants.HEADER_SEARCH_ROWS,
+                    "first": first.header,
+                    "second": "”或“".join(second.names),
+                }
+            )
+        header_row, header_cells = found
+        headers = [_header_text(cell) for cell in header_cells]
+        columns, warnings = _columns(headers, schema, header_row)
+        data = _data_rows(rows, columns.get("seq"))
+        first_row = next(data, None)
+        if first_row is None:
+            raise RosterFileError(
+                _("表头（第 %(row)d 行）下面没有数据，文件中没有可导入的内容") % {"row": header_row}
+            )
+        yield Table(
+            filename=filename,
+            format=fmt,
+            sheet_name=sheet_name,
+            header_row=header_row,
+            headers=headers,
+            columns=columns,
+            warnings=warnings,
+            total_rows=max(total - header_row, 1),
+            rows=_chain(first_row, data),
+        )
+
+
+def _header_text(cell: Any) -> str:
+    if cell is None:
+        return ""
+    return " ".join(str(cell).split())
+
+
+def _chain(first: tuple[int, list[Any]], rest: Iterator[tuple[int, list[Any]]]):
+    yield first
+    yield from rest

@@ -1,0 +1,930 @@
+"""Roster and organization imports. Views, commands and the Celery task call these.
+
+An import is recorded first (:class:`RosterImport`), then runs in one transaction: a preview,
+an import refused because of bad rows, or any failure leaves members and mobilities exactly as
+they were; only the record of the import itself is kept. Members go through the bulk path of
+``sql.py`` whatever the file's size; organizations (a few hundred rows) through
+``branches.services``, one row at a time, in the order parents before children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pghistory
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.files.base import File
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from branches import services as org_services
+from branches.choices import BranchType, OrgKind
+from branches.models import Organization
+from members.choices import PartyStatus
+from members.validators import normalize_phone
+from portal import regions
+
+from . import constants, schema, sql
+from .choices import ImportKind, ImportStatus
+from .models import RosterImport
+from .readers import RosterFileError, Table, open_table
+from .schema import MEMBER_SCHEMA, ORG_SCHEMA, cell_text, display_value
+from .validation import MemberRows, OrgDirectory, Problem
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+# After writing this many rows, refresh the planner's statistics of the tables (see sql.analyze).
+ANALYZE_AFTER = 5000
+# Stored uploads of previews never confirmed are deleted after this long.
+UPLOAD_RETENTION = datetime.timedelta(days=1)
+_IMPORT_RUN_LOCK = 0x726F7375  # with the import's id: one run of an import at a time
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared machinery
+
+
+@dataclass
+class _Outcome:
+    """What came of the rows of one file, gathered while it is read."""
+
+    problems: list[Problem] = field(default_factory=list)
+    bad_rows: dict[int, list[str]] = field(default_factory=dict)  # row number -> cells as read
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, number: int, cells: list[Any], problems: list[Problem], width: int) -> None:
+        self.problems.extend(problems)
+        if number not in self.bad_rows:
+            shown = [display_value(c) for c in cells[:width]]
+            self.bad_rows[number] = shown + [""] * (width - len(shown))
+
+    @property
+    def bad(self) -> int:
+        return len(self.bad_rows)
+
+
+class _Clock:
+    """Seconds spent in each step of an import, for the log (and the benchmark)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self.last
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.laps.items())
+
+
+class _Progress:
+    """Reports progress to a callback and onto the import's row.
+
+    The import's own transaction is invisible to others until it commits, so the row is updated
+    through a second connection (autocommit) — only when the record itself is committed, that
+    is when the import is not nested in a caller's transaction.
+    """
+
+    def __init__(self, record: RosterImport, callback: ProgressCallback | None) -> None:
+        self.record = record
+        self.callback = callback
+        self.to_row = record.pk is not None and not connection.in_atomic_block
+        self.conn = None
+
+    def __call__(self, done: int, total: int) -> None:
+        self.record.progress, self.record.progress_total = done, max(total, done)
+        if self.callback:
+            self.callback(done, self.record.progress_total)
+        if not self.to_row:
+            return
+        try:
+            if self.conn is None:
+                self.conn = connections.create_connection(DEFAULT_DB_ALIAS)
+            with self.conn.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {RosterImport._meta.db_table} "
+                    "SET progress = %s, progress_total = %s WHERE id = %s",
+                    [done, self.record.progress_total, self.record.pk],
+                )
+        except Exception:  # progress is a courtesy: never let it fail an import
+            logger.exception("could not record the progress of roster import %s", self.record.pk)
+            self.to_row = False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _finish(record: RosterImport, table: Table | None, outcome: _Outcome, status: str) -> None:
+    record.status = status
+    record.finished_at = timezone.now()
+    record.rows_read = outcome.read
+    record.rows_bad = outcome.bad
+    record.rows_created = outcome.created
+    record.rows_updated = outcome.updated
+    record.rows_unchanged = outcome.unchanged
+    record.rows_skipped = outcome.bad if status == ImportStatus.IMPORTED else 0
+    record.progress = record.progress_total = max(record.progress_total, outcome.read)
+    problems = sorted(outcome.problems, key=lambda p: p.row)
+    record.errors = [list(p) for p in problems]
+    if table is not None:
+        reasons: dict[int, list[str]] = {}
+        for problem in problems:
+            reasons.setdefault(problem.row, []).append(problem.reason)
+        record.bad_rows = {
+            "headers": table.headers,
+            "rows": [
+                [number, cells, "；".join(reasons.get(number, ()))]
+                for number, cells in sorted(outcome.bad_rows.items())
+            ],
+        }
+    record.message = import_summary(record)
+    record.save()
+
+
+def _fail(record: RosterImport, message: str) -> RosterImport:
+    record.status = ImportStatus.FAILED
+    record.finished_at = timezone.now()
+    record.message = message
+    record.save()
+    return record
+
+
+def import_summary(record: RosterImport) -> str:
+    """One Chinese sentence on what an import did (or would do)."""
+    if record.status == ImportStatus.FAILED:
+        return record.message
+    counts = _(
+        "读取 %(read)d 行：新增 %(created)d，更新 %(updated)d，未变 %(unchanged)d，错误 %(bad)d"
+    ) % {
+        "read": record.rows_read,
+        "created": record.rows_created,
+        "updated": record.rows_updated,
+        "unchanged": record.rows_unchanged,
+        "bad": record.rows_bad,
+    }
+    if record.status == ImportStatus.PREVIEWED:
+        return _("预览（未写入）：%(counts)s") % {"counts": counts}
+    if record.status == ImportStatus.REFUSED:
+        return _(
+            "%(counts)s。因有错误行，本次未导入任何数据；请修正后重新上传，或选择跳过错误行"
+        ) % {"counts": counts}
+    if record.rows_skipped:
+        return _("已导入：%(counts)s（%(skipped)d 个错误行已跳过）") % {
+            "counts": counts,
+            "skipped": record.rows_skipped,
+        }
+    return _("已导入：%(counts)s") % {"counts": counts}
+
+
+def _audit_context(record: RosterImport):
+    """Tag the audit trail's events of this import with the import and its user."""
+    return pghistory.context(
+        roster_import=record.pk,
+        user=record.user_id,
+        username=record.user.get_username() if record.user_id else "",
+    )
+
+
+def _new_record(**kwargs) -> RosterImport:
+    return RosterImport.objects.create(
+        status=ImportStatus.RUNNING, started_at=timezone.now(), **kwargs
+    )
+
+
+def _status(dry_run: bool, bad: int, skip_invalid: bool) -> str:
+    if dry_run:
+        return ImportStatus.PREVIEWED
+    if bad and not skip_invalid:
+        return ImportStatus.REFUSED
+    return ImportStatus.IMPORTED
+
+
+# ---------------------------------------------------------------------------------------------
+# Members
+
+
+def roster_import(
+    *,
+    source,
+    filename: str,
+    user=None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    sheet: str | None = None,
+    progress: ProgressCallback | None = None,
+    upload_limit: bool = True,
+    orgs: QuerySet | None = None,
+) -> RosterImport:
+    """Import (or with ``dry_run`` preview) a roster of members and their current mobility.
+
+    ``source`` is a path, bytes or a binary file. By default a file with any bad row writes
+    nothing; ``skip_invalid`` imports the good rows. A member whose ID number is already in the
+    portal is updated, with their current mobility; an unchanged row is not written at all.
+    ``upload_limit=False`` lifts the upload size limit (the command line does). ``orgs``, the
+    organizations the user is responsible for (``Organization.objects.visible_to(user)``),
+    limits where rows may place members and which stored members they may update.
+    Returns the import's record; an unreadable file gives status FAILED and its reason.
+    """
+    record = _new_record(
+        kind=ImportKind.MEMBERS,
+        filename=filename,
+        user=user,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        sheet=sheet or "",
+    )
+    return _run_members(record, source, progress, upload_limit=upload_limit, orgs=orgs)
+
+
+def _run_members(
+    record: RosterImport,
+    source,
+    callback: ProgressCallback | None,
+    *,
+    upload_limit: bool = True,
+    orgs: QuerySet | None = None,
+) -> RosterImport:
+    reporter = _Progress(record, callback)
+    try:
+        return _import_members(record, source, reporter, upload_limit=upload_limit, orgs=orgs)
+    except RosterFileError as exc:
+        return _fail(record, str(exc))
+    except Exception:
+        logger.exception("roster import %s failed", record.pk)
+        _fail(record, _("导入失败：处理文件时发生内部错误，数据未作任何改动，请联系管理员"))
+        raise
+    finally:
+        reporter.close()
+
+
+def _import_members(
+    record: RosterImport, source, reporter: _Progress, *, upload_limit: bool, orgs
+) -> RosterImport:
+    scope = None if orgs is None else set(orgs.values_list("pk", flat=True))
+    directory = OrgDirectory(scope=scope)
+    outcome = _Outcome()
+    with open_table(
+        source,
+        filename=record.filename,
+        schema=MEMBER_SCHEMA,
+        sheet=record.sheet or None,
+        upload_limit=upload_limit,
+    ) as table:
+        record.warnings = table.warnings
+        headers = {key: table.header_of(key, MEMBER_SCHEMA) for key in table.columns}
+        present = set(table.columns)
+        validator = MemberRows(headers=headers, present=present, orgs=directory)
+        width = len(table.headers)
+        reporter(0, table.total_rows)
+
+        def good_rows() -> Iterator:
+            every = constants.PROGRESS_EVERY
+            for number, cells in table.rows:
+                outcome.read += 1
+                row, problems = validator.check(number, table.values(cells))
+                if row is None:
+                    outcome.add(number, cells, problems, width)
+                else:
+                    yield row
+                if outcome.read % every == 0:
+                    reporter(outcome.read, table.total_rows)
+
+        clock = _Clock()
+        with transaction.atomic(), connection.cursor() as cursor:
+            sql.create_stage(cursor)
+            sql.copy_rows(cursor, good_rows())
+            reporter(outcome.read, outcome.read)
+            clock.lap("read")
+            conflicts = sql.stored_conflicts(cursor, scope=scope)
+            if conflicts:
+                sql.delete_staged(cursor, [number for number, _p, _d in conflicts])
+            counts = sql.plan(cursor, present=present)
+            clock.lap("plan")
+            status = _status(record.dry_run, outcome.bad + len(conflicts), record.skip_invalid)
+            if status == ImportStatus.IMPORTED:
+                with _audit_context(record):
+                    sql.apply(
+                        cursor,
+                        import_id=record.pk,
+                        present=present,
+                        today=validator.today,
+                        now=timezone.now(),
+                    )
+            else:
+                transaction.set_rollback(True)
+            clock.lap("write")
+        clock.lap("commit")
+        logger.info(
+            "roster import %s: %d rows (%d judged by the models); %s",
+            record.pk,
+            outcome.read,
+            validator.model_checked,
+            clock,
+        )
+    if status == ImportStatus.IMPORTED and counts["created"] + counts["updated"] >= ANALYZE_AFTER:
+        sql.analyze()
+    if conflicts:
+        _add_conflicts(record, source, validator, conflicts, outcome, width, upload_limit)
+    outcome.created = counts["created"]
+    outcome.updated = counts["updated"]
+    outcome.unchanged = counts["unchanged"]
+    _finish(record, table, outcome, status)
+    return record
+
+
+def _add_conflicts(
+    record, source, validator, conflicts, outcome: _Outcome, width: int, upload_limit: bool
+) -> None:
+    """Rows the stored members' state refuses; their cells are read again from the file."""
+    wanted = {number: (problem, detail) for number, problem, detail in conflicts}
+    with open_table(
+        source,
+        filename=record.filename,
+        schema=MEMBER_SCHEMA,
+        sheet=record.sheet or None,
+        upload_limit=upload_limit,
+    ) as table:
+        for number, cells in table.rows:
+            if number not in wanted:
+                continue
+            problem, detail = wanted.pop(number)
+            raw = table.values(cells)
+            if problem == "out_of_scope":
+                key = "id_number"
+                home = validator.orgs.by_id.get(detail)
+                reason = _("该党员的组织关系在“%(org)s”，不在您的管辖范围内，不能更新") % {
+                    "org": home.name if home else detail
+                }
+            elif problem == "standing":
+                key = "id_number"
+                reason = _("该党员党籍状态为“%(status)s”，不能通过登记表更新") % {
+                    "status": PartyStatus(detail).label
+                }
+            else:
+                key = "left_on"
+                reason = _("外出日期早于该党员上次外出的结束日期 %(date)s") % {"date": detail}
+            problems = [Problem(number, validator.column(key), display_value(raw.get(key)), reason)]
+            outcome.add(number, cells, problems, width)
+            if not wanted:
+                break
+
+
+# ---------------------------------------------------------------------------------------------
+# Uploads from the browser: stored, then run by a Celery job
+
+
+def roster_import_start(
+    *,
+    upload: File,
+    filename: str | None = None,
+    user=None,
+    kind: str = ImportKind.MEMBERS,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    sheet: str | None = None,
+    scoped: bool = True,
+) -> RosterImport:
+    """Keep an uploaded file under MEDIA_ROOT/rosters/ and queue its import (after commit).
+
+    The import is limited to what ``user`` is responsible for unless ``scoped`` is False. The
+    stored file is deleted once a real import of it has run (a preview keeps it for the
+    confirmation; ``roster_uploads_purge`` removes those never confirmed).
+    """
+    from .tasks import run_roster_import  # the task module imports this one
+
+    filename = filename or getattr(upload, "name", "") or "roster"
+    record = RosterImport(
+        kind=kind,
+        filename=filename,
+        user=user,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        sheet=sheet or "",
+        scoped=scoped,
+        status=ImportStatus.PENDING,
+    )
+    record.file.save(filename, upload, save=False)
+    record.save()
+    transaction.on_commit(lambda: run_roster_import.delay(record.pk))
+    return record
+
+
+def roster_import_confirm(
+    *, preview: RosterImport, user=None, skip_invalid: bool | None = None
+) -> RosterImport:
+    """After a preview, queue the real import of the same stored file."""
+    from .tasks import run_roster_import
+
+    record = RosterImport.objects.create(
+        kind=preview.kind,
+        filename=preview.filename,
+        file=preview.file.name,
+        sheet=preview.sheet,
+        user=user or preview.user,
+        scoped=preview.scoped,
+        dry_run=False,
+        skip_invalid=preview.skip_invalid if skip_invalid is None else skip_invalid,
+        status=ImportStatus.PENDING,
+    )
+    transaction.on_commit(lambda: run_roster_import.delay(record.pk))
+    return record
+
+
+def roster_import_run(*, import_id: int, progress: ProgressCallback | None = None) -> RosterImport:
+    """Run a queued import. Safe to run twice: a finished import, or one running elsewhere,
+    is left alone; one whose worker died is run again (its transaction was rolled back)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_IMPORT_RUN_LOCK, import_id])
+        (locked,) = cursor.fetchone()
+    if not locked:
+        return RosterImport.objects.get(pk=import_id)
+    try:
+        record = RosterImport.objects.select_related("user").get(pk=import_id)
+        if record.is_finished:
+            return record
+        record.status = ImportStatus.RUNNING
+        record.started_at = timezone.now()
+        record.progress = 0
+        record.save(update_fields=["status", "started_at", "progress"])
+        if not record.file:
+            return _fail(record, _("导入文件已不存在，请重新上传"))
+        orgs = None
+        if record.scoped:
+            everything = Organization.objects.all()
+            orgs = everything.visible_to(record.user) if record.user else everything.none()
+        try:
+            if record.kind == ImportKind.ORGANIZATIONS:
+                return _run_orgs(record, record.file, progress, orgs=orgs)
+            return _run_members(record, record.file, progress, orgs=orgs)
+        finally:
+            if not record.dry_run:
+                _forget_upload(record)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_IMPORT_RUN_LOCK, import_id])
+
+
+def _forget_upload(record: RosterImport) -> None:
+    """Delete a stored roster (it holds ID numbers in the clear) once it is no longer needed."""
+    name = record.file.name
+    if (
+        name
+        and not RosterImport.objects.filter(
+            file=name, status__in=(ImportStatus.PENDING, ImportStatus.RUNNING)
+        )
+        .exclude(pk=record.pk)
+        .exists()
+    ):
+        record.file.storage.delete(name)
+    RosterImport.objects.filter(file=name).update(file="")
+    record.file = ""
+
+
+def roster_uploads_purge(*, older_than: datetime.timedelta = UPLOAD_RETENTION) -> int:
+    """Delete stored rosters of finished imports older than ``older_than`` (previews that were
+    never confirmed, imports whose worker died); returns how many files were deleted."""
+    cutoff = timezone.now() - older_than
+    stale = (
+        RosterImport.objects.exclude(file="")
+        .filter(created_at__lt=cutoff)
+        .exclude(status__in=(ImportStatus.PENDING, ImportStatus.RUNNING))
+    )
+    deleted = 0
+    for name in set(stale.values_list("file", flat=True)):
+        if RosterImport.objects.filter(
+            file=name, status__in=(ImportStatus.PENDING, ImportStatus.RUNNING)
+        ).exists():
+            continue
+        storage = RosterImport._meta.get_field("file").storage
+        if storage.exists(name):
+            storage.delete(name)
+            deleted += 1
+        RosterImport.objects.filter(file=name).update(file="")
+    return deleted
+
+
+# ---------------------------------------------------------------------------------------------
+# Organizations
+
+
+@dataclass
+class _OrgRow:
+    number: int
+    cells: list[Any]
+    raw: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)
+    problems: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+_ORG_KEY_OF_FIELD = {
+    "code": "code",
+    "name": "name",
+    "kind": "kind",
+    "branch_type": "branch_type",
+    "parent": "parent_code",
+    "location_code": "location",
+    "host_unit": "host_unit",
+    "phone": "phone",
+    "established_on": "established_on",
+    "planned_end_on": "planned_end_on",
+}
+# Which column a check constraint's message belongs to.
+_ORG_KEY_OF_CONSTRAINT = {
+    "org_branch_type_only_for_branches": "branch_type",
+    "org_temporary_needs_planned_end": "planned_end_on",
+    "org_planned_end_after_established": "planned_end_on",
+}
+
+
+def organization_import(
+    *,
+    source,
+    filename: str,
+    user=None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    sheet: str | None = None,
+    progress: ProgressCallback | None = None,
+    upload_limit: bool = True,
+    orgs: QuerySet | None = None,
+) -> RosterImport:
+    """Import (or preview) an organization tree; an existing code updates that organization.
+
+    Parents may come after their children in the file; a missing parent or a cycle is an error
+    on the rows concerned. Each row goes through ``branches.services``, so every rule of the
+    tree applies; the branch type changes through ``organization_change_branch_type`` (kept in
+    the branch's history) and the parent through ``organization_move``. ``orgs``, the
+    organizations the user is responsible for, limits which may be changed and hung under.
+    """
+    record = _new_record(
+        kind=ImportKind.ORGANIZATIONS,
+        filename=filename,
+        user=user,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        sheet=sheet or "",
+    )
+    return _run_orgs(record, source, progress, upload_limit=upload_limit, orgs=orgs)
+
+
+def _run_orgs(
+    record: RosterImport,
+    source,
+    callback: ProgressCallback | None,
+    *,
+    upload_limit: bool = True,
+    orgs: QuerySet | None = None,
+) -> RosterImport:
+    reporter = _Progress(record, callback)
+    try:
+        return _import_orgs(record, source, reporter, upload_limit=upload_limit, orgs=orgs)
+    except RosterFileError as exc:
+        return _fail(record, str(exc))
+    except Exception:
+        logger.exception("organization import %s failed", record.pk)
+        _fail(record, _("导入失败：处理文件时发生内部错误，数据未作任何改动，请联系管理员"))
+        raise
+    finally:
+        reporter.close()
+
+
+def _org_header(table: Table, key: str | None) -> str:
+    return _("整行") if key is None else table.header_of(key, ORG_SCHEMA)
+
+
+def _import_orgs(
+    record: RosterImport, source, reporter: _Progress, *, upload_limit: bool, orgs
+) -> RosterImport:
+    outcome = _Outcome()
+    with open_table(
+        source,
+        filename=record.filename,
+        schema=ORG_SCHEMA,
+        sheet=record.sheet or None,
+        upload_limit=upload_limit,
+    ) as table:
+        record.warnings = table.warnings
+        rows = [_OrgRow(n, cells, table.values(cells)) for n, cells in table.rows]
+    outcome.read = len(rows)
+    reporter(0, len(rows))
+    existing = {org.code: org for org in Organization.objects.select_related("parent")}
+    by_code: dict[str, _OrgRow] = {}
+    for row in rows:
+        row.values, row.problems = parse_org_row(row.raw)
+        code = row.values.get("code")
+        if code:
+            if code in by_code:
+                row.problems.append(
+                    ("code", _("与第 %(row)d 行的组织编码重复") % {"row": by_code[code].number})
+                )
+            else:
+                by_code[code] = row
+    if orgs is not None:
+        _check_org_scope(rows, by_code, existing, set(orgs.values_list("pk", flat=True)))
+    order = _parents_first(rows, by_code, existing)
+
+    with transaction.atomic():
+        done: dict[str, Organization] = {}
+        with _audit_context(record):
+            for index, row in enumerate(order, start=1):
+                if not row.problems:
+                    _write_org(row, by_code, existing, done, outcome)
+                reporter(index, len(rows))
+        bad = sum(1 for row in rows if row.problems)
+        status = _status(record.dry_run, bad, record.skip_invalid)
+        if status != ImportStatus.IMPORTED:
+            transaction.set_rollback(True)
+    width = len(table.headers)
+    for row in rows:
+        if row.problems:
+            problems = [
+                Problem(row.number, _org_header(table, key), display_value(row.raw.get(key)), msg)
+                for key, msg in dict.fromkeys(row.problems)
+            ]
+            outcome.add(row.number, row.cells, problems, width)
+    _finish(record, table, outcome, status)
+    return record
+
+
+def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
+    """An organization row's values, read with the template's rules, and its problems as
+    (column key, reason); the rules of the tree itself are checked when the row is written."""
+    values: dict[str, Any] = {}
+    problems: list[tuple[str | None, str]] = []
+
+    def text(key: str, *, required: bool = False, max_length: int | None = None) -> str:
+        value = cell_text(raw.get(key))
+        if required and not value:
+            problems.append(
+                (key, _("请填写%(column)s") % {"column": ORG_SCHEMA.column(key).header})
+            )
+        elif max_length and len(value) > max_length:
+            problems.append(
+                (
+                    key,
+                    _("%(column)s最多 %(max)d 个字，这里有 %(n)d 个字")
+                    % {"column": ORG_SCHEMA.column(key).header, "max": max_length, "n": len(value)},
+                )
+            )
+        return value
+
+    field_length = {f.name: f.max_length for f in Organization._meta.fields if f.max_length}
+    values["code"] = text("code", required=True, max_length=field_length["code"])
+    values["name"] = text("name", required=True, max_length=field_length["name"])
+    values["parent_code"] = text("parent_code")
+    values["host_unit"] = text("host_unit", max_length=field_length["host_unit"])
+    for key, choices in (
+        ("kind", schema.org_kind_values()),
+        ("branch_type", schema.branch_type_values()),
+    ):
+        try:
+            values[key] = schema.parse_choice(
+                raw.get(key), choices, header=ORG_SCHEMA.column(key).header
+            )
+        except ValidationError as exc:
+            problems.append((key, exc.messages[0]))
+            values[key] = None
+    if values["kind"] == "" and not any(k == "kind" for k, _m in problems):
+        problems.append(("kind", _("请填写组织类别（党委、党工委、党总支、党支部或党小组）")))
+    if values["kind"] and values["kind"] != OrgKind.BRANCH and values["branch_type"]:
+        problems.append(("branch_type", _("只有党支部填写支部类型")))
+    if values["kind"] == OrgKind.BRANCH and values["branch_type"] == "":
+        problems.append(("branch_type", _("党支部须填写支部类型（建制型、联合、功能型或临时）")))
+    for key in ("established_on", "planned_end_on"):
+        try:
+            values[key] = schema.parse_date(raw.get(key))
+        except ValidationError as exc:
+            problems.append((key, exc.messages[0]))
+            values[key] = None
+    if (
+        values.get("branch_type") == BranchType.TEMPORARY
+        and values.get("planned_end_on") is None
+        and not any(k == "planned_end_on" for k, _m in problems)
+    ):
+        problems.append(("planned_end_on", _("临时党支部必须填写计划撤销日期")))
+    location = cell_text(raw.get("location"))
+    values["location_code"] = ""
+    if location:
+        try:
+            region = regions.parse_place(location)
+            if not regions.is_city_level_or_below(region):
+                raise ValidationError(_("所在地至少要填到地级市，如“陕西省西安市”"))
+            values["location_code"] = region.code
+        except ValidationError as exc:
+            problems.append(("location", exc.messages[0]))
+    phone = cell_text(raw.get("phone"))
+    values["phone"] = ""
+    if phone:
+        try:
+            values["phone"] = normalize_phone(raw.get("phone"))
+        except ValidationError as exc:
+            problems.append(("phone", exc.messages[0]))
+    return values, problems
+
+
+def _check_org_scope(
+    rows: list[_OrgRow],
+    by_code: dict[str, _OrgRow],
+    existing: dict[str, Organization],
+    scope: set[int],
+) -> None:
+    """A user changes only organizations they are responsible for, and adds only below them."""
+    for row in rows:
+        code, parent = row.values.get("code"), row.values.get("parent_code")
+        if code in existing and existing[code].pk not in scope:
+            row.problems.append(
+                (
+                    "code",
+                    _("组织编码“%(code)s”属于您管辖范围以外的党组织，不能修改") % {"code": code},
+                )
+            )
+        if not parent and code not in existing:
+            row.problems.append(
+                ("parent_code", _("请填写上级组织编码：只能在您管辖的党组织下新建组织"))
+            )
+        elif (
+            parent not in by_code
+            and parent in existing
+            and existing[parent].pk not in scope
+            and (code not in existing or existing[code].parent_id != existing[parent].pk)
+        ):
+            row.problems.append(
+                ("parent_code", _("上级组织“%(code)s”不在您的管辖范围内") % {"code": parent})
+            )
+
+
+def _parents_first(
+    rows: list[_OrgRow], by_code: dict[str, _OrgRow], existing: dict[str, Organization]
+) -> list[_OrgRow]:
+    """Rows ordered so that a parent in the file comes before its children (Kahn's algorithm).
+
+    A parent code found neither in the file nor in the portal, and a cycle, are row errors.
+    """
+    children: dict[str, list[_OrgRow]] = {}
+    ready: list[_OrgRow] = []
+    for row in rows:
+        parent = row.values.get("parent_code")
+        if parent and by_code.get(parent) is not row and parent in by_code:
+            children.setdefault(parent, []).append(row)
+        elif parent and parent == row.values.get("code"):
+            row.problems.append(("parent_code", _("上级组织编码不能是本组织自己的编码")))
+            ready.append(row)
+        else:
+            if parent and parent not in existing:
+                row.problems.append(
+                    (
+                        "parent_code",
+                        _("本文件和系统中都没有组织编码为“%(code)s”的上级组织") % {"code": parent},
+                    )
+                )
+            ready.append(row)
+    order: list[_OrgRow] = []
+    while ready:
+        row = ready.pop(0)
+        order.append(row)
+        if by_code.get(row.values.get("code")) is row:
+            ready.extend(children.pop(row.values["code"], []))
+    placed = {id(row) for row in order}
+    for row in rows:
+        if id(row) in placed:
+            continue
+        # Not reached from any root: the row is in a cycle, or below one.
+        chain, code = [], row.values.get("code")
+        while code and code not in chain:
+            chain.append(code)
+            code = by_code[code].values.get("parent_code") if code in by_code else None
+        if code == row.values.get("code"):
+            cycle = " → ".join([*chain, code])
+            row.problems.append(
+                ("parent_code", _("上级组织关系形成循环：%(cycle)s") % {"cycle": cycle})
+            )
+        else:
+            row.problems.append(("parent_code", _("上级组织处在循环的上下级关系中，无法导入")))
+        order.append(row)
+    return order
+
+
+def org_problems(exc: ValidationError) -> list[tuple[str | None, str]]:
+    """A ValidationError of branches.services as (column key, reason)."""
+    constraint_key = {
+        str(c.violation_error_message): _ORG_KEY_OF_CONSTRAINT.get(c.name)
+        for c in Organization._meta.constraints
+    }
+    problems = []
+    for field_name, messages in (
+        exc.message_dict.items()
+        if hasattr(exc, "error_dict")
+        else [(NON_FIELD_ERRORS, exc.messages)]
+    ):
+        for message in messages:
+            key = _ORG_KEY_OF_FIELD.get(field_name) or constraint_key.get(message)
+            problems.append((key, message))
+    return problems
+
+
+def _write_org(
+    row: _OrgRow,
+    by_code: dict[str, _OrgRow],
+    existing: dict[str, Organization],
+    done: dict[str, Organization],
+    outcome: _Outcome,
+) -> None:
+    v = row.values
+    parent_code = v["parent_code"]
+    parent = None
+    if parent_code:
+        parent_row = by_code.get(parent_code)
+        if parent_row is not None and parent_row is not row:
+            parent = done.get(parent_code)
+            if parent is None:
+                row.problems.append(
+                    (
+                        "parent_code",
+                        _("上级组织（第 %(row)d 行）有错误，本行未导入")
+                        % {"row": parent_row.number},
+                    )
+                )
+                return
+        else:
+            parent = done.get(parent_code) or existing[parent_code]
+    fields = {
+        "name": v["name"],
+        "kind": v["kind"],
+        "location_code": v["location_code"],
+        "host_unit": v["host_unit"],
+        "phone": v["phone"],
+        "established_on": v["established_on"],
+        "planned_end_on": v["planned_end_on"],
+    }
+    try:
+        with transaction.atomic():
+            org = existing.get(v["code"])
+            if org is None:
+                org = org_services.organization_create(
+                    code=v["code"], parent=parent, branch_type=v["branch_type"] or "", **fields
+                )
+                outcome.created += 1
+            else:
+                org = _update_org(org, parent, v["branch_type"] or "", fields, outcome)
+    except ValidationError as exc:
+        row.problems.extend(org_problems(exc))
+        return
+    done[v["code"]] = org
+
+
+@contextlib.contextmanager
+def _errors_on(field_name: str):
+    """Attribute a service's message without a field to ``field_name``."""
+    try:
+        yield
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            raise
+        raise ValidationError({field_name: exc.messages}) from exc
+
+
+def _update_org(
+    org: Organization, parent: Organization | None, branch_type: str, fields: dict, outcome
+) -> Organization:
+    changed = False
+    if branch_type != org.branch_type:
+        with _errors_on("branch_type"):
+            org_services.organization_change_branch_type(
+                org=org,
+                to_type=branch_type,
+                planned_end_on=fields["planned_end_on"],
+                reason=_("组织架构表导入"),
+            )
+        org.refresh_from_db()
+        changed = True
+    if (parent.pk if parent else None) != org.parent_id:
+        if parent is None:
+            raise ValidationError({"parent": [_("已有组织不能改为根组织，请填写上级组织编码")]})
+        with _errors_on("parent"):
+            org = org_services.organization_move(org=org, new_parent=parent)
+        changed = True
+    changes = {name: value for name, value in fields.items() if getattr(org, name) != value}
+    if changes:
+        org = org_services.organization_update(org=org, **changes)
+        changed = True
+    if changed:
+        outcome.updated += 1
+    else:
+        outcome.unchanged += 1
+    return org

@@ -1,0 +1,18 @@
+"""Celery jobs of roster imports: thin wrappers around rosters.services."""
+
+from celery import shared_task
+
+from .services import roster_import_run, roster_uploads_purge
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def run_roster_import(import_id: int) -> str:
+    """Run a queued import (members or organizations). Safe to run twice: see
+    ``roster_import_run``; progress is kept on the import's row for the progress bar."""
+    return roster_import_run(import_id=import_id).status
+
+
+@shared_task(ignore_result=True)
+def purge_roster_uploads() -> int:
+    """Delete stored rosters no longer needed (schedule it daily with Celery beat)."""
+    return roster_uploads_purge()

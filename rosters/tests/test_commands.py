@@ -1,0 +1,173 @@
+"""import_roster, import_orgs and export_ledger (rosters/management/commands/)."""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from openpyxl import load_workbook
+
+from branches.models import Organization
+from members.models import Member
+from rosters.models import RosterImport
+
+from .rosterdata import member_rows, write_csv, write_xlsx
+
+pytestmark = pytest.mark.django_db
+REPO = Path(__file__).resolve().parents[2]
+
+
+def call(*args) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_good_roster_exits_0(tmp_path, homes):
+    get_user_model().objects.create_user("county", password="x")
+    path = write_xlsx(tmp_path / "r.xlsx", member_rows(5, homes=homes))
+    code, out, err = call("import_roster", str(path), "--user", "county")
+    assert (code, err) == (0, "")
+    assert out.strip() == "已导入：读取 5 行：新增 5，更新 0，未变 0，错误 0"
+    assert Member.objects.count() == 5
+    assert RosterImport.objects.get().user.username == "county"
+
+
+def test_bad_rows_exit_1_and_write_nothing(tmp_path, homes):
+    rows = member_rows(5, homes=homes)
+    rows[2]["公民身份号码"] = 110105194912310000.0
+    path = write_xlsx(tmp_path / "r.xlsx", rows)
+    errors, bad = tmp_path / "errors.csv", tmp_path / "bad.xlsx"
+    code, out, _err = call(
+        "import_roster", str(path), "--errors", str(errors), "--bad-rows", str(bad)
+    )
+    assert code == 1
+    assert Member.objects.count() == 0
+    lines = out.splitlines()
+    assert lines[0].startswith(
+        "读取 5 行：新增 4，更新 0，未变 0，错误 1。因有错误行，本次未导入任何数据"
+    )
+    assert lines[1] == (
+        "  第 4 行【公民身份号码】“1.1010519491231e+17”：身份证号被 Excel 转成了数字，"
+        "后几位已丢失，请将该列设置为文本格式后重新填写"
+    )
+    report = list(csv.reader(io.StringIO(errors.read_text(encoding="utf-8-sig"))))
+    assert report[0] == ["行号", "列", "值", "错误"] and report[1][0] == "4"
+    assert load_workbook(bad).active.cell(row=1, column=22).value == "错误"
+
+
+def test_skip_invalid_imports_the_rest_and_still_exits_1(tmp_path, homes):
+    rows = member_rows(5, homes=homes)
+    rows[0]["流入地"] = "火星"
+    code, out, _err = call(
+        "import_roster", str(write_csv(tmp_path / "r.csv", rows)), "--skip-invalid"
+    )
+    assert code == 1
+    assert Member.objects.count() == 4
+    assert "1 个错误行已跳过" in out
+
+
+def test_dry_run(tmp_path, homes):
+    path = write_xlsx(tmp_path / "r.xlsx", member_rows(3, homes=homes))
+    code, out, _err = call("import_roster", str(path), "--dry-run")
+    assert code == 0
+    assert out.startswith("预览（未写入）：读取 3 行：新增 3")
+    assert Member.objects.count() == 0
+
+
+def test_a_sheet_can_be_picked(tmp_path, homes):
+    path = write_xlsx(tmp_path / "r.xlsx", member_rows(2, homes=homes), sheet_title="第二批")
+    assert call("import_roster", str(path), "--sheet", "第二批")[0] == 0
+    code, _out, err = call("import_roster", str(path), "--sheet", "第三批")
+    assert code == 2 and "没有名为“第三批”的工作表" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nothere.xlsx"], "找不到文件“nothere.xlsx”"),
+        (["{file}", "--user", "nobody"], "没有用户名为“nobody”的用户"),
+        (["{file}", "--errors", "report.txt"], "无法识别输出文件“report.txt”的格式：请用 .csv 或 .xlsx 结尾"),  # noqa: E501
+        (["{pdf}"], "无法读取文件：这是一个PDF文件，不是表格：请上传 .xlsx、.xls 或 .csv 文件"),
+    ],
+)  # fmt: skip
+def test_unreadable_input_exits_2(tmp_path, homes, args, message):
+    good = write_xlsx(tmp_path / "r.xlsx", member_rows(1, homes=homes))
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(b"%PDF-1.5")
+    args = [a.format(file=good, pdf=pdf) for a in args]
+    code, _out, err = call("import_roster", *args)
+    assert code == 2
+    assert err.strip() == message
+    assert Member.objects.count() == 0
+
+
+def test_import_orgs(tmp_path, tree):
+    headers = ["组织编码", "组织名称", "上级组织编码", "组织类别", "支部类型"]
+    rows = [
+        {"组织编码": "N2", "组织名称": "新村党支部", "上级组织编码": "N1", "组织类别": "党支部",
+         "支部类型": "建制型"},
+        {"组织编码": "N1", "组织名称": "新镇党委", "上级组织编码": tree["root"].code,
+         "组织类别": "党委", "支部类型": ""},
+    ]  # fmt: skip
+    path = write_xlsx(tmp_path / "o.xlsx", rows, headers=headers)
+    code, out, _err = call("import_orgs", str(path))
+    assert code == 0, out
+    assert Organization.objects.get(code="N2").parent.code == "N1"
+    rows.append({"组织编码": "N3", "组织名称": "坏", "上级组织编码": "NOPE", "组织类别": "党委"})
+    path = write_xlsx(tmp_path / "o2.xlsx", rows, headers=headers)
+    code, out, _err = call("import_orgs", str(path))
+    assert code == 1 and "第 4 行【上级组织编码】" in out
+
+
+def test_export_ledger(tmp_path, tree, homes):
+    call("import_roster", str(write_xlsx(tmp_path / "r.xlsx", member_rows(6, homes=homes))))
+    county, branch, book = tmp_path / "county.xlsx", tmp_path / "branch.xlsx", tmp_path / "t.xlsx"
+    assert call("export_ledger", "-o", str(county))[:2] == (0, f"已导出 6 名流动党员到 {county}\n")
+    assert load_workbook(county).sheetnames == ["东村党支部", "西村党支部"]
+    assert call("export_ledger", "--org", tree["village"].code, "-o", str(branch))[0] == 0
+    assert load_workbook(branch).sheetnames == ["东村党支部"]
+    assert call("export_ledger", "--org", tree["township"].code, "-o", str(book))[0] == 0
+    assert len(load_workbook(book).sheetnames) == 2
+    flat = tmp_path / "county.csv"
+    assert call("export_ledger", "-o", str(flat))[0] == 0
+    assert len(flat.read_text(encoding="utf-8-sig").splitlines()) == 7
+    code, _out, err = call("export_ledger", "--org", "NOPE", "-o", str(flat))
+    assert (code, err.strip()) == (1, "没有组织编码为“NOPE”的党组织")
+    # The export imports back unchanged.
+    code, out, _err = call("import_roster", str(flat))
+    assert code == 0 and "未变 6" in out
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_exit_statuses_of_the_real_command(tmp_path, homes):
+    """The statuses a shell script sees, from a separate process on the test database."""
+    db = connection.settings_dict
+    host, port = db["HOST"] or "localhost", db["PORT"] or 5432
+    url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "PORTAL_ALLOW_DEV_SECRET": "1"}
+
+    def status(path):
+        return subprocess.run(
+            [sys.executable, "manage.py", "import_roster", str(path)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        ).returncode  # fmt: skip
+
+    rows = member_rows(3, homes=homes)
+    good = write_xlsx(tmp_path / "good.xlsx", rows)
+    bad = write_xlsx(tmp_path / "bad.xlsx", [{**rows[0], "联系电话": "1"}])
+    pdf = tmp_path / "x.pdf"
+    pdf.write_bytes(b"%PDF")
+    assert [status(good), status(bad), status(pdf)] == [0, 1, 2]
+    assert Member.objects.count() == 3

@@ -1,0 +1,209 @@
+"""Ledgers, error reports and the blank template (rosters/exports.py, rosters/template.py)."""
+
+import codecs
+import csv
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from branches.tests.factories import make_branch
+from members.models import Member
+from rosters import services
+from rosters.choices import ImportStatus
+from rosters.exports import export_ledger, ledger_branches, write_bad_rows, write_error_report
+from rosters.readers import RosterFileError, open_table
+from rosters.schema import MEMBER_SCHEMA
+from rosters.template import write_template
+
+from .rosterdata import HEADERS, member_rows, write_xlsx
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def imported(tree, homes, tmp_path):
+    """Eight members imported from a roster, with the awkward values a ledger must survive."""
+    rows = member_rows(8, homes=homes)
+    rows[0]["备注"] = '\'=HYPERLINK("http://x")'  # typed with Excel's text apostrophe
+    rows[1]["工作单位"] = "-外包-"
+    rows[2]["流入地党组织"] = tree["functional"].code
+    rows[3]["流入地党组织"] = "西安市雁塔区流动党员党支部"
+    rows[4]["党员类型"] = "预备党员"
+    rows[4]["转正日期"] = ""
+    rows[5]["详细地址"] = "@家"
+    path = write_xlsx(tmp_path / "in.xlsx", rows)
+    record = services.roster_import(source=path, filename=path.name)
+    assert record.status == ImportStatus.IMPORTED, record.errors
+    return rows
+
+
+def export(tree, fmt, scope=None, members=None) -> bytes:
+    out = io.BytesIO()
+    export_ledger(
+        members_qs=members if members is not None else Member.objects.all(),
+        orgs=ledger_branches(scope),
+        fmt=fmt,
+        out=out,
+    )
+    return out.getvalue()
+
+
+def test_county_ledger_has_one_sheet_per_branch(tree, imported):
+    book = load_workbook(io.BytesIO(export(tree, "xlsx")))
+    assert book.sheetnames == ["东村党支部", "西村党支部"]
+    sheet = book["东村党支部"]
+    assert sheet["A1"].value.startswith("东村党支部流动党员台账")
+    assert [c.value for c in sheet[2]] == HEADERS
+    assert sheet.freeze_panes == "C3"
+    rows = list(sheet.iter_rows(min_row=3, values_only=True))
+    assert len(rows) == 4
+    id_cells = [row[4] for row in sheet.iter_rows(min_row=3)]
+    assert all(c.data_type == "s" and c.number_format == "@" for c in id_cells)
+    assert {r[4] for r in rows} == {row["公民身份号码"] for row in imported[0::2]}
+
+
+def test_formulas_are_escaped(tree, imported):
+    book = load_workbook(io.BytesIO(export(tree, "xlsx")))
+    values = [c for sheet in book for row in sheet.iter_rows(min_row=3) for c in row]
+    texts = {c.value for c in values if isinstance(c.value, str)}
+    assert '\'=HYPERLINK("http://x")' in texts
+    assert "'-外包-" in texts and "'@家" in texts
+    assert not any(c.data_type == "f" for c in values)
+
+
+def test_a_branch_ledger_is_one_table_and_a_committee_ledger_a_book(tree, imported):
+    assert load_workbook(io.BytesIO(export(tree, "xlsx", scope=tree["village"]))).sheetnames == [
+        "东村党支部"
+    ]
+    assert (
+        len(load_workbook(io.BytesIO(export(tree, "xlsx", scope=tree["township"]))).sheetnames) == 2
+    )
+
+
+def test_csv_ledger(tree, imported):
+    data = export(tree, "csv")
+    assert data.startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0] == HEADERS
+    assert len(rows) == 9
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(1, 9)]
+    assert all(r[4].startswith("\t") and len(r[4]) == 19 for r in rows[1:])
+    assert any(r[20] == '\'=HYPERLINK("http://x")' for r in rows[1:])
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_an_export_imports_back_unchanged(tree, imported, tmp_path, fmt):
+    path = tmp_path / f"ledger.{fmt}"
+    path.write_bytes(export(tree, fmt))
+    sheets = ["东村党支部", "西村党支部"] if fmt == "xlsx" else [None]
+    unchanged = 0
+    for sheet in sheets:
+        record = services.roster_import(source=path, filename=path.name, sheet=sheet)
+        assert record.status == ImportStatus.IMPORTED, record.errors
+        assert record.rows_created == record.rows_updated == record.rows_bad == 0
+        unchanged += record.rows_unchanged
+    assert unchanged == 8
+    member = Member.objects.by_id_number(imported[0]["公民身份号码"]).get()
+    assert member.remarks == '=HYPERLINK("http://x")'
+
+
+def test_a_shared_organization_name_is_exported_as_its_code(tree, imported, tmp_path):
+    make_branch(parent=tree["root"], name="东村党支部")
+    data = export(tree, "csv")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert {r[11] for r in rows[1:]} == {tree["village"].code, "西村党支部"}
+
+
+def test_export_reads_members_in_a_few_queries(
+    tree, homes, tmp_path, django_assert_max_num_queries
+):
+    path = write_xlsx(tmp_path / "in.xlsx", member_rows(40, homes=homes))
+    services.roster_import(source=path, filename=path.name)
+    with django_assert_max_num_queries(8):
+        export(tree, "xlsx")
+
+
+def test_export_of_nothing_is_a_valid_workbook(tree):
+    book = load_workbook(io.BytesIO(export(tree, "xlsx")))
+    assert book.sheetnames == ["台账"]
+
+
+# --- error reports -----------------------------------------------------------------------------
+
+ERRORS = [[4, "公民身份号码", "1.1010519491231e+17", "身份证号被 Excel 转成了数字"],
+          [6, "备注", "=1+2", "示例"]]  # fmt: skip
+
+
+def test_error_report_as_csv():
+    out = io.BytesIO()
+    write_error_report(ERRORS, out, "csv")
+    assert out.getvalue().startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+    assert rows == [["行号", "列", "值", "错误"], [str(v) for v in ERRORS[0]],
+                    ["6", "备注", "'=1+2", "示例"]]  # fmt: skip
+
+
+def test_error_report_as_xlsx():
+    out = io.BytesIO()
+    write_error_report(ERRORS, out, "xlsx")
+    sheet = load_workbook(out).active
+    assert [c.value for c in sheet[1]] == ["行号", "列", "值", "错误"]
+    assert sheet["A2"].value == 4 and sheet["C2"].number_format == "@"
+    assert sheet["C3"].value == "'=1+2"
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_bad_rows_come_back_fixable(tree, homes, tmp_path, fmt):
+    rows = member_rows(4, homes=homes)
+    rows[1]["联系电话"] = "123"
+    rows[3]["公民身份号码"] = "11010519491231002"  # 17 characters
+    path = write_xlsx(tmp_path / "in.xlsx", rows)
+    record = services.roster_import(source=path, filename=path.name)
+    out = tmp_path / f"bad.{fmt}"
+    with out.open("wb") as handle:
+        write_bad_rows(record.bad_rows, handle, fmt)
+    with open_table(out, filename=out.name, schema=MEMBER_SCHEMA) as table:
+        assert table.warnings == ["以下列不在模板中，已忽略：“错误”"]
+        got = [(n, table.values(cells)) for n, cells in table.rows]
+    assert [values["id_number"] for _n, values in got] == [
+        "" + rows[1]["公民身份号码"],
+        "11010519491231002",
+    ]
+    if fmt == "xlsx":
+        sheet = load_workbook(out).active
+        assert sheet.cell(row=1, column=22).value == "错误"
+        assert sheet.cell(row=2, column=22).value.startswith("联系电话 123 格式不正确")
+        assert sheet.cell(row=2, column=5).number_format == "@"
+
+
+# --- the blank template ------------------------------------------------------------------------
+
+
+def test_the_blank_template(tmp_path):
+    path = tmp_path / "template.xlsx"
+    with path.open("wb") as handle:
+        write_template(handle)
+    book = load_workbook(path)
+    sheet = book.worksheets[0]
+    assert sheet["A1"].value == "流动党员登记表"
+    assert [c.value for c in sheet[2]] == HEADERS
+    id_col = HEADERS.index("公民身份号码") + 1
+    assert sheet.cell(row=3, column=id_col).number_format == "@"
+    assert sheet.cell(row=500, column=id_col).number_format == "@"
+    lists = {
+        str(dv.sqref).split(":")[0].rstrip("0123456789"): dv.formula1
+        for dv in sheet.data_validations.dataValidation
+    }
+    letters = {h: chr(ord("A") + i) for i, h in enumerate(HEADERS)}
+    assert set(lists) == {letters[h] for h in ("性别", "民族", "学历", "党员类型", "外出原因")}
+    options = book["选项"]
+    assert options.sheet_state == "hidden"
+    ethnic_column = lists[letters["民族"]].split("!")[1].split(":")[0].replace("$", "")
+    column = [c.value for c in options[ethnic_column.rstrip("0123456789")]]
+    assert "汉族" in column and len([v for v in column if v]) == 56
+    with (
+        pytest.raises(RosterFileError, match="表头（第 2 行）下面没有数据"),
+        open_table(path, filename=path.name, schema=MEMBER_SCHEMA),
+    ):
+        pass

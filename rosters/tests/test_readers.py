@@ -1,0 +1,323 @@
+"""Reading roster files (rosters/readers.py): formats, headers, rows, and files refused."""
+
+import datetime
+import tracemalloc
+import zipfile
+
+import pytest
+from openpyxl import Workbook
+
+from rosters.readers import RosterFileError, open_table
+from rosters.schema import MEMBER_SCHEMA, ORG_SCHEMA
+
+from .files import encrypted_xlsx, lying_zip, rewrite_zip, zip_bomb
+from .rosterdata import HEADERS, csv_text, member_row, write_csv, write_xls, write_xlsx
+
+ROWS = [member_row(i, home="B000001") for i in range(3)]
+
+
+def read(source, *, filename=None, schema=MEMBER_SCHEMA, **kw):
+    """(table, [(row number, values by key)]) of a file."""
+    name = filename or getattr(source, "name", "roster.xlsx")
+    with open_table(source, filename=name, schema=schema, **kw) as table:
+        return table, [(n, table.values(cells)) for n, cells in table.rows]
+
+
+def refused(source, **kw) -> str:
+    with pytest.raises(RosterFileError) as info:
+        read(source, **kw)
+    message = str(info.value)
+    assert message and "\n" not in message
+    return message
+
+
+# --- formats -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "csv"])
+def test_three_formats_read_the_same_rows(tmp_path, fmt):
+    writer = {"xlsx": write_xlsx, "xls": write_xls, "csv": write_csv}[fmt]
+    path = writer(tmp_path / f"r.{fmt}", ROWS)
+    table, rows = read(path)
+    assert table.format == fmt
+    assert table.header_row == 1
+    assert [n for n, _v in rows] == [2, 3, 4]
+    assert [v["id_number"] for _n, v in rows] == [r["公民身份号码"] for r in ROWS]
+    assert rows[0][1]["home_org"] == "B000001"
+    assert table.warnings == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030", "utf-16"])
+def test_csv_encodings(tmp_path, encoding):
+    path = write_csv(tmp_path / "r.csv", ROWS, encoding=encoding)
+    _table, rows = read(path)
+    assert rows[1][1]["name"] == ROWS[1]["姓名"]
+    assert rows[2][1]["destination"] == ROWS[2]["流入地"]
+
+
+def test_csv_with_tabs_or_semicolons(tmp_path):
+    for delimiter in ("\t", ";"):
+        path = tmp_path / "r.csv"
+        path.write_text(csv_text(ROWS, delimiter=delimiter), encoding="utf-8")
+        _table, rows = read(path)
+        assert rows[0][1]["phone"] == ROWS[0]["联系电话"]
+
+
+def test_xlsx_cells_keep_their_types(tmp_path):
+    rows = [member_row(0, home="B1", 入党日期=datetime.date(2010, 7, 1), 联系电话=13800138000)]
+    _table, [(_number, values)] = read(write_xlsx(tmp_path / "r.xlsx", rows))
+    assert values["joined_on"] == datetime.date(2010, 7, 1)
+    assert values["phone"] == 13800138000.0
+
+
+def test_xlsx_id_number_typed_as_a_number_is_read_as_a_float(tmp_path):
+    rows = [member_row(0, home="B1", 公民身份号码=110105194912310021)]
+    _table, [(_n, values)] = read(write_xlsx(tmp_path / "r.xlsx", rows))
+    assert isinstance(values["id_number"], float)
+
+
+def test_xls_dates_are_dates(tmp_path):
+    rows = [member_row(0, home="B1", 外出日期=datetime.date(2020, 3, 1))]
+    _table, [(_n, values)] = read(write_xls(tmp_path / "r.xls", rows))
+    assert values["left_on"] == datetime.datetime(2020, 3, 1)
+
+
+def test_extension_does_not_decide(tmp_path):
+    """An xlsx named .csv is read as xlsx: the bytes say what a file is."""
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    renamed = tmp_path / "roster.csv"
+    renamed.write_bytes(path.read_bytes())
+    table, rows = read(renamed)
+    assert table.format == "xlsx" and len(rows) == 3
+
+
+def test_file_objects_and_bytes(tmp_path):
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    with path.open("rb") as handle:
+        assert len(read(handle, filename="r.xlsx")[1]) == 3
+    assert len(read(path.read_bytes(), filename="r.xlsx")[1]) == 3
+
+
+# --- header and rows ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "csv"])
+def test_title_rows_above_the_header_are_skipped(tmp_path, fmt):
+    writer = {"xlsx": write_xlsx, "xls": write_xls, "csv": write_csv}[fmt]
+    titles = [["万荣县流动党员登记表"], ["填报日期：2026年11月1日"], []]
+    table, rows = read(writer(tmp_path / f"r.{fmt}", ROWS, title_rows=titles))
+    assert table.header_row == 4
+    assert [n for n, _v in rows] == [5, 6, 7]
+
+
+def test_merged_title_and_empty_leading_rows_in_xlsx(tmp_path):
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet["B3"] = "万荣县流动党员登记表"
+    sheet.merge_cells("B3:H3")
+    for col, header in enumerate(HEADERS, start=2):
+        sheet.cell(row=5, column=col, value=header)
+    for col, header in enumerate(HEADERS, start=2):
+        sheet.cell(row=6, column=col, value=ROWS[0][header])
+    path = tmp_path / "r.xlsx"
+    workbook.save(path)
+    table, rows = read(path)
+    assert table.header_row == 5
+    assert rows[0][0] == 6
+    assert rows[0][1]["name"] == ROWS[0]["姓名"]
+
+
+def test_header_synonyms_spaces_and_full_width(tmp_path):
+    renamed = {
+        "公民身份号码": "身份证号",
+        "联系电话": "手 机",
+        "学历": "文化程度",
+        "组织关系所在党组织": "所在党支部",
+        "外出日期": "外出时间",
+        "流入地": "流向地",
+        "姓名": "＊姓　名",  # full-width star and space
+        "党员类型": " 人员类别 ",
+    }
+    rows = [{renamed.get(k, k): v for k, v in row.items()} for row in ROWS]
+    table, values = read(write_xlsx(tmp_path / "r.xlsx", rows))
+    assert values[0][1]["id_number"] == ROWS[0]["公民身份号码"]
+    assert values[0][1]["phone"] == ROWS[0]["联系电话"]
+    assert table.header_of("phone", MEMBER_SCHEMA) == "手 机"
+    assert table.warnings == []
+
+
+def test_unknown_columns_are_a_warning(tmp_path):
+    rows = [{**row, "籍贯": "万荣", "QQ号": "1"} for row in ROWS]
+    table, values = read(write_xlsx(tmp_path / "r.xlsx", rows))
+    assert len(values) == 3
+    assert table.warnings == ["以下列不在模板中，已忽略：“籍贯”、“QQ号”"]
+
+
+def test_two_columns_for_one_field_is_a_warning(tmp_path):
+    rows = [{**row, "手机": "13900000000"} for row in ROWS]
+    table, values = read(write_xlsx(tmp_path / "r.xlsx", rows))
+    assert values[0][1]["phone"] == ROWS[0]["联系电话"]
+    assert "只读取“联系电话”列" in table.warnings[0]
+
+
+def test_missing_required_column_is_one_sentence(tmp_path):
+    rows = [{k: v for k, v in row.items() if k not in ("联系电话", "流入地")} for row in ROWS]
+    message = refused(write_xlsx(tmp_path / "r.xlsx", rows))
+    assert message == (
+        "表头（第 1 行）缺少必填列：“联系电话”、“流入地”，请按模板补上这些列后重新上传"
+    )
+
+
+def test_no_header_row(tmp_path):
+    rows = [{k: v for k, v in row.items() if k != "公民身份号码"} for row in ROWS]
+    message = refused(write_xlsx(tmp_path / "r.xlsx", rows))
+    assert message.startswith("找不到表头：前 30 行中没有同时含有“姓名”和“公民身份号码”")
+
+
+def test_blank_rows_and_rows_with_only_a_number_are_skipped(tmp_path):
+    blank = dict.fromkeys(HEADERS)
+    only_seq = {**blank, "序号": 7}
+    spaces = {**blank, "姓名": "  ", "备注": "\u200b"}
+    rows = [ROWS[0], blank, only_seq, spaces, ROWS[1]]
+    _table, values = read(write_xlsx(tmp_path / "r.xlsx", rows))
+    assert [n for n, _v in values] == [2, 6]
+
+
+def test_org_files_have_their_own_header(tmp_path):
+    rows = [{"组织编码": "C1", "组织名称": "中共测试县委", "组织类别": "党委"}]
+    path = write_xlsx(tmp_path / "o.xlsx", rows, title_rows=[["组织架构"]])
+    table, values = read(path, schema=ORG_SCHEMA)
+    assert table.header_row == 2
+    assert values == [(3, {"code": "C1", "name": "中共测试县委", "kind": "党委"})]
+
+
+# --- sheets ------------------------------------------------------------------------------------
+
+
+def test_only_the_first_sheet_unless_another_is_picked(tmp_path):
+    workbook = Workbook()
+    workbook.active.title = "说明"
+    workbook.active["A1"] = "请在第二个工作表填写"
+    sheet = workbook.create_sheet("登记表")
+    sheet.append(HEADERS)
+    sheet.append([ROWS[0][h] for h in HEADERS])
+    path = tmp_path / "r.xlsx"
+    workbook.save(path)
+    assert refused(path).startswith("找不到表头")
+    assert read(path, sheet="登记表")[1][0][0] == 2
+    assert read(path, sheet="2")[1][0][0] == 2
+    assert refused(path, sheet="花名册") == "文件中没有名为“花名册”的工作表（现有：说明、登记表）"
+
+
+# --- refused files -----------------------------------------------------------------------------
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(b"")
+    assert refused(path) == "文件是空的，没有任何内容"
+
+
+def test_empty_sheet_and_header_only(tmp_path):
+    path = tmp_path / "r.xlsx"
+    Workbook().save(path)
+    assert refused(path) == "文件中没有任何内容"
+    assert refused(write_xlsx(tmp_path / "h.xlsx", [], headers=HEADERS)) == (
+        "表头（第 1 行）下面没有数据，文件中没有可导入的内容"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "expected"),
+    [
+        (b"%PDF-1.7\n...", "r.xlsx", "这是一个PDF文件，不是表格：请上传 .xlsx、.xls 或 .csv 文件"),
+        (b"\x89PNG\r\n\x1a\n....", "r.csv", "这是一个图片文件，不是表格：请上传 .xlsx、.xls 或 .csv 文件"),  # noqa: E501
+        (b"<html><table>", "r.xls", "文件内容是网页或 XML，不是 Excel 表格：请在 Excel 或 WPS 中另存为 .xlsx 后上传"),  # noqa: E501
+        ("姓名,公民身份号码".encode(), "r.xlsx", "无法识别文件“r.xlsx”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件"),  # noqa: E501
+        (b"\x00\x01\x02binary", "r.dat", "无法识别文件“r.dat”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_not_a_spreadsheet(tmp_path, content, name, expected):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert refused(path, filename=name) == expected
+
+
+def test_a_word_document_is_not_a_spreadsheet(tmp_path):
+    path = tmp_path / "r.xlsx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<document/>")
+    assert refused(path).startswith("文件不是 Excel 表格")
+
+
+def test_encrypted_xlsx(tmp_path):
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(encrypted_xlsx())
+    assert refused(path) == "文件设置了密码，无法读取：请去掉密码后重新上传"
+
+
+def test_damaged_xlsx(tmp_path):
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    damaged = tmp_path / "d.xlsx"
+    damaged.write_bytes(path.read_bytes()[:2000])
+    assert refused(damaged) == "文件已损坏，不是有效的 .xlsx 表格"
+
+
+def test_upload_size_limit(tmp_path, settings):
+    settings.ROSTER_MAX_UPLOAD_MB = 1
+    path = tmp_path / "r.csv"
+    path.write_bytes(csv_text(ROWS * 5000).encode())
+    message = refused(path)
+    assert message.startswith("文件大小 ") and "超过了 1 MB 的上限" in message
+    assert len(read(path, upload_limit=False)[1]) == 15000
+
+
+def test_zip_bomb_is_refused_without_unpacking(tmp_path):
+    path = zip_bomb(tmp_path / "bomb.xlsx", megabytes=300)
+    assert path.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        message = refused(path)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message.startswith("文件解压后体积异常（可能是压缩炸弹）")
+    assert peak < 20 * 1024 * 1024
+
+
+def test_zip_lying_about_its_sizes_is_refused(tmp_path, settings):
+    settings.ROSTER_MAX_COMPRESSION_RATIO = 10**9  # only the unpacking itself can tell
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS * 50)
+    message = refused(lying_zip(path, tmp_path / "lie.xlsx"))
+    assert message in ("文件已损坏，不是有效的 .xlsx 表格",) or "压缩炸弹" in message
+
+
+def test_dimension_claiming_a_million_rows_is_not_believed(tmp_path):
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    claim = lambda xml: xml.replace("<worksheet", "<worksheet", 1).replace(  # noqa: E731
+        "<sheetData>", '<dimension ref="A1:XFD1048576"/><sheetData>', 1
+    )
+    big = rewrite_zip(path, tmp_path / "dim.xlsx", {"xl/worksheets/sheet1.xml": claim})
+    _table, rows = read(big)
+    assert len(rows) == 3
+
+
+def test_a_stray_value_in_the_last_row_is_refused_before_parsing(tmp_path):
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    stray = lambda xml: xml.replace(  # noqa: E731
+        "</sheetData>",
+        '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t> </t></is></c></row></sheetData>',
+    )
+    far = rewrite_zip(path, tmp_path / "far.xlsx", {"xl/worksheets/sheet1.xml": stray})
+    message = refused(far)
+    assert "第 1048576 行" in message and "范围过大" in message
+
+
+def test_formatting_far_below_is_harmless(tmp_path):
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    styled = lambda xml: xml.replace(  # noqa: E731
+        "</sheetData>", '<row r="1048576"><c r="XFD1048576" s="0"/></row></sheetData>'
+    )
+    far = rewrite_zip(path, tmp_path / "far.xlsx", {"xl/worksheets/sheet1.xml": styled})
+    assert len(read(far)[1]) == 3

@@ -1,0 +1,484 @@
+"""Roster and organization imports (rosters/services.py)."""
+
+import datetime
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from branches.choices import BranchType, OrgKind
+from branches.models import BranchTypeChange, Organization
+from branches.tests.factories import make_branch
+from members import services as member_services
+from members.models import Member
+from members.tests.factories import make_member
+from rosters import services, sql
+from rosters.choices import ImportKind, ImportStatus, LinkAction
+from rosters.models import RosterImport, RosterImportMember
+
+from .rosterdata import member_row, member_rows, write_xlsx
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_staging_table_mirrors_clean_rows():
+    from rosters.validation import CleanRow
+
+    assert tuple(sql._STAGE_TYPES)[:4] == ("row_number", "id_number_hash", "id_number", "id_tail")
+    assert tuple(sql._STAGE_TYPES)[4:] == CleanRow._fields[2:]
+
+
+def run(path, **kw):
+    return services.roster_import(source=path, filename=path.name, **kw)
+
+
+def member_of(row) -> Member:
+    return Member.objects.by_id_number(row["公民身份号码"]).get()
+
+
+# --- importing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "csv"])
+def test_a_roster_is_imported(roster_file, rows, counts, tree, fmt):
+    user = get_user_model().objects.create_user("county", password="x")
+    record = run(roster_file(rows, fmt), user=user)
+    assert record.status == ImportStatus.IMPORTED
+    assert (record.rows_read, record.rows_created, record.rows_bad) == (6, 6, 0)
+    assert record.message == "已导入：读取 6 行：新增 6，更新 0，未变 0，错误 0"
+    assert counts() == (6, 6)
+    member = member_of(rows[0])
+    assert member.home_org == tree["village"]
+    assert member.name == rows[0]["姓名"]
+    assert member.last_contact_on == datetime.date.today()
+    mobility = member.mobilities.get()
+    assert (mobility.destination_code, mobility.left_on) == ("610113", datetime.date(2020, 3, 1))
+    assert mobility.is_current
+    assert list(member.roster_imports.all()) == [record]
+    link = member.roster_links.get()
+    assert (link.action, link.row_number) == (LinkAction.CREATED, 2)
+    assert record.user == user and record.kind == ImportKind.MEMBERS
+
+
+def test_importing_the_same_file_twice_changes_nothing(roster_file, rows, counts):
+    path = roster_file(rows)
+    run(path)
+    events = apps.get_model("members", "MemberEvent").objects.count()
+    stamps = list(Member.objects.order_by("pk").values_list("updated_at", flat=True))
+    again = run(path)
+    assert (again.rows_unchanged, again.rows_created, again.rows_updated) == (6, 0, 0)
+    assert again.status == ImportStatus.IMPORTED
+    assert counts() == (6, 6)
+    assert list(Member.objects.order_by("pk").values_list("updated_at", flat=True)) == stamps
+    assert apps.get_model("members", "MemberEvent").objects.count() == events
+    assert not again.member_links.exists()
+
+
+def test_a_known_id_number_updates_the_member_and_the_current_mobility(roster_file, tree, homes):
+    member = make_member(home_org=tree["village"], id_number="11010519491231002X",
+                         gender="female", birth=datetime.date(1949, 12, 31),
+                         joined_on=datetime.date(1980, 7, 1))  # fmt: skip
+    mobility = member_services.member_register_outflow(
+        member=member, left_on=datetime.date(2019, 5, 1), destination_code="140100"
+    )
+    rows = member_rows(2, homes=homes)
+    rows[1].update({"公民身份号码": "110105491231002", "性别": "女", "出生日期": "",
+                    "入党日期": "1980-07-01", "转正日期": "1981-07-01", "联系电话": "13912345678",
+                    "组织关系所在党组织": tree["other"].code})  # fmt: skip
+    record = run(roster_file(rows))
+    assert (record.rows_created, record.rows_updated) == (1, 1)
+    member.refresh_from_db()
+    assert (member.phone, member.home_org) == ("13912345678", tree["other"])
+    assert member.mobilities.get().pk == mobility.pk  # updated in place
+    mobility.refresh_from_db()
+    assert mobility.destination_code == "110105"  # 北京市朝阳区
+    link = member.roster_links.get(roster_import=record)
+    assert (link.action, link.row_number) == (LinkAction.UPDATED, 3)
+
+
+def test_a_member_back_home_gets_a_new_mobility(roster_file, tree):
+    member = make_member(home_org=tree["village"], id_number="11010519491231002X",
+                         gender="female", birth=datetime.date(1949, 12, 31))  # fmt: skip
+    member_services.member_register_outflow(
+        member=member, left_on=datetime.date(2018, 1, 1), destination_code="140100"
+    )
+    member_services.member_return(member=member, returned_on=datetime.date(2019, 6, 1))
+    base = {"公民身份号码": "11010519491231002X", "性别": "女", "出生日期": "1949-12-31",
+            "入党日期": "2010-07-01", "转正日期": "2011-07-01"}  # fmt: skip
+    early = run(
+        roster_file([member_row(0, home=tree["village"].code, 外出日期="2019-05-01", **base)])
+    )
+    assert early.status == ImportStatus.REFUSED
+    assert early.errors == [
+        [2, "外出日期", "2019-05-01", "外出日期早于该党员上次外出的结束日期 2019-06-01"]
+    ]
+    assert early.bad_rows["rows"][0][0] == 2
+    record = run(roster_file([member_row(0, home=tree["village"].code, **base)]))
+    assert (record.rows_updated, record.rows_bad) == (1, 0)
+    assert member.mobilities.count() == 2
+    assert member.mobilities.current().get().left_on == datetime.date(2020, 3, 1)
+
+
+def test_a_member_not_in_standing_is_not_updated(roster_file, tree, rows):
+    run(roster_file(rows[:1]))
+    member = member_of(rows[0])
+    member_services.member_transfer_out(
+        member=member, transferred_out_on=datetime.date(2025, 1, 1), transferred_to="外省某党支部"
+    )
+    record = run(roster_file([{**rows[0], "联系电话": "13700000000"}]))
+    assert record.status == ImportStatus.REFUSED
+    assert record.errors[0][1:] == [
+        "公民身份号码",
+        rows[0]["公民身份号码"],
+        "该党员党籍状态为“已转出”，不能通过登记表更新",
+    ]
+
+
+def test_an_absent_optional_column_keeps_what_is_stored(roster_file, rows):
+    run(roster_file(rows))
+    trimmed = [{k: v for k, v in row.items() if k not in ("学历", "工作单位")} for row in rows]
+    record = run(roster_file(trimmed))
+    assert record.rows_unchanged == 6
+    assert member_of(rows[0]).education != ""
+    # An empty cell in a column that is there does clear the value.
+    record = run(roster_file([{**rows[0], "学历": ""}]))
+    assert record.rows_updated == 1 and member_of(rows[0]).education == ""
+
+
+# --- bad rows ----------------------------------------------------------------------------------
+
+
+def test_by_default_a_bad_row_means_nothing_is_written(roster_file, rows, counts):
+    rows[2]["公民身份号码"] = 110105194912310000.0
+    rows[4]["联系电话"] = "123"
+    record = run(roster_file(rows))
+    assert record.status == ImportStatus.REFUSED
+    assert counts() == (0, 0)
+    assert (record.rows_read, record.rows_bad, record.rows_created, record.rows_skipped) == (
+        6,
+        2,
+        4,
+        0,
+    )
+    assert [e[:2] for e in record.errors] == [[4, "公民身份号码"], [6, "联系电话"]]
+    assert record.errors[0][2] == "1.1010519491231e+17"
+    assert record.message.endswith(
+        "因有错误行，本次未导入任何数据；请修正后重新上传，或选择跳过错误行"
+    )
+    bad = record.bad_rows
+    assert bad["headers"][:3] == ["序号", "姓名", "性别"]
+    assert [r[0] for r in bad["rows"]] == [4, 6]
+    assert bad["rows"][1][1][7] == "123" and bad["rows"][1][2].startswith("联系电话 123 格式不正确")
+
+
+def test_skip_invalid_imports_the_good_rows(roster_file, rows, counts):
+    rows[2]["入党日期"] = "去年"
+    record = run(roster_file(rows), skip_invalid=True)
+    assert record.status == ImportStatus.IMPORTED
+    assert (record.rows_created, record.rows_bad, record.rows_skipped) == (5, 1, 1)
+    assert counts() == (5, 5)
+    assert "1 个错误行已跳过" in record.message
+
+
+def test_a_duplicate_within_the_file_is_an_error_on_the_later_row(roster_file, rows):
+    rows.append({**rows[1], "序号": 7, "姓名": "重复者"})
+    record = run(roster_file(rows), skip_invalid=True)
+    assert record.errors == [
+        [8, "公民身份号码", rows[1]["公民身份号码"], "与第 3 行的公民身份号码重复"]
+    ]
+    assert member_of(rows[1]).name == rows[1]["姓名"]
+
+
+def test_an_unreadable_file_is_recorded_as_failed(tmp_path, counts):
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(b"%PDF-1.4")
+    record = run(path)
+    assert record.status == ImportStatus.FAILED
+    assert record.message == "这是一个PDF文件，不是表格：请上传 .xlsx、.xls 或 .csv 文件"
+    assert counts() == (0, 0)
+
+
+def test_a_failure_while_writing_leaves_the_database_as_it_was(
+    roster_file, rows, counts, monkeypatch
+):
+    real_apply = sql.apply
+
+    def apply_then_fail(cursor, **kw):
+        real_apply(cursor, **kw)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sql, "apply", apply_then_fail)
+    with pytest.raises(RuntimeError):
+        run(roster_file(rows))
+    assert counts() == (0, 0)
+    assert not RosterImportMember.objects.exists()
+    record = RosterImport.objects.get()
+    assert record.status == ImportStatus.FAILED
+    assert record.message.startswith("导入失败：处理文件时发生内部错误，数据未作任何改动")
+
+
+# --- preview -----------------------------------------------------------------------------------
+
+
+def test_preview_writes_nothing(roster_file, rows, counts, homes):
+    run(roster_file(rows[:2]))
+    before = (
+        counts(),
+        RosterImportMember.objects.count(),
+        list(Member.objects.values_list("phone", flat=True)),
+    )
+    rows[0]["联系电话"] = "13700000000"
+    record = run(roster_file(rows), dry_run=True)
+    assert record.status == ImportStatus.PREVIEWED
+    assert (record.rows_created, record.rows_updated, record.rows_unchanged) == (4, 1, 1)
+    assert record.message.startswith("预览（未写入）：")
+    after = (
+        counts(),
+        RosterImportMember.objects.count(),
+        list(Member.objects.values_list("phone", flat=True)),
+    )
+    assert after == before
+
+
+def test_queries_do_not_grow_with_the_rows(roster_file, homes):
+    def queries(n, **kw):
+        path = roster_file(member_rows(n, homes=homes, start=1000 * n))
+        with CaptureQueriesContext(connection) as ctx:
+            record = run(path, **kw)
+        assert record.rows_read == n
+        return len(ctx.captured_queries)
+
+    assert queries(3, dry_run=True) == queries(60, dry_run=True)
+    assert queries(4) == queries(80)
+
+
+def test_progress_is_reported(roster_file, homes, monkeypatch):
+    monkeypatch.setattr("rosters.constants.PROGRESS_EVERY", 10)
+    seen = []
+    run(
+        roster_file(member_rows(35, homes=homes)),
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen[0] == (0, 35)
+    assert [done for done, _t in seen[1:-1]] == [10, 20, 30]
+    assert seen[-1] == (35, 35)
+
+
+# --- uploads and Celery ------------------------------------------------------------------------
+
+
+def test_an_upload_is_stored_and_queued_after_commit(roster_file, rows, settings, tmp_path,
+                                                     django_capture_on_commit_callbacks, monkeypatch):  # fmt: skip  # noqa: E501
+    settings.MEDIA_ROOT = tmp_path / "media"
+    queued = []
+    monkeypatch.setattr("rosters.tasks.run_roster_import.delay", queued.append)
+    path = roster_file(rows)
+    from django.core.files import File
+
+    with path.open("rb") as handle, django_capture_on_commit_callbacks(execute=True):
+        record = services.roster_import_start(
+            upload=File(handle, name="登记表.xlsx"), dry_run=True, scoped=False
+        )
+        assert queued == []
+    assert queued == [record.pk]
+    assert record.status == ImportStatus.PENDING
+    assert record.file.name.startswith("rosters/")
+    assert (settings.MEDIA_ROOT / record.file.name).is_file()
+    done = services.roster_import_run(import_id=record.pk)
+    assert (done.status, done.rows_created) == (ImportStatus.PREVIEWED, 6)
+    # Safe to run twice: a finished import is left alone.
+    assert services.roster_import_run(import_id=record.pk).finished_at == done.finished_at
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = services.roster_import_confirm(preview=done)
+    assert queued[-1] == confirmed.pk and confirmed.file.name == record.file.name
+    stored = settings.MEDIA_ROOT / record.file.name
+    assert services.roster_import_run(import_id=confirmed.pk).status == ImportStatus.IMPORTED
+    assert Member.objects.count() == 6
+    # The roster holds ID numbers in the clear: gone once imported.
+    assert not stored.exists()
+    assert RosterImport.objects.exclude(file="").count() == 0
+
+
+def test_stored_previews_never_confirmed_are_purged(roster_file, rows, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    from django.core.files import File
+
+    with roster_file(rows).open("rb") as handle:
+        record = services.roster_import_start(upload=File(handle, name="r.xlsx"), dry_run=True)
+    services.roster_import_run(import_id=record.pk)
+    path = settings.MEDIA_ROOT / record.file.name
+    assert services.roster_uploads_purge() == 0 and path.exists()
+    RosterImport.objects.filter(pk=record.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=2)
+    )
+    assert services.roster_uploads_purge() == 1
+    assert not path.exists()
+
+
+def test_an_import_is_limited_to_the_users_organizations(roster_file, tree, homes):
+    run(roster_file(member_rows(2, homes=[tree["other"].code])))
+    scope = Organization.objects.subtree(tree["village"])
+    rows = member_rows(3, homes=[tree["village"].code], start=100)
+    rows[1]["组织关系所在党组织"] = tree["other"].code
+    record = run(roster_file(rows), orgs=scope)
+    assert record.errors == [
+        [3, "组织关系所在党组织", tree["other"].code,
+         "“西村党支部”不在您的管辖范围内，不能把党员导入到该组织"],
+    ]  # fmt: skip
+    known = member_rows(2, homes=[tree["village"].code])  # the members of "other", moved here
+    record = run(roster_file(known[:1]), orgs=scope)
+    assert record.errors[0][3] == "该党员的组织关系在“西村党支部”，不在您的管辖范围内，不能更新"
+
+
+def test_an_upload_is_limited_to_what_its_user_may_see(roster_file, rows, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    from django.core.files import File
+
+    nobody = get_user_model().objects.create_user("nobody", password="x")
+    with roster_file(rows).open("rb") as handle:
+        record = services.roster_import_start(upload=File(handle, name="r.xlsx"), user=nobody)
+    record = services.roster_import_run(import_id=record.pk)
+    assert record.status == ImportStatus.REFUSED
+    assert record.rows_bad == 6 and "不在您的管辖范围内" in record.errors[0][3]
+
+
+# --- organizations -----------------------------------------------------------------------------
+
+ORG_HEADERS = ["组织编码", "组织名称", "上级组织编码", "组织类别", "支部类型", "所在地", "成立日期",
+               "计划撤销日期", "依托单位", "联系电话"]  # fmt: skip
+
+
+def org(code, name, parent, kind, branch_type="", **kw):
+    row = dict.fromkeys(ORG_HEADERS, "")
+    row.update({"组织编码": code, "组织名称": name, "上级组织编码": parent, "组织类别": kind,
+                "支部类型": branch_type})  # fmt: skip
+    row.update(kw)
+    return row
+
+
+def run_orgs(tmp_path, rows, **kw):
+    path = write_xlsx(tmp_path / "orgs.xlsx", rows, headers=ORG_HEADERS)
+    return services.organization_import(source=path, filename=path.name, **kw)
+
+
+def test_an_organization_tree_with_parents_after_children(tmp_path):
+    rows = [
+        org("W003", "万荣县驻西安党支部", "W002", "党支部", "功能型", 所在地="陕西省西安市",
+            成立日期="2017-07-01"),
+        org("W004", "解店镇东村党支部", "W005", "党支部", "建制型"),
+        org("W002", "万荣县在外党总支", "W001", "党总支"),
+        org("W005", "中共万荣县解店镇委员会", "W001", "党委", 联系电话="0359-4521234"),
+        org("W001", "中共万荣县委员会", "", "党委"),
+        org("W006", "项目临时党支部", "W002", "党支部", "临时", 计划撤销日期="2027-06-30"),
+    ]  # fmt: skip
+    record = run_orgs(tmp_path, rows)
+    assert record.status == ImportStatus.IMPORTED, record.errors
+    assert (record.rows_created, record.kind) == (6, ImportKind.ORGANIZATIONS)
+    xian = Organization.objects.get(code="W003")
+    assert (xian.parent.code, xian.branch_type, xian.location_code) == (
+        "W002",
+        BranchType.FUNCTIONAL,
+        "610100",
+    )
+    assert xian.path.startswith(Organization.objects.get(code="W001").path)
+    assert Organization.objects.get(code="W005").phone == "0359-4521234"
+    again = run_orgs(tmp_path, rows)
+    assert again.rows_unchanged == 6
+
+
+def test_existing_codes_update_and_branch_type_changes_are_kept(tmp_path, tree):
+    village = tree["village"]
+    rows = [org(tree["functional"].code, "驻西安党支部", tree["root"].code, "党支部", "建制型",
+                所在地="陕西省西安市"),
+            org(village.code, "东村党支部（新）", tree["township"].code, "党支部", "建制型")]  # fmt: skip  # noqa: E501
+    record = run_orgs(tmp_path, rows)
+    assert record.rows_updated == 2, record.errors
+    change = BranchTypeChange.objects.get(organization=tree["functional"])
+    assert (change.from_type, change.to_type) == (BranchType.FUNCTIONAL, BranchType.ESTABLISHED)
+    village.refresh_from_db()
+    assert village.name == "东村党支部（新）"
+
+
+def test_organization_rows_that_break_the_rules(tmp_path, tree):
+    rows = [
+        org("X1", "循环甲", "X2", "党委"),
+        org("X2", "循环乙", "X1", "党委"),
+        org("X3", "缺上级", "NOPE", "党支部", "建制型"),
+        org("X4", "临时无日期", tree["township"].code, "党支部", "临时"),
+        org("X5", "党委不设类型", tree["root"].code, "党委", "建制型"),
+        org("X6", "支部无类型", tree["township"].code, "党支部"),
+        org("X7", "小组挂错", tree["root"].code, "党小组"),
+        org("X7", "重复编码", tree["root"].code, "党委"),
+        org("X8", "所在地只有省", tree["root"].code, "党委", 所在地="陕西省"),
+        org("X9", "类别错", tree["root"].code, "支委会"),
+        org("X10", "挂在坏行下", "X4", "党小组"),
+    ]
+    record = run_orgs(tmp_path, rows)
+    assert record.status == ImportStatus.REFUSED
+    assert not Organization.objects.filter(code__startswith="X").exists()
+    by_row = {}
+    for row, column, _value, reason in record.errors:
+        by_row.setdefault(row, []).append((column, reason))
+    assert by_row[2] == [("上级组织编码", "上级组织关系形成循环：X1 → X2 → X1")]
+    assert by_row[3] == [("上级组织编码", "上级组织关系形成循环：X2 → X1 → X2")]
+    assert by_row[4] == [("上级组织编码", "本文件和系统中都没有组织编码为“NOPE”的上级组织")]
+    assert by_row[5] == [("计划撤销日期", "临时党支部必须填写计划撤销日期")]
+    assert by_row[6] == [("支部类型", "只有党支部填写支部类型")]
+    assert by_row[7] == [("支部类型", "党支部须填写支部类型（建制型、联合、功能型或临时）")]
+    assert by_row[8] == [("上级组织编码", "党小组不能设在党委之下")]
+    assert by_row[9] == [("组织编码", "与第 8 行的组织编码重复")]
+    assert by_row[10] == [("所在地", "所在地至少要填到地级市，如“陕西省西安市”")]
+    assert by_row[11][0][0] == "组织类别"
+    assert by_row[12] == [("上级组织编码", "上级组织（第 5 行）有错误，本行未导入")]
+
+
+def test_an_organization_import_is_limited_to_the_users_organizations(tmp_path, tree):
+    scope = Organization.objects.subtree(tree["township"])
+    rows = [
+        org("S1", "新村党支部", tree["township"].code, "党支部", "建制型"),
+        org(tree["functional"].code, "改名", tree["root"].code, "党支部", "功能型"),
+        org("S2", "新党委", tree["root"].code, "党委"),
+        org("S3", "无上级", "", "党委"),
+        org(tree["township"].code, "测试镇党委", tree["root"].code, "党委"),
+    ]
+    record = run_orgs(tmp_path, rows, orgs=scope, skip_invalid=True)
+    assert [e[0] for e in record.errors] == [3, 4, 5]
+    assert (
+        record.errors[0][3]
+        == f"组织编码“{tree['functional'].code}”属于您管辖范围以外的党组织，不能修改"
+    )
+    assert record.errors[1][3] == f"上级组织“{tree['root'].code}”不在您的管辖范围内"
+    assert record.errors[2][3] == "请填写上级组织编码：只能在您管辖的党组织下新建组织"
+    assert (record.rows_created, record.rows_unchanged) == (1, 1)
+
+
+def test_organization_import_skip_invalid_and_preview(tmp_path, tree):
+    rows = [org("Y1", "新党委", tree["root"].code, "党委"), org("Y2", "坏", "NOPE", "党委")]
+    preview = run_orgs(tmp_path, rows, dry_run=True, skip_invalid=True)
+    assert (preview.status, preview.rows_created, preview.rows_bad) == (
+        ImportStatus.PREVIEWED,
+        1,
+        1,
+    )
+    assert not Organization.objects.filter(code="Y1").exists()
+    record = run_orgs(tmp_path, rows, skip_invalid=True)
+    assert (record.status, record.rows_created, record.rows_skipped) == (
+        ImportStatus.IMPORTED,
+        1,
+        1,
+    )
+    assert Organization.objects.get(code="Y1").parent == tree["root"]
+
+
+def test_a_branch_with_members_cannot_become_functional(tmp_path, tree):
+    make_member(home_org=tree["village"])
+    rows = [org(tree["village"].code, "东村党支部", tree["township"].code, "党支部", "功能型")]
+    record = run_orgs(tmp_path, rows)
+    assert record.errors[0][1] == "支部类型"
+    assert "请先转移组织关系再改为功能型" in record.errors[0][3]
+    assert Organization.objects.get(pk=tree["village"].pk).branch_type == BranchType.ESTABLISHED
+    assert tree["village"].kind == OrgKind.BRANCH
+    assert make_branch  # factories stay importable
