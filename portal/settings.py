@@ -115,6 +115,11 @@ else:
     DATABASES = {"default": postgres_settings()}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# pgtrigger's triggers first ask whether they are being ignored; with the setting undefined
+# that check raises and catches an error on every row. Defining it (empty: nothing ignored)
+# makes every audited write about three times cheaper; all triggers still fire.
+_pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+_pg_options["options"] = (_pg_options.get("options", "") + " -c pgtrigger.ignore={}").strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker, external or embedded --------------------------------------
@@ -141,7 +146,13 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Uploaded rosters that were previewed but never confirmed hold personal data: delete them.
+    "purge-roster-uploads": {
+        "task": "rosters.tasks.purge_roster_uploads",
+        "schedule": datetime.timedelta(hours=24),
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(
     Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var"))) / "celerybeat-schedule"
 )
@@ -281,6 +292,14 @@ PGHISTORY_CONTEXT_ID_FIELD = pghistory.ContextUUIDField()
 PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # Keep the trail at least this long (网络安全法: 6 months); nothing deletes it before.
 PORTAL_AUDIT_RETENTION_DAYS = env.int("PORTAL_AUDIT_RETENTION_DAYS", default=180)
+
+# --- Roster files (rosters/constants.py has the defaults and why) -------------------------------
+ROSTER_MAX_UPLOAD_MB = env.int("ROSTER_MAX_UPLOAD_MB", default=20)
+ROSTER_MAX_UNPACKED_MB = env.int("ROSTER_MAX_UNPACKED_MB", default=600)
+ROSTER_MAX_COMPRESSION_RATIO = env.int("ROSTER_MAX_COMPRESSION_RATIO", default=200)
+ROSTER_MAX_SHEET_CELLS = env.int("ROSTER_MAX_SHEET_CELLS", default=10_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Domain settings (DOMAIN.md: "configurable") -----------------------------------------------
 # Months without contact after which a member counts as lost (失联).

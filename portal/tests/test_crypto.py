@@ -53,6 +53,9 @@ def test_rotation_re_encrypts_under_the_new_key(settings):
     tree = make_tree()
     number = make_id_number()
     member = make_member(home_org=tree["village"], id_number=number)
+    from rosters.models import RosterImport
+
+    record = RosterImport.objects.create(filename="x.csv", errors_data=f'[["{number}"]]')
     old = list(settings.PORTAL_ENCRYPTION_KEYS)
     settings.PORTAL_ENCRYPTION_KEYS = [crypto.generate_key_spec("k2"), *old]
     crypto.reset_key_cache()
@@ -64,6 +67,12 @@ def test_rotation_re_encrypts_under_the_new_key(settings):
             cursor.execute("SELECT id_number FROM members_member WHERE id = %s", [member.pk])
             assert cursor.fetchone()[0].startswith("k2$")
         assert Member.objects.get(pk=member.pk).id_number == number
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT errors_data FROM rosters_rosterimport WHERE id = %s", [record.pk]
+            )
+            assert cursor.fetchone()[0].startswith("k2$")
+        assert number in RosterImport.objects.get(pk=record.pk).errors_data
     finally:
         settings.PORTAL_ENCRYPTION_KEYS = old
         crypto.reset_key_cache()

@@ -10,7 +10,7 @@ BATCH = 2000
 
 
 class Command(BaseCommand):
-    help = "用当前密钥重新加密身份证号(密钥轮换);--rehash 在更换查询密钥后重算摘要"
+    help = "用当前密钥重新加密身份证号和导入错误清单(密钥轮换);--rehash 在更换查询密钥后重算摘要"
 
     def add_arguments(self, parser):
         parser.add_argument("--rehash", action="store_true", help="同时重算身份证号摘要")
@@ -46,4 +46,32 @@ class Command(BaseCommand):
                         rows,
                     )
                 done += len(batch)
-        self.stdout.write(self.style.SUCCESS(f"已用密钥 {current} 重新加密 {done} 条身份证号"))
+        imports = self._rotate_roster_imports()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"已用密钥 {current} 重新加密 {done} 条身份证号、{imports} 条导入记录的错误清单"
+            )
+        )
+
+    def _rotate_roster_imports(self) -> int:
+        """Error lists and bad-row copies of imports hold ID numbers too (encrypted)."""
+        done = 0
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, errors_data, bad_rows_data FROM rosters_rosterimport"
+                " WHERE errors_data <> '' OR bad_rows_data <> '' FOR UPDATE"
+            )
+            current = crypto.current_key_id()
+            for pk, errors, bad_rows in cursor.fetchall():
+                values = []
+                for token in (errors, bad_rows):
+                    if token and crypto.key_id_of(token) != current:
+                        token = crypto.encrypt(crypto.decrypt(token))
+                    values.append(token)
+                cursor.execute(
+                    "UPDATE rosters_rosterimport SET errors_data = %s, bad_rows_data = %s"
+                    " WHERE id = %s",
+                    [*values, pk],
+                )
+                done += 1
+        return done
