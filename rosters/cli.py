@@ -111,3 +111,37 @@ def finish(command: BaseCommand, record: RosterImport, options) -> int:
 
 
 __all__ = ["CSV", "XLSX"]
+
+
+class ImportCommand(BaseCommand):
+    """The import commands: same arguments, same exit statuses; a subclass names its service."""
+
+    reports_progress = False
+
+    def run_import(self, **kwargs) -> RosterImport:
+        raise NotImplementedError
+
+    def add_arguments(self, parser):
+        add_import_arguments(parser)
+
+    def handle(self, *args, **options):
+        try:
+            path = check_input(options)
+            user = find_user(options["user"])
+        except UsageError as exc:
+            self.stderr.write(str(exc))
+            raise SystemExit(EXIT_UNREADABLE) from None
+        extra = {"progress": progress_printer(self)} if self.reports_progress else {}
+        record = self.run_import(
+            source=path,
+            filename=path.name,
+            user=user,
+            dry_run=options["dry_run"],
+            skip_invalid=options["skip_invalid"],
+            sheet=options["sheet"],
+            upload_limit=False,
+            **extra,
+        )
+        status = finish(self, record, options)
+        if status:
+            raise SystemExit(status)
