@@ -44,22 +44,27 @@ def lost_contact_cutoff(as_of: datetime.date | None = None) -> datetime.date:
 
 
 class MemberQuerySet(models.QuerySet):
-    def visible_to(self, user) -> MemberQuerySet:
+    def visible_to(self, user, *, ledger: bool = False) -> MemberQuerySet:
         """The scoping door for members: those whose 组织关系 is in the user's subtrees, and
-        those taking part in the life of an organization there (inflow members)."""
+        those taking part in the life of an organization there (inflow members).
+
+        ``ledger=True`` narrows it to the subtrees where the user keeps ledgers (imports and
+        exports), for users who also hold a role without ledger rights elsewhere.
+        """
         from portal.scoping import scope_for
 
         scope = scope_for(user)
         if scope.everything:
             return self.all()
-        if not scope.org_paths:
+        paths = scope.ledger_paths if ledger else scope.org_paths
+        if not paths:
             return self.none()
         inflow = (
             Mobility.objects.current()
             .filter(member=OuterRef("pk"))
-            .filter(scope.path_q("inflow_org__path"))
+            .filter(scope.path_q("inflow_org__path", paths))
         )
-        return self.filter(scope.path_q("home_org__path") | Q(Exists(inflow)))
+        return self.filter(scope.path_q("home_org__path", paths) | Q(Exists(inflow)))
 
     def with_mobility_flags(self) -> MemberQuerySet:
         """Annotate ``is_mobile``: the member has a mobility that has not ended."""

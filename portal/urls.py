@@ -17,5 +17,6 @@ urlpatterns = [
     path("audit/", include("portal.audit_urls")),
     path("orgs/", include("branches.urls")),
     path("members/", include("members.urls")),
+    path("rosters/", include("rosters.urls")),
     path("", include("portal.web_urls")),
 ]

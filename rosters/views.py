@@ -1,0 +1,437 @@
+"""Pages of roster imports and ledger exports (issue 4, "In the browser").
+
+Only users with ledger rights (``scope.can_ledger()``: county admins and committee staff) reach
+these pages; anyone else gets 403. An import is seen only by the user who made it (and by
+superusers): its problems hold the file's ID numbers. Exports are limited to the user's ledger
+scope, written to a temporary file (constant memory whatever the number of rows), carry who
+exported them and when, and are each recorded as an access event.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import PurePath
+from typing import IO, Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.generic import DetailView, FormView
+from django.views.generic.detail import SingleObjectMixin
+
+from branches.choices import OrgKind
+from branches.models import Organization
+from members.choices import PartyStatus
+from members.filtersets import MemberFilterSet
+from members.models import Member
+from portal.access import record_access
+from portal.choices import AccessEventKind
+from portal.generic import ScopedListView, ScopedMixin
+
+from .choices import ImportStatus
+from .exports import (
+    CSV,
+    FORMATS,
+    XLSX,
+    export_ledger,
+    ledger_branches,
+    write_bad_rows,
+    write_error_report,
+)
+from .forms import ConfirmImportForm, LedgerExportForm, RosterUploadForm
+from .models import RosterImport
+from .services import import_summary, roster_import_confirm, roster_import_start
+from .template import write_template
+
+# Problems listed on an import's page; the downloads hold them all.
+ERRORS_SHOWN = 200
+CONTENT_TYPES = {
+    XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    CSV: "text/csv; charset=utf-8",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may do what
+
+
+class LedgerMixin(ScopedMixin):
+    """Login required, and ledger rights somewhere (county admin, committee staff)."""
+
+    def prepare(self):
+        if not self.scope.can_ledger():
+            raise PermissionDenied(
+                gettext_lazy("只有县委组织部管理员和党(工)委工作人员可以导入登记表、导出台账")
+            )
+        return None
+
+
+def imports_of(user) -> QuerySet[RosterImport]:
+    """The imports a user may open: their own; a superuser's, all."""
+    queryset = RosterImport.objects.select_related("user")
+    return queryset if user.is_superuser else queryset.filter(user=user)
+
+
+def ledger_orgs(scope) -> QuerySet[Organization]:
+    """The organizations whose ledgers the user keeps: the subtrees of their ledger roles."""
+    orgs = Organization.objects.all()
+    return orgs if scope.everything else orgs.filter(scope.path_q("path", scope.ledger_paths))
+
+
+# ---------------------------------------------------------------------------------------------
+# Files out
+
+
+def _temp_file(write: Callable[[IO[bytes]], Any], suffix: str) -> tuple[IO[bytes], Any]:
+    """Write a file to a temporary file (deleted when closed); returns it rewound, and what
+    ``write`` returned."""
+    handle = tempfile.NamedTemporaryFile(prefix="portal-", suffix=suffix)  # noqa: SIM115
+    try:
+        result = write(handle)
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, result
+
+
+def _download(handle: IO[bytes], filename: str, fmt: str) -> FileResponse:
+    """Send a temporary file; FileResponse closes it, which deletes it."""
+    response = FileResponse(
+        handle, as_attachment=True, filename=filename, content_type=CONTENT_TYPES[fmt]
+    )
+    add_never_cache_headers(response)  # personal data: no cache keeps a copy
+    return response
+
+
+def _format(request) -> str:
+    fmt = request.GET.get("format") or XLSX
+    if fmt not in FORMATS:
+        raise Http404
+    return fmt
+
+
+def _stamp() -> str:
+    return timezone.localtime().strftime("%Y%m%d-%H%M")
+
+
+def watermark(user) -> str:
+    """Who exported a file and when, written into the file itself."""
+    return _("导出人 %(user)s 导出时间 %(time)s") % {
+        "user": user.get_username(),
+        "time": timezone.localtime().strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def write_ledger(out: IO[bytes], *, fmt: str, heading: str, mark: str, **kwargs) -> int:
+    """``export_ledger`` with the watermark: in xlsx the title row above each sheet's header,
+    in CSV a first line above the header. Imports skip both (the header is found below)."""
+    if fmt == CSV:
+        # export_ledger writes no title line in CSV. This one starts the file with the BOM
+        # Excel needs; export_ledger's UTF-8-sig writer, opened past position 0, adds none.
+        line = io.StringIO()
+        csv.writer(line).writerow([f"{heading} {mark}"])
+        out.write(codecs.BOM_UTF8 + line.getvalue().encode("utf-8"))
+    return export_ledger(out=out, fmt=fmt, title=f"{heading} {mark}", **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports
+
+
+class RosterIndexView(LedgerMixin, ScopedListView):
+    """The user's imports, and where to upload, get the template and export ledgers."""
+
+    template_name = "rosters/index.html"
+    paginate_by = 20
+
+    def get_queryset(self):
+        self.filterset = None
+        return imports_of(self.request.user).defer("errors_data", "bad_rows_data")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            export_form=LedgerExportForm(orgs=ledger_orgs(self.scope).exclude(kind=OrgKind.GROUP)),
+            **kwargs,
+        )
+
+
+class RosterTemplateView(LedgerMixin, View):
+    """The blank registration roster."""
+
+    def get(self, request):
+        handle, _result = _temp_file(write_template, ".xlsx")
+        return _download(handle, _("流动党员登记表") + ".xlsx", XLSX)
+
+
+class RosterUploadView(LedgerMixin, FormView):
+    """Upload a file: it is stored and previewed by a Celery job; its page shows the outcome."""
+
+    form_class = RosterUploadForm
+    template_name = "rosters/upload.html"
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        record = roster_import_start(
+            upload=data["file"],
+            filename=PurePath(data["file"].name).name,
+            user=self.request.user,
+            kind=data["kind"],
+            dry_run=True,
+            skip_invalid=data["skip_invalid"],
+            sheet=data["sheet"] or None,
+            scoped=True,
+        )
+        return redirect("rosters:detail", record.pk)
+
+
+class ImportMixin(LedgerMixin):
+    """One of the user's imports; anyone else's is a 404."""
+
+    model = RosterImport
+    context_object_name = "record"
+
+    def get_queryset(self):
+        return imports_of(self.request.user)
+
+
+def confirmed_import(preview: RosterImport) -> RosterImport | None:
+    """The real import already queued from a preview's stored file, if any."""
+    if not preview.file:
+        return None
+    return (
+        RosterImport.objects.filter(file=preview.file.name, dry_run=False)
+        .exclude(pk=preview.pk)
+        .order_by("pk")
+        .first()
+    )
+
+
+def confirm_refusal(preview: RosterImport) -> str | None:
+    """Why a preview cannot be confirmed now, or None."""
+    if preview.status != ImportStatus.PREVIEWED or not preview.dry_run:
+        return _("只有预览完成的文件才能确认导入")
+    if not preview.file:
+        return _("上传的文件已不在服务器上（未确认的预览一天后清除），请重新上传")
+    if not preview.rows_created + preview.rows_updated:
+        return _("文件中没有需要新增或更新的行，无需导入")
+    return None
+
+
+class ImportDetailView(ImportMixin, DetailView):
+    """An import's status: a progress bar while it runs, then its outcome and downloads."""
+
+    template_name = "rosters/import_detail.html"
+
+    def get_context_data(self, **kwargs):
+        record = self.object
+        errors = record.errors if record.is_finished else []
+        context = {
+            "summary": import_summary(record) if record.is_finished else "",
+            "errors": errors[:ERRORS_SHOWN],
+            "errors_total": len(errors),
+            "errors_more": max(len(errors) - ERRORS_SHOWN, 0),
+            "has_bad_rows": bool(record.bad_rows_data),
+        }
+        if record.status == ImportStatus.PREVIEWED:
+            context["confirmed"] = confirmed_import(record)
+            context["refusal"] = confirm_refusal(record)
+            context["confirm_form"] = ConfirmImportForm(
+                initial={"skip_invalid": record.skip_invalid}
+            )
+        return super().get_context_data(**context, **kwargs)
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        add_never_cache_headers(response)
+        return response
+
+
+class ImportProgressView(ImportMixin, DetailView):
+    """The progress bar alone, polled by htmx every second; once the import has finished,
+    htmx is told to reload the page, which then shows the outcome."""
+
+    template_name = "rosters/_progress.html"
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        if self.object.is_finished and self.request.headers.get("HX-Request") == "true":
+            response["HX-Refresh"] = "true"
+        add_never_cache_headers(response)
+        return response
+
+
+class ImportConfirmView(ImportMixin, SingleObjectMixin, View):
+    """Confirm a preview: queue the real import of the same stored file."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        preview = self.get_object()
+        form = ConfirmImportForm(request.POST)
+        skip_invalid = form.is_valid() and form.cleaned_data["skip_invalid"]
+        with transaction.atomic():
+            # One confirmation per preview, even when the button is pressed twice.
+            RosterImport.objects.select_for_update().filter(pk=preview.pk).first()
+            done = confirmed_import(preview)
+            if done is not None:
+                messages.info(request, _("该文件已确认导入，下面是导入结果"))
+                return redirect("rosters:detail", done.pk)
+            refusal = confirm_refusal(preview)
+            if refusal is None and preview.rows_bad and not skip_invalid:
+                refusal = _(
+                    "预览发现 %(n)d 个错误行：请修正后重新上传，或勾选“跳过错误行”只导入正确的行"
+                ) % {"n": preview.rows_bad}
+            if refusal:
+                messages.error(request, refusal)
+                return redirect("rosters:detail", preview.pk)
+            record = roster_import_confirm(
+                preview=preview, user=request.user, skip_invalid=skip_invalid
+            )
+        return redirect("rosters:detail", record.pk)
+
+
+class ImportDownloadView(ImportMixin, SingleObjectMixin, View):
+    """An import's error report (行号, 列, 值, 错误), or its bad rows with an added 错误 column
+    to fix and upload again. They hold the file's ID numbers: each download is recorded."""
+
+    what = "errors"  # or "bad-rows"
+
+    def get(self, request, pk, fmt):
+        record = self.get_object()
+        if not record.is_finished:
+            raise Http404
+        stem = PurePath(record.filename).stem or "roster"
+        if self.what == "errors":
+            content = record.errors
+            count = len(content)
+            write = partial(write_error_report, content, fmt=fmt)
+            filename = _("%(name)s-错误报告.%(fmt)s") % {"name": stem, "fmt": fmt}
+        else:
+            content = record.bad_rows
+            count = len(content["rows"])
+            write = partial(write_bad_rows, content, fmt=fmt)
+            filename = _("%(name)s-错误行.%(fmt)s") % {"name": stem, "fmt": fmt}
+        if not count:
+            raise Http404
+        handle, _result = _temp_file(write, f".{fmt}")
+        record_access(
+            kind=AccessEventKind.EXPORT,
+            request=request,
+            obj=record,
+            scope=f"import:{record.pk}:{self.what}",
+            rows=count,
+            format=fmt,
+        )
+        return _download(handle, filename, fmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledger exports
+
+
+class LedgerExportView(LedgerMixin, View):
+    """The ledger of an organization: a branch's table, a committee's book (one sheet per
+    branch), the whole county; without ``org``, every branch of the user's ledger scope."""
+
+    def get(self, request):
+        fmt = _format(request)
+        org_id = request.GET.get("org") or ""
+        org = None
+        if org_id:
+            if not org_id.isdigit():
+                raise Http404
+            org = get_object_or_404(Organization.objects.visible_to(request.user), pk=org_id)
+            if not self.scope.can_ledger(org):
+                raise PermissionDenied(_("您没有导出该党组织台账的权限"))
+        if org is not None and org.holds_memberships:
+            branches = [org]
+        else:
+            branches = list(ledger_branches(org, ledger_orgs(self.scope)))
+        if org is not None:
+            name = org.name
+        elif self.scope.everything:
+            name = _("全县")
+        else:
+            name = _("我管辖的党组织")
+        members = (
+            Member.objects.visible_to(request.user).mobile().filter(party_status=PartyStatus.NORMAL)
+        )
+        handle, written = _temp_file(
+            lambda out: write_ledger(
+                out,
+                fmt=fmt,
+                heading=_("%(org)s流动党员台账") % {"org": name},
+                mark=watermark(request.user),
+                members_qs=members,
+                orgs=branches,
+            ),
+            f".{fmt}",
+        )
+        record_access(
+            kind=AccessEventKind.EXPORT,
+            request=request,
+            obj=org,
+            scope=org.code if org else "ledger:all",
+            rows=written,
+            format=fmt,
+        )
+        filename = _("%(org)s流动党员台账-%(stamp)s.%(fmt)s") % {
+            "org": name,
+            "stamp": _stamp(),
+            "fmt": fmt,
+        }
+        return _download(handle, filename, fmt)
+
+
+class MemberListExportView(LedgerMixin, View):
+    """Exactly the rows of the member list with the same filters, in the ledger's layout."""
+
+    def get(self, request):
+        fmt = _format(request)
+        # The member list's own filter, over the members the user keeps ledgers of.
+        filterset = MemberFilterSet(
+            request.GET,
+            queryset=Member.objects.visible_to(request.user, ledger=True),
+            request=request,
+        )
+        if not filterset.is_valid():  # e.g. an organization outside the scope
+            raise Http404
+        members = filterset.qs
+        homes = Organization.objects.filter(pk__in=members.values("home_org")).order_by("path")
+        handle, written = _temp_file(
+            lambda out: write_ledger(
+                out,
+                fmt=fmt,
+                heading=_("党员名册筛选结果"),
+                mark=watermark(request.user),
+                members_qs=members,
+                orgs=homes,
+            ),
+            f".{fmt}",
+        )
+        filters = {k: v for k, v in request.GET.items() if k in filterset.filters and v}
+        record_access(
+            kind=AccessEventKind.EXPORT,
+            request=request,
+            scope="members?" + urlencode(filters),
+            filters=filters,
+            rows=written,
+            format=fmt,
+        )
+        filename = _("党员名册-%(stamp)s.%(fmt)s") % {"stamp": _stamp(), "fmt": fmt}
+        return _download(handle, filename, fmt)
