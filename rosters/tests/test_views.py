@@ -40,10 +40,12 @@ LEFT_ON = datetime.date(2024, 3, 1)
 @pytest.fixture
 def eager(settings, tmp_path):
     """Celery jobs run in the test's process, on commit; uploads are stored under tmp_path."""
+    # Read Celery's values before changing the Django setting: app.conf loads the settings
+    # lazily, and reading it afterwards would "restore" eager mode for every later test.
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CELERY_TASK_ALWAYS_EAGER = True
     # Celery read the Django settings when it was configured: tell it directly too.
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield settings.MEDIA_ROOT
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
