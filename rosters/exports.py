@@ -32,6 +32,7 @@ from branches.models import Organization
 from members.choices import Education, Gender, MemberType, OutflowReason
 from portal import regions
 
+from . import xlsx
 from .schema import FORMULA_PREFIXES, MEMBER_SCHEMA, header_key
 from .validation import OrgDirectory
 
@@ -258,24 +259,33 @@ def _csv_cell(value: Any) -> str:
 
 
 def _ledger_xlsx(tables, labels, out: IO[bytes], title: str | None) -> int:
-    workbook = Workbook(write_only=True)
+    """The ledger as .xlsx, through the streaming writer of ``xlsx.py`` (same layout, styles and
+    cell types as :func:`_start_sheet` and openpyxl would give, at a tenth of the time)."""
+    workbook = xlsx.Workbook(out)
+    headers = MEMBER_SCHEMA.headers
+    widths = [_WIDTHS.get(h, max(8, len(h) * 2 + 2)) for h in headers]
+    header_styles = dict.fromkeys(range(len(headers)), xlsx.HEADER)
     used: set[str] = set()
     written = 0
     today = timezone.localdate()
+    id_styles = {_id_column(): xlsx.TEXT}
+
+    def start(name: str, heading: str) -> xlsx.Sheet:
+        sheet = workbook.add_sheet(name, widths, freeze="C3")
+        sheet.append([escape_formula(heading)], {0: xlsx.TITLE})
+        sheet.append(headers, header_styles)
+        return sheet
+
     for org, queryset in tables:
-        sheet = workbook.create_sheet(_sheet_name(org.name, used))
         heading = title or _("%(org)s流动党员台账") % {"org": org.name}
-        _start_sheet(sheet, MEMBER_SCHEMA.headers, f"{heading}（{today:%Y-%m-%d}导出）")
-        id_col = _id_column()
+        sheet = start(_sheet_name(org.name, used), f"{heading}（{today:%Y-%m-%d}导出）")
+        append = sheet.append
         for row in ledger_rows(queryset, labels):
             written += 1
-            cells = [escape_formula(value) for value in row]
-            cells[id_col] = _text_cell(sheet, cells[id_col])
-            sheet.append(cells)
+            append([escape_formula(value) for value in row], id_styles)
     if not tables:
-        sheet = workbook.create_sheet(_("台账"))
-        _start_sheet(sheet, MEMBER_SCHEMA.headers, title or _("流动党员台账（无数据）"))
-    workbook.save(out)
+        start(_("台账"), title or _("流动党员台账（无数据）"))
+    workbook.close()
     return written
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files.base import File
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from branches import services as org_services
@@ -44,6 +46,8 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 # After writing this many rows, refresh the planner's statistics of the tables (see sql.analyze).
 ANALYZE_AFTER = 5000
+# Rows staged, planned and written at a time, while the next ones are being read.
+BATCH_ROWS = 5000
 # Stored uploads of previews never confirmed are deleted after this long.
 UPLOAD_RETENTION = datetime.timedelta(days=1)
 _IMPORT_RUN_LOCK = 0x726F7375  # with the import's id: one run of an import at a time
@@ -87,6 +91,15 @@ class _Clock:
         self.laps[name] = now - self.last
         self.last = now
 
+    @contextlib.contextmanager
+    def adding(self, name: str):
+        """Add the seconds spent in the block to ``name`` (steps repeated once per batch)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.laps[name] = self.laps.get(name, 0.0) + time.perf_counter() - started
+
     def __str__(self) -> str:
         return ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.laps.items())
 
@@ -128,6 +141,65 @@ class _Progress:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+class _Stopped(Exception):
+    """The reading thread is told to stop (the import failed while writing)."""
+
+
+class _Feeder:
+    """Runs ``produce`` in a thread of its own and hands what it sends to the caller, in order.
+
+    A roster is read and validated in Python while PostgreSQL writes the batches read before
+    (psycopg2 releases the interpreter lock while a statement runs), so on two cores the two
+    take the time of the slower one instead of their sum. Only the calling thread touches the
+    import's database connection; the reading thread runs with the caller's language and time
+    zone, and an exception raised there is raised again in the caller.
+    """
+
+    def __init__(self, produce: Callable[[Callable[[tuple], None]], None]) -> None:
+        self.queue: queue.Queue[tuple] = queue.Queue(maxsize=4)
+        self.stopping = threading.Event()
+        language, zone = translation.get_language(), timezone.get_current_timezone()
+
+        def run() -> None:
+            try:
+                with translation.override(language), timezone.override(zone):
+                    produce(self._put)
+                self._put(("end",))
+            except _Stopped:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - raised again by the caller
+                with contextlib.suppress(_Stopped):
+                    self._put(("error", exc))
+            finally:
+                connections.close_all()  # this thread's own, should anything have opened one
+
+        self.thread = threading.Thread(target=run, name="roster-reader", daemon=True)
+        self.thread.start()
+
+    def _put(self, item: tuple) -> None:
+        while True:
+            if self.stopping.is_set():
+                raise _Stopped
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[tuple]:
+        while True:
+            item = self.queue.get()
+            if item[0] == "end":
+                return
+            if item[0] == "error":
+                raise item[1]
+            yield item
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join()
 
 
 def _finish(record: RosterImport, table: Table | None, outcome: _Outcome, status: str) -> None:
@@ -293,45 +365,74 @@ def _import_members(
         width = len(table.headers)
         reporter(0, table.total_rows)
 
-        def good_rows() -> Iterator:
+        line = sql.CopyFormatter()
+
+        def read(send: Callable[[tuple], None]) -> None:
+            """Validate the rows; send batches of good ones in COPY's format, and progress."""
             every = constants.PROGRESS_EVERY
+            batch: list[str] = []
             for number, cells in table.rows:
                 outcome.read += 1
                 row, problems = validator.check(number, table.values(cells))
                 if row is None:
                     outcome.add(number, cells, problems, width)
                 else:
-                    yield row
+                    batch.append(line(row))
+                    if len(batch) >= BATCH_ROWS:
+                        send(("rows", batch, outcome.bad))
+                        batch = []
                 if outcome.read % every == 0:
-                    reporter(outcome.read, table.total_rows)
+                    send(("progress", outcome.read))
+            if batch:
+                send(("rows", batch, outcome.bad))
+            clock.lap("read")
 
         clock = _Clock()
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        conflicts: list[tuple[int, str, object]] = []
+        # Batches are written as they come while the import can still succeed; once a bad row
+        # means it cannot (or for a preview), the rest is only planned, for the counts.
+        writing = not record.dry_run
+        now = timezone.now()
         with transaction.atomic(), connection.cursor() as cursor:
             sql.create_stage(cursor)
-            sql.copy_rows(cursor, good_rows())
-            reporter(outcome.read, outcome.read)
-            clock.lap("read")
-            conflicts = sql.stored_conflicts(cursor, scope=scope)
-            if conflicts:
-                sql.delete_staged(cursor, [number for number, _p, _d in conflicts])
-            counts = sql.plan(cursor, present=present)
-            clock.lap("plan")
-            status = _status(record.dry_run, outcome.bad + len(conflicts), record.skip_invalid)
-            if status == ImportStatus.IMPORTED:
+            feeder = _Feeder(read)
+            try:
                 with _audit_context(record):
-                    sql.apply(
-                        cursor,
-                        import_id=record.pk,
-                        present=present,
-                        today=validator.today,
-                        now=timezone.now(),
-                    )
-            else:
+                    for item in feeder:
+                        if item[0] == "progress":
+                            reporter(item[1], table.total_rows)
+                            continue
+                        _kind, lines, bad = item
+                        with clock.adding("plan"):
+                            sql.stage_lines(cursor, lines)
+                            planned, found = sql.plan(cursor, present=present, scope=scope)
+                            conflicts += found
+                            for key, value in planned.items():
+                                counts[key] += value
+                        if (bad or conflicts) and not record.skip_invalid:
+                            writing = False
+                        if writing and planned["created"] + planned["updated"]:
+                            with clock.adding("write"):
+                                sql.apply(
+                                    cursor,
+                                    import_id=record.pk,
+                                    present=present,
+                                    today=validator.today,
+                                    now=now,
+                                )
+            finally:
+                feeder.close()
+            reporter(outcome.read, outcome.read)
+            status = _status(record.dry_run, outcome.bad + len(conflicts), record.skip_invalid)
+            if status != ImportStatus.IMPORTED:
                 transaction.set_rollback(True)
-            clock.lap("write")
+            clock.last = time.perf_counter()
         clock.lap("commit")
+        clock.laps["total"] = clock.last - clock.start
         logger.info(
-            "roster import %s: %d rows (%d judged by the models); %s",
+            "roster import %s: %d rows (%d judged by the models); %s "
+            "(reading overlaps planning and writing)",
             record.pk,
             outcome.read,
             validator.model_checked,

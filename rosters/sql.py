@@ -1,6 +1,7 @@
 """Every SQL statement of the bulk roster import, in one place.
 
-Validated rows are streamed with COPY into a temporary staging table; a plan table then says,
+Validated rows go with COPY into a temporary staging table, a batch at a time (services.py
+writes one batch while the next is read); a plan table then says,
 row by row, whether the member is new, changed or unchanged; and set-based statements write the
 real tables — ``INSERT … ON CONFLICT (id_number_hash) DO UPDATE … WHERE`` something changed for
 members, the same on the one-current-mobility index for mobilities — so no query runs per row,
@@ -17,7 +18,7 @@ Table and column names come from the models' metadata.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Iterator
+import io
 
 from members.choices import PartyStatus
 from members.models import Member, Mobility
@@ -173,85 +174,19 @@ def copy_line(row: CleanRow) -> str:
     return CopyFormatter()(row)
 
 
-class _LineReader:
-    """A file-like object COPY reads from, pulling lines from an iterator as it goes."""
-
-    def __init__(self, lines: Iterator[str]) -> None:
-        self.lines = lines
-        self.buffer = ""
-
-    def read(self, size: int = -1) -> str:
-        parts = [self.buffer]
-        length = len(self.buffer)
-        for line in self.lines:
-            parts.append(line)
-            length += len(line)
-            if 0 <= size <= length:
-                break
-        data = "".join(parts)
-        if size < 0 or len(data) <= size:
-            self.buffer = ""
-            return data
-        self.buffer = data[size:]
-        return data[:size]
-
-    readline = read
-
-
-def copy_rows(cursor, rows: Iterable[CleanRow]) -> None:
-    """Stream rows into the staging table (one COPY; rows are produced while it runs)."""
-    columns = ", ".join(_STAGE_TYPES)
-    line = CopyFormatter()
-    reader = _LineReader(line(row) for row in rows)
-    cursor.copy_expert(f"COPY {STAGE} ({columns}) FROM STDIN", reader, 1 << 16)
-    # No ANALYZE: a never-analyzed temporary table is estimated from its size, which is enough.
-
-
-def delete_staged(cursor, row_numbers: Iterable[int]) -> None:
-    numbers = sorted(set(row_numbers))
-    if numbers:
-        cursor.execute(f"DELETE FROM {STAGE} WHERE row_number = ANY(%s)", [numbers])
+def stage_lines(cursor, lines: list[str]) -> None:
+    """Replace the staged rows by one batch of rows already in COPY's format (copy_line)."""
+    cursor.execute(f"TRUNCATE {STAGE}")
+    data = "".join(lines)
+    # Handed to COPY in one read: the rows are produced by another thread, and every call back
+    # into Python would wait for the interpreter lock.
+    cursor.copy_expert(
+        f"COPY {STAGE} ({', '.join(_STAGE_TYPES)}) FROM STDIN", io.StringIO(data), len(data) + 1
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Checks against what the database holds
-
-
-def stored_conflicts(cursor, *, scope: set[int] | None = None) -> list[tuple[int, str, object]]:
-    """(row number, problem, detail) for rows the stored member's state does not allow.
-
-    Problems: ``out_of_scope`` (the member belongs to an organization outside ``scope``, the
-    ids the importing user is responsible for; detail: that organization's id), ``standing``
-    (the member is not in normal standing; detail: the status) and ``left_before_return``
-    (外出日期 before the end of the member's last mobility; detail: that date), the last two
-    the rules of ``member_register_outflow``.
-    """
-    member, mobility = _table(Member), _table(Mobility)
-    scoped = scope is not None
-    cursor.execute(
-        f"""
-        SELECT s.row_number, m.home_org_id, m.party_status, last.ended_on, s.left_on
-        FROM {STAGE} s
-        JOIN {member} m ON m.id_number_hash = s.id_number_hash
-        LEFT JOIN LATERAL (
-            SELECT max(x.ended_on) AS ended_on FROM {mobility} x
-            WHERE x.member_id = m.id AND x.ended_on IS NOT NULL
-        ) last ON true
-        WHERE m.party_status <> %(normal)s OR s.left_on < last.ended_on
-           OR (%(scoped)s AND NOT m.home_org_id = ANY(%(scope)s))
-        ORDER BY s.row_number
-        """,
-        {"normal": PartyStatus.NORMAL, "scoped": scoped, "scope": sorted(scope or ())},
-    )
-    found = []
-    for row_number, home_id, status, last_ended, left_on in cursor.fetchall():
-        if scoped and home_id not in scope:
-            found.append((row_number, "out_of_scope", home_id))
-        elif status != PartyStatus.NORMAL:
-            found.append((row_number, "standing", status))
-        elif last_ended and left_on < last_ended:
-            found.append((row_number, "left_before_return", last_ended))
-    return found
 
 
 def _distinct(
@@ -272,26 +207,68 @@ def _set(model, fields: list[str]) -> str:
     return ", ".join(f"{_column(model, f)} = EXCLUDED.{_column(model, f)}" for f in fields)
 
 
-def plan(cursor, *, present: set[str]) -> dict[str, int]:
-    """Sort staged rows into new, changed and unchanged members; returns the counts."""
+def plan(
+    cursor, *, present: set[str], scope: set[int] | None = None
+) -> tuple[dict[str, int], list[tuple[int, str, object]]]:
+    """Sort staged rows into new, changed and unchanged members: the counts, and the conflicts.
+
+    Conflicts are rows the stored member's state does not allow, as (row number, problem,
+    detail): ``out_of_scope`` (the member belongs to an organization outside ``scope``, the
+    ids the importing user is responsible for; detail: that organization's id), ``standing``
+    (the member is not in normal standing; detail: the status) and ``left_before_return``
+    (外出日期 before the end of the member's last mobility; detail: that date), the last two
+    the rules of ``member_register_outflow``. They are left out of the plan and the counts.
+    Members are looked up once per row for both.
+    """
     member, mobility = _table(Member), _table(Mobility)
     member_fields = fields_for(MEMBER_FIELDS, present)
     mobility_fields = fields_for(MOBILITY_FIELDS, present)
     member_changed = _distinct(Member, member_fields, "m", "s", other_named_by_field=True)
     mobility_changed = _distinct(Mobility, mobility_fields, "mob", "s", other_named_by_field=True)
+    scoped = scope is not None
     cursor.execute(f"SELECT pg_advisory_xact_lock({IMPORT_LOCK_KEY})")
+    cursor.execute(f"DROP TABLE IF EXISTS {PLAN}")
     cursor.execute(
         f"""
         CREATE TEMP TABLE {PLAN} ON COMMIT DROP AS
         SELECT s.*, m.id AS member_id, mob.id AS mobility_id,
                m.id IS NULL AS is_new,
                m.id IS NOT NULL AND {member_changed} AS member_changed,
-               mob.id IS NULL OR {mobility_changed} AS mobility_changed
+               mob.id IS NULL OR {mobility_changed} AS mobility_changed,
+               m.home_org_id AS stored_home_id, m.party_status AS stored_status,
+               -- Asked only for stored members (CASE evaluates it only then): on new ones
+               -- a first import would otherwise scan the growing, unanalyzed mobilities.
+               CASE WHEN m.id IS NOT NULL THEN (
+                   SELECT max(x.ended_on) FROM {mobility} x
+                   WHERE x.member_id = m.id AND x.ended_on IS NOT NULL
+               ) END AS last_ended_on
         FROM {STAGE} s
         LEFT JOIN {member} m ON m.id_number_hash = s.id_number_hash
         LEFT JOIN {mobility} mob ON mob.member_id = m.id AND mob.ended_on IS NULL
         """
     )
+    found = []
+    cursor.execute(
+        f"""
+        SELECT row_number, stored_home_id, stored_status, last_ended_on, left_on FROM {PLAN}
+        WHERE member_id IS NOT NULL AND (
+            stored_status <> %(normal)s OR left_on < last_ended_on
+            OR (%(scoped)s AND NOT stored_home_id = ANY(%(scope)s)))
+        ORDER BY row_number
+        """,
+        {"normal": PartyStatus.NORMAL, "scoped": scoped, "scope": sorted(scope or ())},
+    )
+    for row_number, home_id, status, last_ended, left_on in cursor.fetchall():
+        if scoped and home_id not in scope:
+            found.append((row_number, "out_of_scope", home_id))
+        elif status != PartyStatus.NORMAL:
+            found.append((row_number, "standing", status))
+        elif last_ended and left_on < last_ended:
+            found.append((row_number, "left_before_return", last_ended))
+    if found:
+        cursor.execute(
+            f"DELETE FROM {PLAN} WHERE row_number = ANY(%s)", [[number for number, *_r in found]]
+        )
     cursor.execute(
         f"""
         SELECT count(*) FILTER (WHERE is_new),
@@ -301,7 +278,7 @@ def plan(cursor, *, present: set[str]) -> dict[str, int]:
         """
     )
     created, updated, unchanged = cursor.fetchone()
-    return {"created": created, "updated": updated, "unchanged": unchanged}
+    return {"created": created, "updated": updated, "unchanged": unchanged}, found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,9 +299,29 @@ def _fast_trigger_checks(cursor) -> None:
     )
 
 
+def _assign_member_ids(cursor) -> None:
+    """Give the planned new members their ids, in file order, before they are written.
+
+    The mobilities and the import's links then name their member by id, without joining the
+    members table back on the ID number's hash for every batch.
+    """
+    member = _table(Member)
+    cursor.execute(
+        f"""
+        UPDATE {PLAN} p SET member_id = n.id
+        FROM (
+            SELECT o.row_number, nextval(pg_get_serial_sequence('{member}', 'id')) AS id
+            FROM (SELECT row_number FROM {PLAN} WHERE is_new ORDER BY row_number) o
+        ) n
+        WHERE p.row_number = n.row_number
+        """
+    )
+
+
 def apply(cursor, *, import_id: int, present: set[str], today: datetime.date, now) -> None:
     """Write the planned rows: members, their current mobility, and the import's links."""
     _fast_trigger_checks(cursor)
+    _assign_member_ids(cursor)
     member, mobility = _table(Member), _table(Mobility)
     member_fields = fields_for(MEMBER_FIELDS, present)
     mobility_fields = fields_for(MOBILITY_FIELDS, present)
@@ -332,11 +329,14 @@ def apply(cursor, *, import_id: int, present: set[str], today: datetime.date, no
     m_cols = [_column(Member, f) for f in m_all]
     extra = ["party_status", "last_contact_on", "transferred_out_on", "transferred_to"]
     stamps = ["created_at", "updated_at"]
+    # ON CONFLICT updates the changed members. A member someone adds through a form between
+    # the plan and this statement is updated too, but the mobility below names the id planned
+    # for them, so the import then fails at commit and writes nothing (it can be run again).
     cursor.execute(
         f"""
-        INSERT INTO {member} AS m ({", ".join(m_cols + extra + stamps)})
-        SELECT {", ".join(f"p.{f}" for f in m_all)}, %(normal)s, %(today)s, NULL, '',
-               %(now)s, %(now)s
+        INSERT INTO {member} AS m (id, {", ".join(m_cols + extra + stamps)})
+        SELECT p.member_id, {", ".join(f"p.{f}" for f in m_all)}, %(normal)s, %(today)s, NULL,
+               '', %(now)s, %(now)s
         FROM {PLAN} p
         WHERE p.is_new OR p.member_changed
         ORDER BY p.row_number
@@ -352,7 +352,7 @@ def apply(cursor, *, import_id: int, present: set[str], today: datetime.date, no
         UPDATE {member} m
         SET last_contact_on = GREATEST(COALESCE(m.last_contact_on, %(today)s), %(today)s)
         FROM {PLAN} p
-        WHERE p.member_id = m.id AND p.mobility_id IS NULL
+        WHERE p.member_id = m.id AND NOT p.is_new AND p.mobility_id IS NULL
           AND m.last_contact_on IS DISTINCT FROM
               GREATEST(COALESCE(m.last_contact_on, %(today)s), %(today)s)
         """,
@@ -364,9 +364,8 @@ def apply(cursor, *, import_id: int, present: set[str], today: datetime.date, no
         f"""
         INSERT INTO {mobility} AS mob
             (member_id, {", ".join(b_cols)}, remarks, ended_on, end_kind, created_at, updated_at)
-        SELECT m.id, {", ".join(f"p.{f}" for f in b_all)}, '', NULL, '', %(now)s, %(now)s
+        SELECT p.member_id, {", ".join(f"p.{f}" for f in b_all)}, '', NULL, '', %(now)s, %(now)s
         FROM {PLAN} p
-        JOIN {member} m ON m.{_column(Member, "id_number_hash")} = p.id_number_hash
         WHERE p.mobility_changed
         ORDER BY p.row_number
         ON CONFLICT (member_id) WHERE ended_on IS NULL DO UPDATE SET
@@ -378,10 +377,9 @@ def apply(cursor, *, import_id: int, present: set[str], today: datetime.date, no
     cursor.execute(
         f"""
         INSERT INTO {_table(RosterImportMember)} (roster_import_id, member_id, action, row_number)
-        SELECT %(import_id)s, m.id,
+        SELECT %(import_id)s, p.member_id,
                CASE WHEN p.is_new THEN %(created)s ELSE %(updated)s END, p.row_number
         FROM {PLAN} p
-        JOIN {member} m ON m.{_column(Member, "id_number_hash")} = p.id_number_hash
         WHERE p.is_new OR p.member_changed OR p.mobility_changed
         ON CONFLICT (roster_import_id, member_id) DO NOTHING
         """,

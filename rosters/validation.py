@@ -417,11 +417,12 @@ class MemberRows:
     def _readers(self) -> list[tuple[str, Any, dict | None]]:
         """(column key, function reading that column's cell, cache), in the order rows are read.
 
-        Columns whose values repeat (closed lists, dates, organizations, places) are read once
-        per distinct value: the cache maps a cell to its value, or to the _Fail it raised.
+        Columns whose values repeat (names, closed lists, dates, organizations, places, most
+        free text) are read once per distinct value: the cache maps a cell to its value, or to
+        the _Fail it raised. Only the ID number and the phone, different on every row, are not.
         """
         readers: list[tuple[str, Any, dict | None]] = [
-            ("name", self._name, None),
+            ("name", self._name, {}),
             ("id_number", self._id_number, None),
             ("phone", self._phone, None),
             ("member_type", self._member_type, {}),
@@ -436,7 +437,7 @@ class MemberRows:
         for key in ("birth_date", "converted_on"):
             readers.append((key, lambda value, key=key: self._date(key, value, required=False), {}))
         for key, _model, _field in _TEXT_KEYS:
-            readers.append((key, lambda value, key=key: self._text(key, value), None))
+            readers.append((key, lambda value, key=key: self._text(key, value), {}))
         return readers
 
     def check(self, number: int, raw: dict[str, Any]) -> tuple[CleanRow | None, list[Problem]]:
