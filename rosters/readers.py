@@ -555,7 +555,10 @@ def _csv_rows(src: _Source) -> tuple[Iterator[tuple[int, list[Any]]], int]:
                 % {"row": reader.line_num, "detail": exc}
             ) from None
         finally:
-            text.detach()
+            # Leave the binary stream open for its owner; if the owner already closed it
+            # (a refused file's generator is closed late), there is nothing to detach.
+            with contextlib.suppress(ValueError):
+                text.detach()
 
     return rows(), total
 
