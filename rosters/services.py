@@ -324,7 +324,8 @@ def roster_import(
     return _run_members(record, source, progress, upload_limit=upload_limit, orgs=orgs)
 
 
-def _run_members(
+def _run(
+    importer,
     record: RosterImport,
     source,
     callback: ProgressCallback | None,
@@ -332,17 +333,27 @@ def _run_members(
     upload_limit: bool = True,
     orgs: QuerySet | None = None,
 ) -> RosterImport:
+    """Run ``importer`` (members or organizations) with progress reporting; an unreadable
+    file becomes a FAILED record with its reason, anything unexpected a logged failure."""
     reporter = _Progress(record, callback)
     try:
-        return _import_members(record, source, reporter, upload_limit=upload_limit, orgs=orgs)
+        return importer(record, source, reporter, upload_limit=upload_limit, orgs=orgs)
     except RosterFileError as exc:
         return _fail(record, str(exc))
     except Exception:
-        logger.exception("roster import %s failed", record.pk)
+        logger.exception("%s import %s failed", record.kind, record.pk)
         _fail(record, _("导入失败：处理文件时发生内部错误，数据未作任何改动，请联系管理员"))
         raise
     finally:
         reporter.close()
+
+
+def _run_members(record: RosterImport, source, callback, **kwargs) -> RosterImport:
+    return _run(_import_members, record, source, callback, **kwargs)
+
+
+def _run_orgs(record: RosterImport, source, callback, **kwargs) -> RosterImport:
+    return _run(_import_orgs, record, source, callback, **kwargs)
 
 
 def _import_members(
@@ -682,27 +693,6 @@ def organization_import(
         sheet=sheet or "",
     )
     return _run_orgs(record, source, progress, upload_limit=upload_limit, orgs=orgs)
-
-
-def _run_orgs(
-    record: RosterImport,
-    source,
-    callback: ProgressCallback | None,
-    *,
-    upload_limit: bool = True,
-    orgs: QuerySet | None = None,
-) -> RosterImport:
-    reporter = _Progress(record, callback)
-    try:
-        return _import_orgs(record, source, reporter, upload_limit=upload_limit, orgs=orgs)
-    except RosterFileError as exc:
-        return _fail(record, str(exc))
-    except Exception:
-        logger.exception("organization import %s failed", record.pk)
-        _fail(record, _("导入失败：处理文件时发生内部错误，数据未作任何改动，请联系管理员"))
-        raise
-    finally:
-        reporter.close()
 
 
 def _org_header(table: Table, key: str | None) -> str:
