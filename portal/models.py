@@ -174,8 +174,19 @@ class AccessEvent(models.Model):
             raise ValidationError(_("查看敏感信息的记录必须指明对象"))
 
 
+class Account(get_user_model()):
+    """The user table seen from this app, so its change-trail triggers live in our migrations
+    (a trigger declared on django.contrib.auth's own model would need a migration there)."""
+
+    class Meta:
+        proxy = True
+        app_label = "portal"
+        verbose_name = _("账号")
+        verbose_name_plural = _("账号")
+
+
 # Account changes (activation, staff/superuser flags, names) are part of the change trail too;
 # the password hash is never copied into it.
-UserEvent = pghistory.track(
-    exclude=["password", "last_login"], model_name="UserEvent", app_label="portal"
-)(get_user_model())
+pghistory.track(exclude=["password", "last_login"], model_name="UserEvent", app_label="portal")(
+    Account
+)

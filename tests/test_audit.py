@@ -129,3 +129,17 @@ def test_login_failures_and_logins_are_recorded(client):
     assert kinds[0] == (AccessEventKind.LOGIN_FAILED, "zhao", "10.0.0.9")
     assert kinds[1][:2] == (AccessEventKind.LOGIN, "zhao")
     assert user.pk
+
+
+def test_account_changes_are_recorded_without_the_password():
+    from django.apps import apps
+
+    user = make_user(username="acct", password="Acct#2026pw")
+    user.is_active = False
+    user.save()
+    events = apps.get_model("portal", "UserEvent").objects.filter(pgh_obj_id=user.pk)
+    assert list(events.order_by("pgh_id").values_list("pgh_label", "is_active")) == [
+        ("insert", True),
+        ("update", False),
+    ]
+    assert not hasattr(events.first(), "password")
