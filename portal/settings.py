@@ -16,14 +16,18 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# A checkout with no DATABASE_URL runs on the embedded servers under var/: a laptop, never a
+# deployment (docker-compose.yml and every real host set DATABASE_URL). There, management
+# commands work without further configuration; anywhere else a missing secret is an error.
+LAPTOP = not env.str("DATABASE_URL", default="")
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+_DEV_KEYS = not SECRET_KEY
 if not SECRET_KEY:
-    if not DEBUG and not env.bool("PORTAL_ALLOW_DEV_SECRET", default=False):
+    if not (DEBUG or LAPTOP or env.bool("PORTAL_ALLOW_DEV_SECRET", default=False)):
         raise environ.ImproperlyConfigured(
             "Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for local development)."
         )
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - DEBUG only
-_DEV_KEYS = not env.str("DJANGO_SECRET_KEY", default="")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - laptops only
 
 # --- Encryption at rest (portal/crypto.py): ID numbers are AES-GCM encrypted with a keyed hash
 # beside them for lookup. Production must set both; development derives throwaway keys.
