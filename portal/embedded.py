@@ -154,3 +154,18 @@ def wipe() -> None:
     stop()
     shutil.rmtree(var_dir() / "pg", ignore_errors=True)
     shutil.rmtree(var_dir() / "redis", ignore_errors=True)
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL that reaches the database of ``settings_dict`` from another process
+    (a worker or a command started by a test), TCP or Unix socket alike."""
+    from urllib.parse import quote
+
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    host = str(settings_dict.get("HOST") or "")
+    name = settings_dict["NAME"]
+    if host.startswith("/"):  # a socket directory, as the embedded server uses
+        return f"postgres://{user}:{password}@/{name}?host={quote(host)}"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{user}:{password}@{host or 'localhost'}:{port}/{name}"

@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 
 from branches.models import Organization
 from members.models import Member
+from portal.embedded import database_url
 from rosters.models import RosterImport
 
 from .rosterdata import member_rows, write_csv, write_xlsx
@@ -153,9 +154,7 @@ def test_export_ledger(tmp_path, tree, homes):
 @pytest.mark.django_db(transaction=True)
 def test_exit_statuses_of_the_real_command(tmp_path, homes):
     """The statuses a shell script sees, from a separate process on the test database."""
-    db = connection.settings_dict
-    host, port = db["HOST"] or "localhost", db["PORT"] or 5432
-    url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
+    url = database_url(connection.settings_dict)
     env = {**os.environ, "DATABASE_URL": url, "PORTAL_ALLOW_DEV_SECRET": "1"}
 
     def status(path):

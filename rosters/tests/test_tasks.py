@@ -16,6 +16,7 @@ from django.db import connection
 
 from members.models import Member
 from portal.celery import app
+from portal.embedded import database_url
 from rosters.choices import ImportStatus
 from rosters.models import RosterImport
 from rosters.services import roster_import_start
@@ -32,11 +33,7 @@ class Worker:
 
     def __init__(self, media_root: Path) -> None:
         self.queue = f"rosters-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        db = connection.settings_dict
-        url = (
-            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or 'localhost'}"
-            f":{db['PORT'] or 5432}/{db['NAME']}"
-        )
+        url = database_url(connection.settings_dict)
         env = {
             **os.environ,
             "DATABASE_URL": url,
