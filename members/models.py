@@ -101,8 +101,10 @@ class Member(models.Model):
     # Sensitive personal information: encrypted at rest (portal/crypto.py). Uniqueness and
     # lookup go through the keyed hash; the last four characters stay clear for search.
     id_number = EncryptedTextField(_("公民身份号码"), validators=[validate_id_number])
-    id_number_hash = models.CharField(_("身份证号摘要"), max_length=64, unique=True, editable=False)
-    id_tail = models.CharField(_("身份证号后四位"), max_length=4, editable=False, db_index=True)
+    # Unique and indexed through Meta (a field's unique=/db_index= would add a LIKE twin index
+    # that no query uses and every insert maintains).
+    id_number_hash = models.CharField(_("身份证号摘要"), max_length=64, editable=False)
+    id_tail = models.CharField(_("身份证号后四位"), max_length=4, editable=False)
     birth_date = models.DateField(_("出生日期"))
     education = models.CharField(
         _("学历"), max_length=30, choices=Education.choices, blank=True, default=""
@@ -116,6 +118,7 @@ class Member(models.Model):
         verbose_name=_("组织关系所在党组织"),
         on_delete=models.PROTECT,
         related_name="members",
+        db_index=False,  # member_org_name_idx leads with it
     )
     party_status = models.CharField(
         _("党籍状态"), max_length=20, choices=PartyStatus.choices, default=PartyStatus.NORMAL
@@ -144,8 +147,10 @@ class Member(models.Model):
             models.Index(fields=["home_org", "name"], name="member_org_name_idx"),
             models.Index(fields=["name", "id"], name="member_name_idx"),
             models.Index(fields=["last_contact_on"], name="member_last_contact_idx"),
+            models.Index(fields=["id_tail"], name="member_id_tail_idx"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["id_number_hash"], name="member_id_number_unique"),
             models.CheckConstraint(
                 condition=(Q(member_type=MemberType.FULL) & Q(converted_on__isnull=False))
                 | (Q(member_type=MemberType.PROBATIONARY) & Q(converted_on__isnull=True)),
@@ -187,10 +192,10 @@ class Member(models.Model):
             self.id_number_hash = crypto.lookup_hash(self.id_number)
             self.id_tail = self.id_number[-4:]
 
-    def validate_unique(self, exclude=None) -> None:
+    def validate_constraints(self, exclude=None) -> None:
         """Report a duplicate ID number on the ID number, naming who already has it."""
         try:
-            super().validate_unique(exclude=exclude)
+            super().validate_constraints(exclude=exclude)
         except ValidationError as exc:
             errors = exc.update_error_dict({})
             if "id_number_hash" in errors:

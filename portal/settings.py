@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 import pghistory
 
+import portal.triggers  # noqa: F401 - before any model (see the module)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -284,13 +286,19 @@ API_TOKEN_DEFAULT_DAYS = env.int("PORTAL_API_TOKEN_DAYS", default=365)
 
 # --- Change trail (django-pghistory): database triggers record every insert, update and
 # delete, bulk imports and raw SQL included, with the request context denormalized into each
-# row; event tables are append-only (protect triggers refuse UPDATE and DELETE).
+# row; event tables are append-only (protect triggers refuse UPDATE and DELETE). Statement-level
+# triggers: a statement's events are written by one INSERT … SELECT from its transition table,
+# still one event per changed row (portal/triggers.py).
 PGHISTORY_DEFAULT_TRACKERS = (
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(),
-    pghistory.DeleteEvent(),
+    pghistory.InsertEvent(level=pghistory.Statement),
+    pghistory.UpdateEvent(level=pghistory.Statement),
+    pghistory.DeleteEvent(level=pghistory.Statement),
 )
 PGHISTORY_APPEND_ONLY = True
+# Foreign keys copied into event tables are not indexed (a bulk import would maintain an index
+# per key on every event for searches nobody runs); the tracked object's key is, for histories.
+PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
+PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=True)
 PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 PGHISTORY_CONTEXT_ID_FIELD = pghistory.ContextUUIDField()
 PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -38,6 +38,37 @@ def test_bulk_update_and_raw_sql_are_recorded(world):
     assert labels == [("insert", ""), ("update", "批量修改"), ("update", "原始SQL")]
 
 
+def test_a_bulk_statement_records_one_event_per_changed_row(world):
+    village = world["tree"]["village"]
+    others = [make_member(home_org=village, name=f"审计{n}") for n in "乙丙"]
+    Member.objects.filter(pk=others[0].pk).update(remarks="已改")
+    before = Member.pgh_event_model.objects.count()
+    # One statement over three rows, one of which already holds the value: two events.
+    touched = Member.objects.filter(pk__in=[world["member"].pk, *(m.pk for m in others)])
+    assert touched.update(remarks="已改") == 3
+    events = Member.pgh_event_model.objects.order_by("pgh_id")[before:]
+    assert sorted(e.pgh_obj_id for e in events) == sorted([world["member"].pk, others[1].pk])
+    assert {(e.pgh_label, e.remarks) for e in events} == {("update", "已改")}
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM members_member WHERE id = %s", [others[1].pk])
+    deleted = Member.pgh_event_model.objects.get(pgh_label="delete")
+    assert (deleted.pgh_obj_id, deleted.name) == (others[1].pk, "审计丙")
+
+
+def test_trail_triggers_are_statement_level_and_survive_migration_states():
+    import copy
+
+    import pgtrigger
+
+    assert copy.deepcopy(pgtrigger.Statement) is pgtrigger.Statement
+    triggers = [t for t in Member._meta.triggers if t.name in {"insert_insert", "update_update"}]
+    assert len(triggers) == 2
+    for trigger in copy.deepcopy(triggers):  # as Django's migration states copy them
+        sql = " ".join(str(trigger.compile(Member).sql).split())
+        assert "NEW TABLE AS new_values FOR EACH STATEMENT" in sql
+        assert "SELECT new_values.* FROM" in sql
+
+
 @pytest.mark.parametrize(
     "sql",
     [
