@@ -13,7 +13,6 @@ from the environment:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 from functools import cache
@@ -81,7 +80,7 @@ def _lookup_key() -> bytes:
 
 def lookup_hash(value: str) -> str:
     """A keyed hash: equal values match, and without the key nobody can test a guess."""
-    return hmac.new(_lookup_key(), value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_lookup_key(), value.encode(), "sha256").hex()
 
 
 def reset_key_cache() -> None:

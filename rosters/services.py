@@ -417,7 +417,9 @@ def _import_members(
                         _kind, lines, bad = item
                         with clock.adding("plan"):
                             sql.stage_lines(cursor, lines)
-                            planned, found = sql.plan(cursor, present=present, scope=scope)
+                            planned, found = sql.plan(
+                                cursor, present=present, scope=scope, assign_ids=writing
+                            )
                             conflicts += found
                             for key, value in planned.items():
                                 counts[key] += value
@@ -431,6 +433,7 @@ def _import_members(
                                     present=present,
                                     today=validator.today,
                                     now=now,
+                                    updates=bool(planned["updated"]),
                                 )
             finally:
                 feeder.close()

@@ -1,11 +1,12 @@
 """Every SQL statement of the bulk roster import, in one place.
 
 Validated rows go with COPY into a temporary staging table, a batch at a time (services.py
-writes one batch while the next is read); a plan table then says,
-row by row, whether the member is new, changed or unchanged; and set-based statements write the
-real tables — ``INSERT … ON CONFLICT (id_number_hash) DO UPDATE … WHERE`` something changed for
-members, the same on the one-current-mobility index for mobilities — so no query runs per row,
-unchanged rows are not touched, and database triggers (the audit trail) see every real change.
+writes one batch while the next is read); a plan table then says, row by row, whether the member
+is new, changed or unchanged, and gives new members their ids; and set-based statements write
+the real tables — inserts for new members and mobilities, updates where something changed — so
+no query runs per row, unchanged rows are not touched, and the database triggers of the audit
+trail (statement-level, portal/triggers.py) record every real change. Each batch costs a handful
+of round trips, whatever its size.
 
 ID numbers are encrypted at rest (``portal.crypto``): a member is matched on the keyed hash of
 the number, the staging table holds only that hash, the ciphertext and the clear last four
@@ -30,8 +31,7 @@ from .validation import CleanRow
 
 STAGE = "roster_stage"
 PLAN = "roster_plan"
-# One lock for all roster imports: two imports of overlapping files must not interleave between
-# planning and writing (forms and the API still may; ON CONFLICT keeps those correct).
+# One lock for all roster imports (see create_stage).
 IMPORT_LOCK_KEY = 0x726F7374  # "rost"
 
 _STAGE_TYPES = {
@@ -59,6 +59,18 @@ _STAGE_TYPES = {
     "inflow_org_name": "varchar(100)",
     "certificate_no": "varchar(50)",
     "contact_person": "varchar(50)",
+}
+# What the plan says of each staged row (see plan()).
+_PLAN_TYPES = {
+    "row_number": "integer",
+    "member_id": "bigint",
+    "mobility_id": "bigint",
+    "is_new": "boolean",
+    "member_changed": "boolean",
+    "mobility_changed": "boolean",
+    "stored_home_id": "bigint",
+    "stored_status": "varchar(20)",
+    "last_ended_on": "date",
 }
 # The staging table mirrors CleanRow, the ID number replaced by its hash, ciphertext and tail
 # (test_services.py checks it).
@@ -122,9 +134,24 @@ def fields_for(fields: tuple[str, ...], present: set[str]) -> list[str]:
 
 
 def create_stage(cursor) -> None:
-    columns = ", ".join(f"{name} {kind}" for name, kind in _STAGE_TYPES.items())
-    cursor.execute(f"DROP TABLE IF EXISTS {STAGE}; DROP TABLE IF EXISTS {PLAN}")
-    cursor.execute(f"CREATE TEMP TABLE {STAGE} ({columns}) ON COMMIT DROP")
+    """Start an import's transaction: its lock, the staging and plan tables, the trigger flag.
+
+    One lock for all roster imports (``IMPORT_LOCK_KEY``), held until the transaction ends: two
+    imports of overlapping files must not interleave between planning and writing (forms and
+    the API still may; the unique indexes then make the import fail whole).
+    """
+    stage = ", ".join(f"{name} {kind}" for name, kind in _STAGE_TYPES.items())
+    plan = ", ".join(f"{name} {kind}" for name, kind in _PLAN_TYPES.items())
+    cursor.execute(
+        f"""
+        SELECT pg_advisory_xact_lock({IMPORT_LOCK_KEY});
+        {_FAST_TRIGGER_CHECKS};
+        DROP TABLE IF EXISTS {STAGE};
+        DROP TABLE IF EXISTS {PLAN};
+        CREATE TEMP TABLE {STAGE} ({stage}) ON COMMIT DROP;
+        CREATE TEMP TABLE {PLAN} ({plan}) ON COMMIT DROP;
+        """
+    )
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -176,7 +203,7 @@ def copy_line(row: CleanRow) -> str:
 
 def stage_lines(cursor, lines: list[str]) -> None:
     """Replace the staged rows by one batch of rows already in COPY's format (copy_line)."""
-    cursor.execute(f"TRUNCATE {STAGE}")
+    cursor.execute(f"TRUNCATE {STAGE}, {PLAN}")
     data = "".join(lines)
     # Handed to COPY in one read: the rows are produced by another thread, and every call back
     # into Python would wait for the interpreter lock.
@@ -189,95 +216,104 @@ def stage_lines(cursor, lines: list[str]) -> None:
 # Checks against what the database holds
 
 
-def _distinct(
-    model, fields: list[str], table: str, other: str, *, other_named_by_field: bool
-) -> str:
-    """SQL: the stored row ``table`` differs from ``other`` in one of ``fields``.
-
-    ``other`` is the staging/plan table (columns named like the fields) or EXCLUDED (columns
-    named like the model's).
-    """
-    stored = [f"{table}.{_column(model, f)}" for f in fields]
-    given = [f"{other}.{f if other_named_by_field else _column(model, f)}" for f in fields]
-    return f"ROW({', '.join(stored)}) IS DISTINCT FROM ROW({', '.join(given)})"
+def _distinct(model, fields: list[str], stored: str, given: str) -> str:
+    """SQL: the stored row ``stored`` differs from ``given`` (the staging table) in a field."""
+    stored_cols = [f"{stored}.{_column(model, f)}" for f in fields]
+    given_cols = [f"{given}.{f}" for f in fields]
+    return f"ROW({', '.join(stored_cols)}) IS DISTINCT FROM ROW({', '.join(given_cols)})"
 
 
 def _set(model, fields: list[str]) -> str:
-    """SQL: the SET list of an ON CONFLICT update."""
-    return ", ".join(f"{_column(model, f)} = EXCLUDED.{_column(model, f)}" for f in fields)
+    """SQL: the SET list of an update from the staging table ``s``."""
+    return ", ".join(f"{_column(model, f)} = s.{f}" for f in fields)
 
 
 def plan(
-    cursor, *, present: set[str], scope: set[int] | None = None
+    cursor, *, present: set[str], scope: set[int] | None = None, assign_ids: bool = True
 ) -> tuple[dict[str, int], list[tuple[int, str, object]]]:
     """Sort staged rows into new, changed and unchanged members: the counts, and the conflicts.
+
+    Each staged row gets a line in the plan table: the stored member and current mobility it
+    matches (by the ID number's hash), whether either changes, and for new members, with
+    ``assign_ids``, the id they will have (taken from the members' sequence in file order, so
+    that mobilities and the import's links can name them before they are written).
 
     Conflicts are rows the stored member's state does not allow, as (row number, problem,
     detail): ``out_of_scope`` (the member belongs to an organization outside ``scope``, the
     ids the importing user is responsible for; detail: that organization's id), ``standing``
     (the member is not in normal standing; detail: the status) and ``left_before_return``
     (外出日期 before the end of the member's last mobility; detail: that date), the last two
-    the rules of ``member_register_outflow``. They are left out of the plan and the counts.
-    Members are looked up once per row for both.
+    the rules of ``member_register_outflow``. They are taken out of the plan and the counts.
     """
     member, mobility = _table(Member), _table(Mobility)
-    member_fields = fields_for(MEMBER_FIELDS, present)
-    mobility_fields = fields_for(MOBILITY_FIELDS, present)
-    member_changed = _distinct(Member, member_fields, "m", "s", other_named_by_field=True)
-    mobility_changed = _distinct(Mobility, mobility_fields, "mob", "s", other_named_by_field=True)
-    scoped = scope is not None
-    cursor.execute(f"SELECT pg_advisory_xact_lock({IMPORT_LOCK_KEY})")
-    cursor.execute(f"DROP TABLE IF EXISTS {PLAN}")
+    member_changed = _distinct(Member, fields_for(MEMBER_FIELDS, present), "m", "s")
+    mobility_changed = _distinct(Mobility, fields_for(MOBILITY_FIELDS, present), "mob", "s")
+    new_id = f"nextval(pg_get_serial_sequence('{member}', 'id'))" if assign_ids else "NULL::bigint"
+    # The counts come back from the insert itself (a data-modifying WITH), in one round trip.
     cursor.execute(
         f"""
-        CREATE TEMP TABLE {PLAN} ON COMMIT DROP AS
-        SELECT s.*, m.id AS member_id, mob.id AS mobility_id,
-               m.id IS NULL AS is_new,
-               m.id IS NOT NULL AND {member_changed} AS member_changed,
-               mob.id IS NULL OR {mobility_changed} AS mobility_changed,
-               m.home_org_id AS stored_home_id, m.party_status AS stored_status,
-               -- Asked only for stored members (CASE evaluates it only then): on new ones
-               -- a first import would otherwise scan the growing, unanalyzed mobilities.
-               CASE WHEN m.id IS NOT NULL THEN (
-                   SELECT max(x.ended_on) FROM {mobility} x
-                   WHERE x.member_id = m.id AND x.ended_on IS NOT NULL
-               ) END AS last_ended_on
-        FROM {STAGE} s
-        LEFT JOIN {member} m ON m.id_number_hash = s.id_number_hash
-        LEFT JOIN {mobility} mob ON mob.member_id = m.id AND mob.ended_on IS NULL
+        WITH planned AS (
+            INSERT INTO {PLAN}
+            SELECT s.row_number,
+                   CASE WHEN m.id IS NULL THEN {new_id} ELSE m.id END,
+                   mob.id,
+                   m.id IS NULL,
+                   m.id IS NOT NULL AND {member_changed},
+                   mob.id IS NULL OR {mobility_changed},
+                   m.home_org_id,
+                   m.party_status,
+                   -- Asked only for stored members (CASE evaluates it only then): on new ones
+                   -- a first import would otherwise scan the growing, unanalyzed mobilities.
+                   CASE WHEN m.id IS NOT NULL THEN (
+                       SELECT max(x.ended_on) FROM {mobility} x
+                       WHERE x.member_id = m.id AND x.ended_on IS NOT NULL
+                   ) END
+            FROM {STAGE} s
+            -- One index probe per staged row, whatever the planner thinks of the tables' sizes
+            -- (LIMIT keeps the subqueries from being flattened into a hash join that would read
+            -- every stored member for every batch).
+            LEFT JOIN LATERAL (
+                SELECT * FROM {member} x WHERE x.id_number_hash = s.id_number_hash LIMIT 1
+            ) m ON true
+            LEFT JOIN LATERAL (
+                SELECT * FROM {mobility} x WHERE x.member_id = m.id AND x.ended_on IS NULL LIMIT 1
+            ) mob ON true
+            ORDER BY s.row_number
+            RETURNING is_new, member_changed, mobility_changed
+        )
+        SELECT count(*) FILTER (WHERE is_new),
+               count(*) FILTER (WHERE NOT is_new AND (member_changed OR mobility_changed)),
+               count(*) FILTER (WHERE NOT is_new AND NOT member_changed AND NOT mobility_changed)
+        FROM planned
         """
     )
-    found = []
+    created, updated, unchanged = cursor.fetchone()
+    scoped = scope is not None
+    if not updated + unchanged:  # all new: nothing stored to conflict with
+        return {"created": created, "updated": 0, "unchanged": 0}, []
     cursor.execute(
         f"""
-        SELECT row_number, stored_home_id, stored_status, last_ended_on, left_on FROM {PLAN}
-        WHERE member_id IS NOT NULL AND (
-            stored_status <> %(normal)s OR left_on < last_ended_on
-            OR (%(scoped)s AND NOT stored_home_id = ANY(%(scope)s)))
-        ORDER BY row_number
+        DELETE FROM {PLAN} p USING {STAGE} s
+        WHERE s.row_number = p.row_number AND NOT p.is_new AND (
+            p.stored_status <> %(normal)s OR s.left_on < p.last_ended_on
+            OR (%(scoped)s AND NOT p.stored_home_id = ANY(%(scope)s)))
+        RETURNING p.row_number, p.stored_home_id, p.stored_status, p.last_ended_on,
+                  p.member_changed OR p.mobility_changed
         """,
         {"normal": PartyStatus.NORMAL, "scoped": scoped, "scope": sorted(scope or ())},
     )
-    for row_number, home_id, status, last_ended, left_on in cursor.fetchall():
+    found = []
+    for row_number, home_id, status, last_ended, changed in sorted(cursor.fetchall()):
+        if changed:
+            updated -= 1
+        else:
+            unchanged -= 1
         if scoped and home_id not in scope:
             found.append((row_number, "out_of_scope", home_id))
         elif status != PartyStatus.NORMAL:
             found.append((row_number, "standing", status))
-        elif last_ended and left_on < last_ended:
+        else:
             found.append((row_number, "left_before_return", last_ended))
-    if found:
-        cursor.execute(
-            f"DELETE FROM {PLAN} WHERE row_number = ANY(%s)", [[number for number, *_r in found]]
-        )
-    cursor.execute(
-        f"""
-        SELECT count(*) FILTER (WHERE is_new),
-               count(*) FILTER (WHERE NOT is_new AND (member_changed OR mobility_changed)),
-               count(*) FILTER (WHERE NOT is_new AND NOT member_changed AND NOT mobility_changed)
-        FROM {PLAN}
-        """
-    )
-    created, updated, unchanged = cursor.fetchone()
     return {"created": created, "updated": updated, "unchanged": unchanged}, found
 
 
@@ -285,43 +321,34 @@ def plan(
 # Writing
 
 
-def _fast_trigger_checks(cursor) -> None:
-    """Let the audit triggers skip their slow path for this transaction.
+# django-pgtrigger's triggers first ask whether they are to be ignored by reading the setting
+# ``pgtrigger.ignore``; when it was never set that read raises and the trigger catches the error,
+# which is slow. An empty list means the same — ignore nothing — without the error: every trigger
+# still fires. An ignore list already set is left alone. (The settings set it for every
+# connection; this covers connections made otherwise.)
+_FAST_TRIGGER_CHECKS = (
+    "SELECT set_config('pgtrigger.ignore', '{}', true) "
+    "WHERE coalesce(current_setting('pgtrigger.ignore', true), '') = ''"
+)
 
-    django-pgtrigger's triggers first ask whether they are to be ignored by reading the setting
-    ``pgtrigger.ignore``; when it was never set that read raises and the trigger catches the
-    error, which costs about 0.15 ms per row. An empty list means the same — ignore nothing —
-    without the error: every trigger still fires. An ignore list already set is left alone.
+
+def apply(
+    cursor,
+    *,
+    import_id: int,
+    present: set[str],
+    today: datetime.date,
+    now,
+    updates: bool = True,
+) -> None:
+    """Write the planned rows: members, their current mobility, and the import's links.
+
+    New rows are plain inserts and changed rows plain updates (left out when ``updates`` is
+    false: the plan found no stored member to change), all in one round trip. A member or
+    current mobility someone adds through a form between the plan and these statements makes
+    an insert fail on the unique indexes, so the import fails and writes nothing (it can be run
+    again).
     """
-    cursor.execute(
-        "SELECT set_config('pgtrigger.ignore', '{}', true) "
-        "WHERE coalesce(current_setting('pgtrigger.ignore', true), '') = ''"
-    )
-
-
-def _assign_member_ids(cursor) -> None:
-    """Give the planned new members their ids, in file order, before they are written.
-
-    The mobilities and the import's links then name their member by id, without joining the
-    members table back on the ID number's hash for every batch.
-    """
-    member = _table(Member)
-    cursor.execute(
-        f"""
-        UPDATE {PLAN} p SET member_id = n.id
-        FROM (
-            SELECT o.row_number, nextval(pg_get_serial_sequence('{member}', 'id')) AS id
-            FROM (SELECT row_number FROM {PLAN} WHERE is_new ORDER BY row_number) o
-        ) n
-        WHERE p.row_number = n.row_number
-        """
-    )
-
-
-def apply(cursor, *, import_id: int, present: set[str], today: datetime.date, now) -> None:
-    """Write the planned rows: members, their current mobility, and the import's links."""
-    _fast_trigger_checks(cursor)
-    _assign_member_ids(cursor)
     member, mobility = _table(Member), _table(Mobility)
     member_fields = fields_for(MEMBER_FIELDS, present)
     mobility_fields = fields_for(MOBILITY_FIELDS, present)
@@ -329,61 +356,64 @@ def apply(cursor, *, import_id: int, present: set[str], today: datetime.date, no
     m_cols = [_column(Member, f) for f in m_all]
     extra = ["party_status", "last_contact_on", "transferred_out_on", "transferred_to"]
     stamps = ["created_at", "updated_at"]
-    # ON CONFLICT updates the changed members. A member someone adds through a form between
-    # the plan and this statement is updated too, but the mobility below names the id planned
-    # for them, so the import then fails at commit and writes nothing (it can be run again).
-    cursor.execute(
-        f"""
-        INSERT INTO {member} AS m (id, {", ".join(m_cols + extra + stamps)})
-        SELECT p.member_id, {", ".join(f"p.{f}" for f in m_all)}, %(normal)s, %(today)s, NULL,
+    b_cols = [_column(Mobility, f) for f in MOBILITY_FIELDS]
+    rows = f"{PLAN} p JOIN {STAGE} s ON s.row_number = p.row_number"
+    new_members = f"""
+        INSERT INTO {member} (id, {", ".join(m_cols + extra + stamps)})
+        SELECT p.member_id, {", ".join(f"s.{f}" for f in m_all)}, %(normal)s, %(today)s, NULL,
                '', %(now)s, %(now)s
-        FROM {PLAN} p
-        WHERE p.is_new OR p.member_changed
-        ORDER BY p.row_number
-        ON CONFLICT ({_column(Member, "id_number_hash")}) DO UPDATE SET
-            {_set(Member, member_fields)}, updated_at = EXCLUDED.updated_at
-        WHERE {_distinct(Member, member_fields, "m", "EXCLUDED", other_named_by_field=False)}
-        """,
-        {"normal": PartyStatus.NORMAL, "today": today, "now": now},
-    )
+        FROM {rows}
+        WHERE p.is_new
+        ORDER BY p.row_number"""
+    changed_members = f"""
+        UPDATE {member} m
+        SET {_set(Member, member_fields)}, updated_at = %(now)s
+        FROM {rows}
+        WHERE m.id = p.member_id AND p.member_changed
+          AND {_distinct(Member, member_fields, "m", "s")}"""
     # Registering an outflow counts as contact (member_register_outflow does the same).
-    cursor.execute(
-        f"""
+    contacted = f"""
         UPDATE {member} m
         SET last_contact_on = GREATEST(COALESCE(m.last_contact_on, %(today)s), %(today)s)
         FROM {PLAN} p
         WHERE p.member_id = m.id AND NOT p.is_new AND p.mobility_id IS NULL
           AND m.last_contact_on IS DISTINCT FROM
-              GREATEST(COALESCE(m.last_contact_on, %(today)s), %(today)s)
-        """,
-        {"today": today},
-    )
-    b_all = MOBILITY_FIELDS
-    b_cols = [_column(Mobility, f) for f in b_all]
-    cursor.execute(
-        f"""
-        INSERT INTO {mobility} AS mob
+              GREATEST(COALESCE(m.last_contact_on, %(today)s), %(today)s)"""
+    new_mobilities = f"""
+        INSERT INTO {mobility}
             (member_id, {", ".join(b_cols)}, remarks, ended_on, end_kind, created_at, updated_at)
-        SELECT p.member_id, {", ".join(f"p.{f}" for f in b_all)}, '', NULL, '', %(now)s, %(now)s
-        FROM {PLAN} p
-        WHERE p.mobility_changed
-        ORDER BY p.row_number
-        ON CONFLICT (member_id) WHERE ended_on IS NULL DO UPDATE SET
-            {_set(Mobility, mobility_fields)}, updated_at = EXCLUDED.updated_at
-        WHERE {_distinct(Mobility, mobility_fields, "mob", "EXCLUDED", other_named_by_field=False)}
-        """,
-        {"now": now},
-    )
-    cursor.execute(
-        f"""
-        INSERT INTO {_table(RosterImportMember)} (roster_import_id, member_id, action, row_number)
+        SELECT p.member_id, {", ".join(f"s.{f}" for f in MOBILITY_FIELDS)}, '', NULL, '',
+               %(now)s, %(now)s
+        FROM {rows}
+        WHERE p.mobility_id IS NULL
+        ORDER BY p.row_number"""
+    changed_mobilities = f"""
+        UPDATE {mobility} mob
+        SET {_set(Mobility, mobility_fields)}, updated_at = %(now)s
+        FROM {rows}
+        WHERE mob.id = p.mobility_id AND p.mobility_changed
+          AND {_distinct(Mobility, mobility_fields, "mob", "s")}"""
+    links = f"""
+        INSERT INTO {_table(RosterImportMember)}
+            (roster_import_id, member_id, action, row_number)
         SELECT %(import_id)s, p.member_id,
                CASE WHEN p.is_new THEN %(created)s ELSE %(updated)s END, p.row_number
         FROM {PLAN} p
-        WHERE p.is_new OR p.member_changed OR p.mobility_changed
-        ON CONFLICT (roster_import_id, member_id) DO NOTHING
-        """,
-        {"import_id": import_id, "created": LinkAction.CREATED, "updated": LinkAction.UPDATED},
+        WHERE p.is_new OR p.member_changed OR p.mobility_changed"""
+    statements = [new_members, new_mobilities, links]
+    if updates:
+        statements[1:1] = [changed_members, contacted]
+        statements[-1:-1] = [changed_mobilities]
+    cursor.execute(
+        ";".join(statements),
+        {
+            "normal": PartyStatus.NORMAL,
+            "today": today,
+            "now": now,
+            "import_id": import_id,
+            "created": LinkAction.CREATED,
+            "updated": LinkAction.UPDATED,
+        },
     )
 
 
