@@ -356,6 +356,56 @@ def _run_orgs(record: RosterImport, source, callback, **kwargs) -> RosterImport:
     return _run(_import_orgs, record, source, callback, **kwargs)
 
 
+class _BatchWriter:
+    """Plans and writes the batches of valid rows of one member roster, in its transaction.
+
+    Members the database does not hold go straight in with COPY; the others are staged and
+    planned against what is stored (sql.py), and when most of a batch is stored, the next
+    batch is staged whole. Batches are written as they come while the import
+    can still succeed; once a bad row means it cannot (or for a preview), the rest is only
+    planned, for the counts.
+    """
+
+    def __init__(self, cursor, record: RosterImport, *, present, scope, today, clock: _Clock):
+        self.cursor, self.record, self.clock = cursor, record, clock
+        self.present, self.scope, self.today = present, scope, today
+        self.now = timezone.now()
+        self.writing = not record.dry_run
+        self.mostly_stored = False
+        self.counts = {"created": 0, "updated": 0, "unchanged": 0}
+        self.conflicts: list[tuple[int, str, object]] = []
+
+    def __call__(self, *, batch: list[sql.Staged], bad: int) -> None:
+        cursor, planned, fresh, staged = self.cursor, None, [], batch
+        with self.clock.adding("plan"):
+            if not self.mostly_stored:
+                known = sql.stored(cursor, batch)
+                fresh = [row for row in batch if row.id_number_hash not in known]
+                staged = [row for row in batch if row.id_number_hash in known]
+                self.counts["created"] += len(fresh)
+            if staged:
+                sql.stage(cursor, staged)
+                planned, found = sql.plan(
+                    cursor, present=self.present, scope=self.scope, assign_ids=self.writing
+                )
+                self.conflicts += found
+                for key, value in planned.items():
+                    self.counts[key] += value
+            # A file that mostly updates stored members (a roster imported again) skips the
+            # separate lookup of the next batch: the plan looks members up anyway.
+            self.mostly_stored = len(fresh) + (planned or {}).get("created", 0) < len(batch) / 2
+        if (bad or self.conflicts) and not self.record.skip_invalid:
+            self.writing = False
+        if not self.writing:
+            return
+        with self.clock.adding("write"):
+            stamps = {"import_id": self.record.pk, "today": self.today, "now": self.now}
+            if fresh:
+                sql.insert_new(cursor, fresh, **stamps)
+            if planned and planned["created"] + planned["updated"]:
+                sql.apply(cursor, present=self.present, updates=bool(planned["updated"]), **stamps)
+
+
 def _import_members(
     record: RosterImport, source, reporter: _Progress, *, upload_limit: bool, orgs
 ) -> RosterImport:
@@ -381,7 +431,7 @@ def _import_members(
         def read(send: Callable[[tuple], None]) -> None:
             """Validate the rows; send batches of good ones in COPY's format, and progress."""
             every = constants.PROGRESS_EVERY
-            batch: list[str] = []
+            batch: list[sql.Staged] = []
             for number, cells in table.rows:
                 outcome.read += 1
                 row, problems = validator.check(number, table.values(cells))
@@ -399,44 +449,25 @@ def _import_members(
             clock.lap("read")
 
         clock = _Clock()
-        counts = {"created": 0, "updated": 0, "unchanged": 0}
-        conflicts: list[tuple[int, str, object]] = []
-        # Batches are written as they come while the import can still succeed; once a bad row
-        # means it cannot (or for a preview), the rest is only planned, for the counts.
-        writing = not record.dry_run
-        now = timezone.now()
-        with transaction.atomic(), connection.cursor() as cursor:
-            sql.create_stage(cursor)
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            _audit_context(record) as trail,
+        ):
+            sql.create_stage(cursor, trail)
+            writer = _BatchWriter(
+                cursor, record, present=present, scope=scope, today=validator.today, clock=clock
+            )
             feeder = _Feeder(read)
             try:
-                with _audit_context(record):
-                    for item in feeder:
-                        if item[0] == "progress":
-                            reporter(item[1], table.total_rows)
-                            continue
-                        _kind, lines, bad = item
-                        with clock.adding("plan"):
-                            sql.stage_lines(cursor, lines)
-                            planned, found = sql.plan(
-                                cursor, present=present, scope=scope, assign_ids=writing
-                            )
-                            conflicts += found
-                            for key, value in planned.items():
-                                counts[key] += value
-                        if (bad or conflicts) and not record.skip_invalid:
-                            writing = False
-                        if writing and planned["created"] + planned["updated"]:
-                            with clock.adding("write"):
-                                sql.apply(
-                                    cursor,
-                                    import_id=record.pk,
-                                    present=present,
-                                    today=validator.today,
-                                    now=now,
-                                    updates=bool(planned["updated"]),
-                                )
+                for item in feeder:
+                    if item[0] == "progress":
+                        reporter(item[1], table.total_rows)
+                    else:
+                        writer(batch=item[1], bad=item[2])
             finally:
                 feeder.close()
+            counts, conflicts = writer.counts, writer.conflicts
             reporter(outcome.read, outcome.read)
             status = _status(record.dry_run, outcome.bad + len(conflicts), record.skip_invalid)
             if status != ImportStatus.IMPORTED:

@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
+from typing import NamedTuple
+
+import pghistory.config
 
 from members.choices import PartyStatus
 from members.models import Member, Mobility
@@ -36,23 +40,25 @@ IMPORT_LOCK_KEY = 0x726F7374  # "rost"
 
 _STAGE_TYPES = {
     "row_number": "integer",
-    "id_number_hash": "varchar(64)",
+    # MEMBER_COLUMNS:
     "id_number": "text",  # the ciphertext
+    "id_number_hash": "varchar(64)",
     "id_tail": "varchar(4)",
     "name": "varchar(30)",
     "gender": "varchar(10)",
-    "ethnicity": "varchar(10)",
     "birth_date": "date",
-    "education": "varchar(30)",
     "phone": "varchar(20)",
     "member_type": "varchar(20)",
     "joined_on": "date",
     "converted_on": "date",
     "home_org_id": "bigint",
+    "ethnicity": "varchar(10)",
+    "education": "varchar(30)",
     "remarks": "varchar(500)",
+    # MOBILITY_FIELDS:
     "left_on": "date",
-    "reason": "varchar(20)",
     "destination_code": "varchar(6)",
+    "reason": "varchar(20)",
     "destination_address": "varchar(200)",
     "employer": "varchar(100)",
     "inflow_org_id": "bigint",
@@ -72,8 +78,8 @@ _PLAN_TYPES = {
     "stored_status": "varchar(20)",
     "last_ended_on": "date",
 }
-# The staging table mirrors CleanRow, the ID number replaced by its hash, ciphertext and tail
-# (test_services.py checks it).
+# The staging table holds CleanRow's values, the ID number as ciphertext, hash and tail, in the
+# order of a row number, MEMBER_COLUMNS and MOBILITY_FIELDS (test_services.py checks it).
 
 # Member fields a roster row sets. Those of optional columns are only updated when the file has
 # the column: a roster without 学历 does not wipe the members' education.
@@ -101,6 +107,8 @@ MOBILITY_FIELDS = (
     "certificate_no",
     "contact_person",
 )
+# The member columns a roster row gives, in the order Staged.member holds them.
+MEMBER_COLUMNS = ("id_number", "id_number_hash", "id_tail", *MEMBER_FIELDS)
 # Field -> roster column key, for the optional columns.
 OPTIONAL_FIELDS = {
     "ethnicity": "ethnicity",
@@ -133,24 +141,31 @@ def fields_for(fields: tuple[str, ...], present: set[str]) -> list[str]:
 # Staging
 
 
-def create_stage(cursor) -> None:
-    """Start an import's transaction: its lock, the staging and plan tables, the trigger flag.
+def create_stage(cursor, trail) -> None:
+    """Start an import's transaction: its lock, trail context, staging and plan tables.
 
     One lock for all roster imports (``IMPORT_LOCK_KEY``), held until the transaction ends: two
     imports of overlapping files must not interleave between planning and writing (forms and
     the API still may; the unique indexes then make the import fail whole).
+
+    ``trail`` is the entered ``pghistory.context``. django-pghistory hands it to the audit
+    triggers by prefixing the statements run through Django's cursor; COPY goes around that
+    path, so the context is set here for the whole transaction instead, as pghistory does.
     """
     stage = ", ".join(f"{name} {kind}" for name, kind in _STAGE_TYPES.items())
     plan = ", ".join(f"{name} {kind}" for name, kind in _PLAN_TYPES.items())
     cursor.execute(
         f"""
         SELECT pg_advisory_xact_lock({IMPORT_LOCK_KEY});
+        SELECT set_config('pghistory.context_id', %s, true),
+               set_config('pghistory.context_metadata', %s, true);
         {_FAST_TRIGGER_CHECKS};
         DROP TABLE IF EXISTS {STAGE};
         DROP TABLE IF EXISTS {PLAN};
         CREATE TEMP TABLE {STAGE} ({stage}) ON COMMIT DROP;
         CREATE TEMP TABLE {PLAN} ({plan}) ON COMMIT DROP;
-        """
+        """,
+        [str(trail.id), json.dumps(trail.metadata, cls=pghistory.config.json_encoder())],
     )
 
 
@@ -171,8 +186,20 @@ class _Dates(dict):
         return text
 
 
+class Staged(NamedTuple):
+    """A valid row ready for COPY: its member and mobility columns in COPY's text format."""
+
+    row_number: int
+    id_number_hash: str
+    member: str  # MEMBER_COLUMNS, tab-separated
+    mobility: str  # MOBILITY_FIELDS, tab-separated
+
+    def stage_line(self) -> str:
+        return f"{self.row_number}\t{self.member}\t{self.mobility}\n"
+
+
 class CopyFormatter:
-    """Rows in COPY's text format, the ID number as hash, ciphertext and tail.
+    """Rows in COPY's text format, the ID number as ciphertext, hash and tail.
 
     Written out field by field, as this runs once per row of a province's roster: free text is
     escaped; closed-list values, codes and numbers cannot hold a tab or a backslash.
@@ -181,35 +208,52 @@ class CopyFormatter:
     def __init__(self) -> None:
         self.dates = _Dates()
 
-    def __call__(self, row: CleanRow) -> str:
+    def __call__(self, row: CleanRow) -> Staged:
         number, d = row.id_number, self.dates
+        digest = crypto.lookup_hash(number)
         inflow = "\\N" if row.inflow_org_id is None else row.inflow_org_id
-        return (
-            f"{row.row_number}\t{crypto.lookup_hash(number)}\t{crypto.encrypt(number)}\t"
-            f"{number[-4:]}\t{_text(row.name)}\t{row.gender}\t{row.ethnicity}\t"
-            f"{d[row.birth_date]}\t{row.education}\t{_text(row.phone)}\t{row.member_type}\t"
-            f"{d[row.joined_on]}\t{d[row.converted_on]}\t{row.home_org_id}\t"
-            f"{_text(row.remarks)}\t{d[row.left_on]}\t{row.reason}\t{row.destination_code}\t"
+        return Staged(
+            row.row_number,
+            digest,
+            f"{crypto.encrypt(number)}\t{digest}\t{number[-4:]}\t{_text(row.name)}\t"
+            f"{row.gender}\t{d[row.birth_date]}\t{_text(row.phone)}\t{row.member_type}\t"
+            f"{d[row.joined_on]}\t{d[row.converted_on]}\t{row.home_org_id}\t{row.ethnicity}\t"
+            f"{row.education}\t{_text(row.remarks)}",
+            f"{d[row.left_on]}\t{row.destination_code}\t{row.reason}\t"
             f"{_text(row.destination_address)}\t{_text(row.employer)}\t{inflow}\t"
             f"{_text(row.inflow_org_name)}\t{_text(row.certificate_no)}\t"
-            f"{_text(row.contact_person)}\n"
+            f"{_text(row.contact_person)}",
         )
 
 
-def copy_line(row: CleanRow) -> str:
-    """One row in COPY's text format (see CopyFormatter)."""
-    return CopyFormatter()(row)
-
-
-def stage_lines(cursor, lines: list[str]) -> None:
-    """Replace the staged rows by one batch of rows already in COPY's format (copy_line)."""
-    cursor.execute(f"TRUNCATE {STAGE}, {PLAN}")
+def _copy(cursor, table: str, columns: list[str], lines: list[str]) -> None:
     data = "".join(lines)
     # Handed to COPY in one read: the rows are produced by another thread, and every call back
     # into Python would wait for the interpreter lock.
     cursor.copy_expert(
-        f"COPY {STAGE} ({', '.join(_STAGE_TYPES)}) FROM STDIN", io.StringIO(data), len(data) + 1
+        f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(data), len(data) + 1
     )
+
+
+def stage(cursor, rows: list[Staged]) -> None:
+    """Replace the staged rows by one batch."""
+    cursor.execute(f"TRUNCATE {STAGE}, {PLAN}")
+    _copy(cursor, STAGE, list(_STAGE_TYPES), [row.stage_line() for row in rows])
+
+
+def stored(cursor, rows: list[Staged]) -> set[str]:
+    """The ID-number hashes of the batch that stored members have (one index probe each)."""
+    cursor.execute(
+        f"""
+        SELECT m.id_number_hash FROM unnest(%s::varchar[]) AS h(value)
+        CROSS JOIN LATERAL (
+            SELECT id_number_hash FROM {_table(Member)} x
+            WHERE x.id_number_hash = h.value LIMIT 1
+        ) m
+        """,
+        [[row.id_number_hash for row in rows]],
+    )
+    return {digest for (digest,) in cursor.fetchall()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,6 +376,63 @@ _FAST_TRIGGER_CHECKS = (
 )
 
 
+def insert_new(
+    cursor, rows: list[Staged], *, import_id: int, today: datetime.date, now: datetime.datetime
+) -> None:
+    """Write members the database does not hold yet, with COPY straight into the tables.
+
+    ``rows`` are those whose hash ``stored`` did not find (under the import lock: only a form
+    or the API could add one of them meanwhile, and the unique index then fails the import
+    whole). Ids come from the members' sequence first, in file order, so that their mobilities
+    and the import's links name them in the same round of COPYs.
+    """
+    member, mobility = _table(Member), _table(Mobility)
+    cursor.execute(
+        "SELECT array_agg(nextval(s.seq) ORDER BY n) FROM generate_series(1, %s) AS n,"
+        " (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) AS s",
+        [len(rows), member],
+    )
+    (ids,) = cursor.fetchone()
+    stamp = now.isoformat()
+    # party_status, last_contact_on (registering counts as contact), transferred_out_on,
+    # transferred_to, created_at, updated_at
+    member_tail = f"{PartyStatus.NORMAL}\t{today.isoformat()}\t\\N\t\t{stamp}\t{stamp}\n"
+    member_columns = [
+        "id",
+        *(_column(Member, f) for f in MEMBER_COLUMNS),
+        *("party_status", "last_contact_on", "transferred_out_on", "transferred_to"),
+        *("created_at", "updated_at"),
+    ]
+    _copy(
+        cursor,
+        member,
+        member_columns,
+        [f"{i}\t{row.member}\t{member_tail}" for i, row in zip(ids, rows, strict=True)],
+    )
+    # remarks, ended_on, end_kind, created_at, updated_at
+    mobility_tail = f"\t\\N\t\t{stamp}\t{stamp}\n"
+    mobility_columns = [
+        "member_id",
+        *(_column(Mobility, f) for f in MOBILITY_FIELDS),
+        *("remarks", "ended_on", "end_kind", "created_at", "updated_at"),
+    ]
+    _copy(
+        cursor,
+        mobility,
+        mobility_columns,
+        [f"{i}\t{row.mobility}\t{mobility_tail}" for i, row in zip(ids, rows, strict=True)],
+    )
+    _copy(
+        cursor,
+        _table(RosterImportMember),
+        ["roster_import_id", "member_id", "action", "row_number"],
+        [
+            f"{import_id}\t{i}\t{LinkAction.CREATED}\t{row.row_number}\n"
+            for i, row in zip(ids, rows, strict=True)
+        ],
+    )
+
+
 def apply(
     cursor,
     *,
@@ -352,7 +453,7 @@ def apply(
     member, mobility = _table(Member), _table(Mobility)
     member_fields = fields_for(MEMBER_FIELDS, present)
     mobility_fields = fields_for(MOBILITY_FIELDS, present)
-    m_all = ("id_number", "id_number_hash", "id_tail", *MEMBER_FIELDS)
+    m_all = MEMBER_COLUMNS
     m_cols = [_column(Member, f) for f in m_all]
     extra = ["party_status", "last_contact_on", "transferred_out_on", "transferred_to"]
     stamps = ["created_at", "updated_at"]

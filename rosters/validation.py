@@ -143,6 +143,7 @@ _ID18_RE = re.compile(r"\d{17}[\dX]", re.ASCII)
 _CACHE_LIMIT = 50_000
 _MOBILE_RE = re.compile(r"1[3-9]\d{9}", re.ASCII)
 _EARLIEST_BIRTH = datetime.date(1900, 1, 1)
+_MISSING = object()
 
 
 def plus_years(day: datetime.date, years: int) -> datetime.date:
@@ -457,9 +458,8 @@ class MemberRows:
                     failed[key] = exc.args[0]
                     v[key] = None
                 continue
-            try:
-                value = cache[cell]
-            except KeyError:
+            value = cache.get(cell, _MISSING)
+            if value is _MISSING:
                 try:
                     value = reader(cell)
                 except _Fail as exc:

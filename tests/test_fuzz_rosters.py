@@ -114,3 +114,7 @@ def test_trail_records_an_import_of_10000_rows_row_by_row():
         cursor.execute("SELECT id_number FROM members_memberevent WHERE pgh_id = %s", [sample.pk])
         assert member.id_number not in cursor.fetchone()[0]
     assert sample.pgh_context["roster_import"] == record.pk
+    # Every event of the import carries its context (rows written by COPY included).
+    tagged = {"pgh_context__roster_import": record.pk}
+    assert events.filter(**tagged).count() == 10_000
+    assert Mobility.pgh_event_model.objects.filter(pgh_label="insert", **tagged).count() == 10_000

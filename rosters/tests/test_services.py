@@ -27,8 +27,9 @@ pytestmark = pytest.mark.django_db
 def test_the_staging_table_mirrors_clean_rows():
     from rosters.validation import CleanRow
 
-    assert tuple(sql._STAGE_TYPES)[:4] == ("row_number", "id_number_hash", "id_number", "id_tail")
-    assert tuple(sql._STAGE_TYPES)[4:] == CleanRow._fields[2:]
+    staged = tuple(sql._STAGE_TYPES)
+    assert staged == ("row_number", *sql.MEMBER_COLUMNS, *sql.MOBILITY_FIELDS)
+    assert set(staged) == set(CleanRow._fields) | {"id_number_hash", "id_tail"}
 
 
 def run(path, **kw):
@@ -75,6 +76,30 @@ def test_importing_the_same_file_twice_changes_nothing(roster_file, rows, counts
     assert list(Member.objects.order_by("pk").values_list("updated_at", flat=True)) == stamps
     assert apps.get_model("members", "MemberEvent").objects.count() == events
     assert not again.member_links.exists()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_batches_after_a_mostly_stored_one_are_planned_whole(
+    roster_file, homes, counts, monkeypatch, dry_run
+):
+    """A re-imported roster with new members further down: they are planned, then written."""
+    monkeypatch.setattr(services, "BATCH_ROWS", 2)
+    rows = member_rows(7, homes=homes)
+    run(roster_file(rows[:3]))
+    rows[2]["联系电话"] = "13700000000"
+    # Batches: rows 0-1 (stored), 2-3 (one changed, one new: planned whole), 4-5, 6 (new).
+    record = run(roster_file(rows), dry_run=dry_run)
+    assert (record.rows_created, record.rows_updated, record.rows_unchanged) == (4, 1, 2)
+    if dry_run:
+        assert counts() == (3, 3)
+        return
+    assert counts() == (7, 7)
+    created = [member_of(row) for row in rows[3:]]
+    assert [m.pk for m in created] == sorted(m.pk for m in created)  # ids in file order
+    assert all(m.mobilities.get().is_current for m in created)
+    assert member_of(rows[2]).phone == "13700000000"
+    links = record.member_links.order_by("row_number").values_list("row_number", "action")
+    assert list(links) == [(4, LinkAction.UPDATED)] + [(n, LinkAction.CREATED) for n in range(5, 9)]
 
 
 def test_a_known_id_number_updates_the_member_and_the_current_mobility(roster_file, tree, homes):
@@ -201,21 +226,28 @@ def test_an_unreadable_file_is_recorded_as_failed(tmp_path, counts):
     assert counts() == (0, 0)
 
 
+@pytest.mark.parametrize("step", ["insert_new", "apply"])
 def test_a_failure_while_writing_leaves_the_database_as_it_was(
-    roster_file, rows, counts, monkeypatch
+    step, roster_file, rows, counts, monkeypatch
 ):
-    real_apply = sql.apply
+    if step == "apply":  # the members are stored: the file changes them
+        run(roster_file(rows))
+        for row in rows:
+            row["联系电话"] = "13700000000"
+    before = (counts(), sorted(Member.objects.values_list("phone", flat=True)))
+    links = RosterImportMember.objects.count()
+    real = getattr(sql, step)
 
-    def apply_then_fail(cursor, **kw):
-        real_apply(cursor, **kw)
+    def write_then_fail(*args, **kw):
+        real(*args, **kw)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sql, "apply", apply_then_fail)
+    monkeypatch.setattr(sql, step, write_then_fail)
     with pytest.raises(RuntimeError):
         run(roster_file(rows))
-    assert counts() == (0, 0)
-    assert not RosterImportMember.objects.exists()
-    record = RosterImport.objects.get()
+    assert (counts(), sorted(Member.objects.values_list("phone", flat=True))) == before
+    assert RosterImportMember.objects.count() == links
+    record = RosterImport.objects.latest("pk")
     assert record.status == ImportStatus.FAILED
     assert record.message.startswith("导入失败：处理文件时发生内部错误，数据未作任何改动")
 
