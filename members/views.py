@@ -70,6 +70,14 @@ class MemberDetailView(ScopedDetailView):
             )
         )
         current = next((m for m in mobilities if m.is_current), None)
+        # The roster imports that created or changed this member (rosters app), newest first;
+        # an import's page is its uploader's.
+        imports = [
+            {"link": link, "own": link.roster_import.user_id == self.request.user.pk}
+            for link in member.roster_links.select_related("roster_import__user").order_by(
+                "-roster_import__created_at", "-pk"
+            )
+        ]
         actions = []
         if self.scope.can_write(member.home_org):
             possible = available_actions(member, current)
@@ -81,6 +89,7 @@ class MemberDetailView(ScopedDetailView):
         return super().get_context_data(
             mobilities=mobilities,
             current=current,
+            imports=imports,
             actions=actions,
             home_org_visible=self.scope.covers(member.home_org),
             **kwargs,

@@ -17,6 +17,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from branches.tests.factories import make_branch, make_committee
+from members.models import Member
 from members.services import member_register_outflow
 from members.tests.factories import make_member
 from portal.celery import app
@@ -574,3 +575,30 @@ def test_a_second_role_without_ledger_rights_adds_nothing_to_exports(client, wor
     }
     village_page = html(client.get(reverse("branches:detail", args=[world.tree["village"].pk])))
     assert "导出台账" in village_page
+
+
+def test_a_members_page_lists_the_imports_that_touched_them(client, world, tmp_path, homes):
+    from rosters.services import roster_import
+
+    from .rosterdata import write_csv
+
+    def run(name, user):
+        return roster_import(source=write_csv(tmp_path / name, rows), filename=name, user=user)
+
+    rows = member_rows(2, homes=homes)
+    first = run("春季登记.csv", world.users.staff)
+    rows[0]["联系电话"] = "13700000000"
+    again = run("秋季核对.csv", world.users.county)
+    assert (first.rows_created, again.rows_updated) == (2, 1)
+    member = Member.objects.by_id_number(rows[0]["公民身份号码"]).get()
+    client.force_login(world.users.county)
+    page = html(client.get(reverse("members:detail", args=[member.pk])))
+    assert "名册导入记录" in page
+    assert page.index("秋季核对.csv") < page.index("春季登记.csv")  # newest first
+    # The county's own import links to its page; the staff member's is named only.
+    assert f'href="{reverse("rosters:detail", args=[again.pk])}"' in page
+    assert f'href="{reverse("rosters:detail", args=[first.pk])}"' not in page
+    assert "新增" in page and "更新" in page
+    untouched = make_member(home_org=world.tree["village"], name="未导入")
+    page = html(client.get(reverse("members:detail", args=[untouched.pk])))
+    assert "名册导入记录" not in page
