@@ -174,3 +174,10 @@ def test_account_changes_are_recorded_without_the_password():
         ("update", False),
     ]
     assert not hasattr(events.first(), "password")
+    # A login or a new password alone changes no tracked column: no event.
+    from django.contrib.auth.models import update_last_login
+
+    user.set_password("Acct#2027pw")
+    user.save(update_fields=["password"])
+    update_last_login(None, user)
+    assert events.count() == 2
