@@ -361,9 +361,9 @@ class _BatchWriter:
 
     Members the database does not hold go straight in with COPY; the others are staged and
     planned against what is stored (sql.py), and when most of a batch is stored, the next
-    batch is staged whole. Batches are written as they come while the import
-    can still succeed; once a bad row means it cannot (or for a preview), the rest is only
-    planned, for the counts.
+    batch is staged whole. Batches are written as they come while the import can still
+    succeed; once a bad row means it cannot (or for a preview), the rest is only planned, for
+    the counts.
     """
 
     def __init__(self, cursor, record: RosterImport, *, present, scope, today, clock: _Clock):

@@ -1,12 +1,13 @@
 """Every SQL statement of the bulk roster import, in one place.
 
-Validated rows go with COPY into a temporary staging table, a batch at a time (services.py
-writes one batch while the next is read); a plan table then says, row by row, whether the member
-is new, changed or unchanged, and gives new members their ids; and set-based statements write
-the real tables — inserts for new members and mobilities, updates where something changed — so
-no query runs per row, unchanged rows are not touched, and the database triggers of the audit
-trail (statement-level, portal/triggers.py) record every real change. Each batch costs a handful
-of round trips, whatever its size.
+Validated rows come a batch at a time (services.py writes one batch while the next is read).
+Each batch's ID-number hashes are looked up first (``stored``): members the database does not
+hold yet get their ids from the sequence and go straight into members, mobilities and the
+import's links with COPY (``insert_new``). The others are staged with COPY into a temporary
+table, and a plan table says, row by row, whether the member or their current mobility changes
+(``plan``); set-based inserts and updates then write what changed (``apply``). No query runs
+per row, unchanged rows are not touched, and the audit trail's database triggers
+(statement-level, portal/triggers.py) record every real change, COPY included.
 
 ID numbers are encrypted at rest (``portal.crypto``): a member is matched on the keyed hash of
 the number, the staging table holds only that hash, the ciphertext and the clear last four
@@ -260,9 +261,9 @@ def stored(cursor, rows: list[Staged]) -> set[str]:
 # Checks against what the database holds
 
 
-def _distinct(model, fields: list[str], stored: str, given: str) -> str:
-    """SQL: the stored row ``stored`` differs from ``given`` (the staging table) in a field."""
-    stored_cols = [f"{stored}.{_column(model, f)}" for f in fields]
+def _distinct(model, fields: list[str], table: str, given: str) -> str:
+    """SQL: the stored row ``table`` differs from ``given`` (the staging table) in a field."""
+    stored_cols = [f"{table}.{_column(model, f)}" for f in fields]
     given_cols = [f"{given}.{f}" for f in fields]
     return f"ROW({', '.join(stored_cols)}) IS DISTINCT FROM ROW({', '.join(given_cols)})"
 
