@@ -102,6 +102,23 @@ def test_batches_after_a_mostly_stored_one_are_planned_whole(
     assert list(links) == [(4, LinkAction.UPDATED)] + [(n, LinkAction.CREATED) for n in range(5, 9)]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_tabs_backslashes_and_line_breaks_in_free_text_survive(roster_file, rows, counts, fmt):
+    """COPY's own delimiters in cells, on the COPY path and again on the planned one."""
+    # (XML turns a CR LF into LF: in an .xlsx cell a line break is LF.)
+    address = "一路\r\n二号" if fmt == "csv" else "一路\n二号"
+    rows[0].update({"备注": "甲\t乙\\丙\n丁", "工作单位": "C:\\单位\\N", "详细地址": address})
+    path = roster_file(rows, fmt)
+    assert run(path).rows_created == 6
+    member = member_of(rows[0])
+    mobility = member.mobilities.get()
+    assert member.remarks == "甲\t乙\\丙\n丁"
+    assert mobility.employer == "C:\\单位\\N"
+    assert mobility.destination_address == address
+    again = run(path)
+    assert (again.rows_unchanged, again.rows_updated) == (6, 0)
+
+
 def test_a_known_id_number_updates_the_member_and_the_current_mobility(roster_file, tree, homes):
     member = make_member(home_org=tree["village"], id_number="11010519491231002X",
                          gender="female", birth=datetime.date(1949, 12, 31),
