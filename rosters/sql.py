@@ -110,6 +110,25 @@ MOBILITY_FIELDS = (
 )
 # The member columns a roster row gives, in the order Staged.member holds them.
 MEMBER_COLUMNS = ("id_number", "id_number_hash", "id_tail", *MEMBER_FIELDS)
+
+
+def _member_extras(today: datetime.date, now: datetime.datetime) -> dict[str, object]:
+    """The columns a new member gets besides the roster's (registering counts as contact)."""
+    return {
+        "party_status": PartyStatus.NORMAL,
+        "last_contact_on": today,
+        "transferred_out_on": None,
+        "transferred_to": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _mobility_extras(now: datetime.datetime) -> dict[str, object]:
+    """The columns a new current mobility gets besides the roster's."""
+    return {"remarks": "", "ended_on": None, "end_kind": "", "created_at": now, "updated_at": now}
+
+
 # Field -> roster column key, for the optional columns.
 OPTIONAL_FIELDS = {
     "ethnicity": "ethnicity",
@@ -225,6 +244,17 @@ class CopyFormatter:
             f"{_text(row.inflow_org_name)}\t{_text(row.certificate_no)}\t"
             f"{_text(row.contact_person)}",
         )
+
+
+def _copy_fields(values) -> str:
+    """The end of a COPY line: these values (text, dates, None), and the line break."""
+
+    def field(value) -> str:
+        if value is None:
+            return "\\N"
+        return _text(value.isoformat() if hasattr(value, "isoformat") else str(value))
+
+    return "\t".join(map(field, values)) + "\n"
 
 
 def _copy(cursor, table: str, columns: list[str], lines: list[str]) -> None:
@@ -394,33 +424,19 @@ def insert_new(
         [len(rows), member],
     )
     (ids,) = cursor.fetchone()
-    stamp = now.isoformat()
-    # party_status, last_contact_on (registering counts as contact), transferred_out_on,
-    # transferred_to, created_at, updated_at
-    member_tail = f"{PartyStatus.NORMAL}\t{today.isoformat()}\t\\N\t\t{stamp}\t{stamp}\n"
-    member_columns = [
-        "id",
-        *(_column(Member, f) for f in MEMBER_COLUMNS),
-        *("party_status", "last_contact_on", "transferred_out_on", "transferred_to"),
-        *("created_at", "updated_at"),
-    ]
+    member_extras, mobility_extras = _member_extras(today, now), _mobility_extras(now)
+    member_tail = _copy_fields(member_extras.values())
     _copy(
         cursor,
         member,
-        member_columns,
+        ["id", *(_column(Member, f) for f in MEMBER_COLUMNS), *member_extras],
         [f"{i}\t{row.member}\t{member_tail}" for i, row in zip(ids, rows, strict=True)],
     )
-    # remarks, ended_on, end_kind, created_at, updated_at
-    mobility_tail = f"\t\\N\t\t{stamp}\t{stamp}\n"
-    mobility_columns = [
-        "member_id",
-        *(_column(Mobility, f) for f in MOBILITY_FIELDS),
-        *("remarks", "ended_on", "end_kind", "created_at", "updated_at"),
-    ]
+    mobility_tail = _copy_fields(mobility_extras.values())
     _copy(
         cursor,
         mobility,
-        mobility_columns,
+        ["member_id", *(_column(Mobility, f) for f in MOBILITY_FIELDS), *mobility_extras],
         [f"{i}\t{row.mobility}\t{mobility_tail}" for i, row in zip(ids, rows, strict=True)],
     )
     _copy(
@@ -451,28 +467,14 @@ def apply(
     an insert fail on the unique indexes, so the import fails and writes nothing (it can be run
     again).
     """
-    member, mobility = _table(Member), _table(Mobility)
-    member_fields = fields_for(MEMBER_FIELDS, present)
-    mobility_fields = fields_for(MOBILITY_FIELDS, present)
-    m_all = MEMBER_COLUMNS
-    m_cols = [_column(Member, f) for f in m_all]
-    extra = ["party_status", "last_contact_on", "transferred_out_on", "transferred_to"]
-    stamps = ["created_at", "updated_at"]
-    b_cols = [_column(Mobility, f) for f in MOBILITY_FIELDS]
+    member = _table(Member)
     rows = f"{PLAN} p JOIN {STAGE} s ON s.row_number = p.row_number"
-    new_members = f"""
-        INSERT INTO {member} (id, {", ".join(m_cols + extra + stamps)})
-        SELECT p.member_id, {", ".join(f"s.{f}" for f in m_all)}, %(normal)s, %(today)s, NULL,
-               '', %(now)s, %(now)s
-        FROM {rows}
-        WHERE p.is_new
-        ORDER BY p.row_number"""
-    changed_members = f"""
-        UPDATE {member} m
-        SET {_set(Member, member_fields)}, updated_at = %(now)s
-        FROM {rows}
-        WHERE m.id = p.member_id AND p.member_changed
-          AND {_distinct(Member, member_fields, "m", "s")}"""
+    member_extras, mobility_extras = _member_extras(today, now), _mobility_extras(now)
+    params = {f"new_{k}": v for k, v in (member_extras | mobility_extras).items()}
+    new_members = _insert_planned(
+        Member, "id", MEMBER_COLUMNS, member_extras, rows, where="p.is_new"
+    )
+    changed_members = _update_changed(Member, fields_for(MEMBER_FIELDS, present), rows, "member")
     # Registering an outflow counts as contact (member_register_outflow does the same).
     contacted = f"""
         UPDATE {member} m
@@ -481,20 +483,12 @@ def apply(
         WHERE p.member_id = m.id AND NOT p.is_new AND p.mobility_id IS NULL
           AND m.last_contact_on IS DISTINCT FROM
               GREATEST(COALESCE(m.last_contact_on, %(today)s), %(today)s)"""
-    new_mobilities = f"""
-        INSERT INTO {mobility}
-            (member_id, {", ".join(b_cols)}, remarks, ended_on, end_kind, created_at, updated_at)
-        SELECT p.member_id, {", ".join(f"s.{f}" for f in MOBILITY_FIELDS)}, '', NULL, '',
-               %(now)s, %(now)s
-        FROM {rows}
-        WHERE p.mobility_id IS NULL
-        ORDER BY p.row_number"""
-    changed_mobilities = f"""
-        UPDATE {mobility} mob
-        SET {_set(Mobility, mobility_fields)}, updated_at = %(now)s
-        FROM {rows}
-        WHERE mob.id = p.mobility_id AND p.mobility_changed
-          AND {_distinct(Mobility, mobility_fields, "mob", "s")}"""
+    new_mobilities = _insert_planned(
+        Mobility, "member_id", MOBILITY_FIELDS, mobility_extras, rows, where="p.mobility_id IS NULL"
+    )
+    changed_mobilities = _update_changed(
+        Mobility, fields_for(MOBILITY_FIELDS, present), rows, "mobility"
+    )
     links = f"""
         INSERT INTO {_table(RosterImportMember)}
             (roster_import_id, member_id, action, row_number)
@@ -509,7 +503,7 @@ def apply(
     cursor.execute(
         ";".join(statements),
         {
-            "normal": PartyStatus.NORMAL,
+            **params,
             "today": today,
             "now": now,
             "import_id": import_id,
@@ -517,6 +511,35 @@ def apply(
             "updated": LinkAction.UPDATED,
         },
     )
+
+
+def _insert_planned(
+    model, key: str, fields: tuple[str, ...], extras: dict, rows: str, *, where: str
+) -> str:
+    """SQL: insert the planned ``rows`` matching ``where``, keyed by ``p.member_id``.
+
+    ``key`` is the column that takes the member's id, ``fields`` the staged columns, ``extras``
+    the columns a new row gets besides (values passed as ``%(new_<name>)s``).
+    """
+    columns = [key, *(_column(model, f) for f in fields), *extras]
+    values = ["p.member_id", *(f"s.{f}" for f in fields), *(f"%(new_{k})s" for k in extras)]
+    return f"""
+        INSERT INTO {_table(model)} ({", ".join(columns)})
+        SELECT {", ".join(values)}
+        FROM {rows}
+        WHERE {where}
+        ORDER BY p.row_number"""
+
+
+def _update_changed(model, fields: list[str], rows: str, planned: str) -> str:
+    """SQL: update the stored ``model`` rows the plan says changed (``p.<planned>_id``)."""
+    table = _table(model)
+    return f"""
+        UPDATE {table} t
+        SET {_set(model, fields)}, updated_at = %(now)s
+        FROM {rows}
+        WHERE t.id = p.{planned}_id AND p.{planned}_changed
+          AND {_distinct(model, fields, "t", "s")}"""
 
 
 def analyze() -> None:
