@@ -14,6 +14,7 @@ mode and querysets read with ``iterator()``, so 100,000 members take no more mem
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime
 import io
@@ -230,6 +231,26 @@ def export_ledger(
     if fmt == CSV:
         return _ledger_csv(tables, labels, out)
     return _ledger_xlsx(tables, labels, out, title)
+
+
+def watermark(who: str) -> str:
+    """Who exported a file and when, written into the file itself."""
+    return _("导出人 %(user)s 导出时间 %(time)s") % {
+        "user": who,
+        "time": timezone.localtime().strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def write_ledger(out: IO[bytes], *, fmt: str, heading: str, mark: str, **kwargs) -> int:
+    """``export_ledger`` with the watermark: in xlsx the title row above each sheet's header,
+    in CSV a first line above the header. Imports skip both (the header is found below)."""
+    if fmt == CSV:
+        # export_ledger writes no title line in CSV. This one starts the file with the BOM
+        # Excel needs; export_ledger's UTF-8-sig writer, opened past position 0, adds none.
+        line = io.StringIO()
+        csv.writer(line).writerow([f"{heading} {mark}"])
+        out.write(codecs.BOM_UTF8 + line.getvalue().encode("utf-8"))
+    return export_ledger(out=out, fmt=fmt, title=f"{heading} {mark}", **kwargs)
 
 
 def _ledger_csv(tables, labels, out: IO[bytes]) -> int:

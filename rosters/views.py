@@ -9,9 +9,6 @@ exported them and when, and are each recorded as an access event.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import tempfile
 from collections.abc import Callable
 from functools import partial
@@ -47,10 +44,11 @@ from .exports import (
     CSV,
     FORMATS,
     XLSX,
-    export_ledger,
     ledger_branches,
+    watermark,
     write_bad_rows,
     write_error_report,
+    write_ledger,
 )
 from .forms import ConfirmImportForm, LedgerExportForm, RosterUploadForm
 from .models import RosterImport
@@ -127,26 +125,6 @@ def _format(request) -> str:
 
 def _stamp() -> str:
     return timezone.localtime().strftime("%Y%m%d-%H%M")
-
-
-def watermark(user) -> str:
-    """Who exported a file and when, written into the file itself."""
-    return _("导出人 %(user)s 导出时间 %(time)s") % {
-        "user": user.get_username(),
-        "time": timezone.localtime().strftime("%Y-%m-%d %H:%M"),
-    }
-
-
-def write_ledger(out: IO[bytes], *, fmt: str, heading: str, mark: str, **kwargs) -> int:
-    """``export_ledger`` with the watermark: in xlsx the title row above each sheet's header,
-    in CSV a first line above the header. Imports skip both (the header is found below)."""
-    if fmt == CSV:
-        # export_ledger writes no title line in CSV. This one starts the file with the BOM
-        # Excel needs; export_ledger's UTF-8-sig writer, opened past position 0, adds none.
-        line = io.StringIO()
-        csv.writer(line).writerow([f"{heading} {mark}"])
-        out.write(codecs.BOM_UTF8 + line.getvalue().encode("utf-8"))
-    return export_ledger(out=out, fmt=fmt, title=f"{heading} {mark}", **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,7 +354,7 @@ class LedgerExportView(LedgerMixin, View):
                 out,
                 fmt=fmt,
                 heading=_("%(org)s流动党员台账") % {"org": name},
-                mark=watermark(request.user),
+                mark=watermark(request.user.get_username()),
                 members_qs=members,
                 orgs=branches,
             ),
@@ -418,7 +396,7 @@ class MemberListExportView(LedgerMixin, View):
                 out,
                 fmt=fmt,
                 heading=_("党员名册筛选结果"),
-                mark=watermark(request.user),
+                mark=watermark(request.user.get_username()),
                 members_qs=members,
                 orgs=homes,
             ),

@@ -15,7 +15,9 @@ from openpyxl import load_workbook
 
 from branches.models import Organization
 from members.models import Member
+from portal.choices import AccessEventKind
 from portal.embedded import database_url
+from portal.models import AccessEvent
 from rosters.models import RosterImport
 
 from .rosterdata import member_rows, write_csv, write_xlsx
@@ -142,12 +144,36 @@ def test_export_ledger(tmp_path, tree, homes):
     assert len(load_workbook(book).sheetnames) == 2
     flat = tmp_path / "county.csv"
     assert call("export_ledger", "-o", str(flat))[0] == 0
-    assert len(flat.read_text(encoding="utf-8-sig").splitlines()) == 7
+    lines = flat.read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == 8 and lines[0].startswith("全县流动党员台账 导出人 命令行（系统用户 ")
     code, _out, err = call("export_ledger", "--org", "NOPE", "-o", str(flat))
     assert (code, err.strip()) == (1, "没有组织编码为“NOPE”的党组织")
     # The export imports back unchanged.
     code, out, _err = call("import_roster", str(flat))
     assert code == 0 and "未变 6" in out
+
+
+def test_export_ledger_is_watermarked_and_recorded(tmp_path, tree, homes):
+    staff = get_user_model().objects.create_user("county", password="x")
+    call("import_roster", str(write_xlsx(tmp_path / "r.xlsx", member_rows(6, homes=homes))))
+    branch = tmp_path / "branch.xlsx"
+    assert call("export_ledger", "--org", tree["village"].code, "--user", "county",
+                "-o", str(branch))[0] == 0  # fmt: skip
+    title = load_workbook(branch, read_only=True).active["A1"].value
+    assert title.startswith(f"{tree['village'].name}流动党员台账 导出人 county 导出时间 ")
+    everything = tmp_path / "all.csv"
+    assert call("export_ledger", "-o", str(everything))[0] == 0
+    by_user, by_shell = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).order_by("pk")
+    assert (by_user.user, by_user.object_id) == (staff, str(tree["village"].pk))
+    assert by_user.detail == {
+        "scope": tree["village"].code, "rows": 3, "format": "xlsx", "source": "command"
+    }  # fmt: skip
+    assert by_shell.user is None and by_shell.username.startswith("命令行（系统用户 ")
+    assert by_shell.detail["rows"] == 6 and by_shell.detail["scope"] == "ledger:all"
+    # An unknown account is refused before anything is written or recorded.
+    code, _out, err = call("export_ledger", "--user", "nobody", "-o", str(tmp_path / "x.csv"))
+    assert (code, err.strip()) == (1, "没有用户名为“nobody”的用户")
+    assert not (tmp_path / "x.csv").exists() and AccessEvent.objects.count() == 2
 
 
 @pytest.mark.slow

@@ -1,5 +1,11 @@
-"""python manage.py export_ledger [--org CODE] [--format xlsx|csv] -o OUT: a ledger (台账)."""
+"""python manage.py export_ledger [--org CODE] [--format xlsx|csv] [--user NAME] -o OUT.
 
+A ledger (台账), watermarked like the browser's exports (who and when, above the header) and
+recorded as an export access event: the account named by ``--user``, else the operating-system
+user who ran the command.
+"""
+
+import getpass
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
@@ -8,7 +14,10 @@ from django.utils.translation import gettext as _
 from branches.models import Organization
 from members.choices import PartyStatus
 from members.models import Member
-from rosters.exports import CSV, FORMATS, XLSX, export_ledger, ledger_branches
+from portal.access import record_access
+from portal.choices import AccessEventKind
+from rosters.cli import UsageError, find_user
+from rosters.exports import CSV, FORMATS, XLSX, ledger_branches, watermark, write_ledger
 
 
 class Command(BaseCommand):
@@ -21,10 +30,21 @@ class Command(BaseCommand):
         parser.add_argument("--org", metavar="CODE", help=_("党组织编码；不填为全县"))
         parser.add_argument("--format", choices=FORMATS, help=_("xlsx 或 csv，默认按输出文件名"))
         parser.add_argument("-o", "--output", required=True, metavar="OUT", help=_("输出文件"))
+        parser.add_argument(
+            "--user", metavar="USERNAME", help=_("记为此用户的导出；不填记为运行命令的系统用户")
+        )
 
     def handle(self, *args, **options):
         out = Path(options["output"])
         fmt = options["format"] or (CSV if out.suffix.lower() == ".csv" else XLSX)
+        try:
+            user = find_user(options["user"])
+        except UsageError as exc:
+            self.stderr.write(str(exc))
+            raise SystemExit(1) from None
+        who = (
+            user.get_username() if user else _("命令行（系统用户 %(name)s）") % {"name": _os_user()}
+        )
         scope = None
         if options["org"]:
             scope = Organization.objects.filter(code=options["org"]).first()
@@ -42,6 +62,31 @@ class Command(BaseCommand):
                 )
                 raise SystemExit(1)
         members = Member.objects.mobile().filter(party_status=PartyStatus.NORMAL)
+        name = scope.name if scope is not None else _("全县")
         with out.open("wb") as handle:
-            written = export_ledger(members_qs=members, orgs=branches, fmt=fmt, out=handle)
+            written = write_ledger(
+                handle,
+                fmt=fmt,
+                heading=_("%(org)s流动党员台账") % {"org": name},
+                mark=watermark(who),
+                members_qs=members,
+                orgs=branches,
+            )
+        record_access(
+            kind=AccessEventKind.EXPORT,
+            user=user,
+            username=who,
+            obj=scope,
+            scope=scope.code if scope is not None else "ledger:all",
+            rows=written,
+            format=fmt,
+            source="command",
+        )
         self.stdout.write(_("已导出 %(n)d 名流动党员到 %(path)s") % {"n": written, "path": out})
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        return "?"
