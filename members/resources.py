@@ -3,9 +3,9 @@
 The columns, header synonyms and value rules are those of ROSTER-FORMAT.md, taken from
 ``rosters.schema`` and checked by ``rosters.validation`` — the same code the bulk import runs —
 and rows are written through ``members.services``. This resource imports one row at a time
-(a query or more per row): it is what the admin's import/export buttons and small scripts use,
-and the baseline ``bench/import_bench.py`` compares the bulk import (``rosters.services``)
-against.
+(a query or more per row): it is for small scripts, and the baseline ``bench/import_bench.py``
+compares the bulk import (``rosters.services``) against. Its exports through django-import-export's
+formats escape formulas (``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT``).
 """
 
 from __future__ import annotations

@@ -305,6 +305,11 @@ PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # Keep the trail at least this long (网络安全法: 6 months); nothing deletes it before.
 PORTAL_AUDIT_RETENTION_DAYS = env.int("PORTAL_AUDIT_RETENTION_DAYS", default=180)
 
+# django-import-export's own exports (the resources' formats): a cell starting with = + - @ is
+# written as text, never run as a formula; characters xlsx cannot hold are replaced.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
+
 # --- Roster files (rosters/constants.py has the defaults and why) -------------------------------
 ROSTER_MAX_UPLOAD_MB = env.int("ROSTER_MAX_UPLOAD_MB", default=20)
 ROSTER_MAX_UNPACKED_MB = env.int("ROSTER_MAX_UNPACKED_MB", default=600)

@@ -5,9 +5,12 @@ Resource.import_data of the same file gives the same members and the same refusa
 """
 
 import datetime
+import io
 
 import pytest
 import tablib
+from import_export.formats.base_formats import CSV, XLSX
+from openpyxl import load_workbook
 
 from branches.models import Organization
 from branches.resources import OrganizationResource
@@ -72,6 +75,18 @@ def test_member_resource_exports_the_roster_layout(homes):
     assert first["外出日期"] == "2020-03-01"
     assert first["流入地"] in ("陕西省西安市雁塔区", "北京市朝阳区")
     assert first["性别"] in ("男", "女")
+
+
+def test_member_resource_exports_formulas_as_text(homes):
+    """IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT: the resource's own file formats escape them."""
+    row = {**member_rows(1, homes=homes)[0], "备注": '=HYPERLINK("http://x")'}
+    MemberRosterResource().import_data(dataset([row]))
+    assert Member.objects.get().remarks == row["备注"]
+    exported = MemberRosterResource().export()
+    sheet = load_workbook(io.BytesIO(XLSX().export_data(exported))).active
+    remarks = [c.value for c in sheet[2]][exported.headers.index("备注")]
+    assert remarks == 'HYPERLINK("http://x")' and sheet.cell(2, 1).data_type != "f"
+    assert "=HYPERLINK" not in CSV().export_data(exported)
 
 
 def test_organization_resource(tree):
