@@ -248,7 +248,7 @@ def write_ledger(out: IO[bytes], *, fmt: str, heading: str, mark: str, **kwargs)
         # export_ledger writes no title line in CSV. This one starts the file with the BOM
         # Excel needs; export_ledger's UTF-8-sig writer, opened past position 0, adds none.
         line = io.StringIO()
-        csv.writer(line).writerow([f"{heading} {mark}"])
+        csv.writer(line).writerow([escape_formula(f"{heading} {mark}")])
         out.write(codecs.BOM_UTF8 + line.getvalue().encode("utf-8"))
     return export_ledger(out=out, fmt=fmt, title=f"{heading} {mark}", **kwargs)
 
@@ -329,7 +329,7 @@ def _start_sheet(sheet, headers: Sequence[str], title: str | None) -> None:
         sheet.append([cell])
     header_cells = []
     for header in headers:
-        cell = WriteOnlyCell(sheet, value=header)
+        cell = WriteOnlyCell(sheet, value=escape_formula(header))
         cell.font = _HEADER_FONT
         cell.fill = _HEADER_FILL
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -344,15 +344,24 @@ ERROR_HEADERS = ("行号", "列", "值", "错误")
 ERROR_COLUMN = "错误"
 
 
-def write_error_report(errors: Iterable[Sequence[Any]], out: IO[bytes], fmt: str) -> None:
-    """The problems of an import: one line each, columns 行号, 列, 值, 错误."""
+def write_error_report(
+    errors: Iterable[Sequence[Any]], out: IO[bytes], fmt: str, *, title: str | None = None
+) -> None:
+    """The problems of an import: one line each, columns 行号, 列, 值, 错误.
+
+    ``title`` (the browser's downloads: who and when) goes on a line above the header.
+    """
     headers = [_(h) for h in ERROR_HEADERS]
     rows = ([row, column, value, reason] for row, column, value, reason in errors)
-    _write_table(headers, rows, out, fmt, text_columns={2}, title=None)
+    _write_table(headers, rows, out, fmt, text_columns={2}, title=title)
 
 
-def write_bad_rows(bad_rows: dict, out: IO[bytes], fmt: str) -> None:
-    """The bad rows as read, with an added 错误 column: fix them and upload the file again."""
+def write_bad_rows(bad_rows: dict, out: IO[bytes], fmt: str, *, title: str | None = None) -> None:
+    """The bad rows as read, with an added 错误 column: fix them and upload the file again.
+
+    ID numbers stay text (a text cell; in CSV behind a tab, as in ledgers), the file's own
+    headers are escaped like any cell, and ``title`` goes above the header, which imports skip.
+    """
     headers = list(bad_rows.get("headers") or [])
     text_columns = {
         i
@@ -360,7 +369,9 @@ def write_bad_rows(bad_rows: dict, out: IO[bytes], fmt: str) -> None:
         if (column := MEMBER_SCHEMA.by_name.get(header_key(header))) and column.key == "id_number"
     }
     rows = ([*cells, reasons] for _number, cells, reasons in bad_rows.get("rows", []))
-    _write_table([*headers, _(ERROR_COLUMN)], rows, out, fmt, text_columns=text_columns, title=None)
+    _write_table(
+        [*headers, _(ERROR_COLUMN)], rows, out, fmt, text_columns=text_columns, title=title
+    )
 
 
 def _write_table(
@@ -375,9 +386,15 @@ def _write_table(
     if fmt == CSV:
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
         writer = csv.writer(text)
-        writer.writerow(headers)
+        if title:
+            writer.writerow([_csv_cell(title)])
+        writer.writerow([_csv_cell(header) for header in headers])
         for row in rows:
-            writer.writerow([_csv_cell(value) for value in row])
+            cells = [_csv_cell(value) for value in row]
+            for index in text_columns:
+                if index < len(cells) and cells[index]:
+                    cells[index] = "\t" + cells[index]  # Excel keeps it as text
+            writer.writerow(cells)
         text.flush()
         text.detach()
         return

@@ -285,7 +285,8 @@ class ImportConfirmView(ImportMixin, SingleObjectMixin, View):
 
 class ImportDownloadView(ImportMixin, SingleObjectMixin, View):
     """An import's error report (行号, 列, 值, 错误), or its bad rows with an added 错误 column
-    to fix and upload again. They hold the file's ID numbers: each download is recorded."""
+    to fix and upload again. They hold the file's ID numbers: each download is watermarked
+    (who and when, above the header) and recorded."""
 
     what = "errors"  # or "bad-rows"
 
@@ -294,15 +295,16 @@ class ImportDownloadView(ImportMixin, SingleObjectMixin, View):
         if not record.is_finished:
             raise Http404
         stem = PurePath(record.filename).stem or "roster"
+        mark = watermark(request.user.get_username())
         if self.what == "errors":
             content = record.errors
             count = len(content)
-            write = partial(write_error_report, content, fmt=fmt)
+            write = partial(write_error_report, content, fmt=fmt, title=mark)
             filename = _("%(name)s-错误报告.%(fmt)s") % {"name": stem, "fmt": fmt}
         else:
             content = record.bad_rows
             count = len(content["rows"])
-            write = partial(write_bad_rows, content, fmt=fmt)
+            write = partial(write_bad_rows, content, fmt=fmt, title=mark)
             filename = _("%(name)s-错误行.%(fmt)s") % {"name": stem, "fmt": fmt}
         if not count:
             raise Http404

@@ -11,7 +11,13 @@ from branches.tests.factories import make_branch
 from members.models import Member
 from rosters import services
 from rosters.choices import ImportStatus
-from rosters.exports import export_ledger, ledger_branches, write_bad_rows, write_error_report
+from rosters.exports import (
+    export_ledger,
+    ledger_branches,
+    write_bad_rows,
+    write_error_report,
+    write_ledger,
+)
 from rosters.readers import RosterFileError, open_table
 from rosters.schema import MEMBER_SCHEMA
 from rosters.template import write_template
@@ -140,8 +146,10 @@ def test_error_report_as_csv():
     write_error_report(ERRORS, out, "csv")
     assert out.getvalue().startswith(codecs.BOM_UTF8)
     rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
-    assert rows == [["行号", "列", "值", "错误"], [str(v) for v in ERRORS[0]],
-                    ["6", "备注", "'=1+2", "示例"]]  # fmt: skip
+    first = [str(v) for v in ERRORS[0]]
+    first[2] = "\t" + first[2]  # the value column stays text in Excel
+    assert rows == [["行号", "列", "值", "错误"], first,
+                    ["6", "备注", "\t'=1+2", "示例"]]  # fmt: skip
 
 
 def test_error_report_as_xlsx():
@@ -166,15 +174,36 @@ def test_bad_rows_come_back_fixable(tree, homes, tmp_path, fmt):
     with open_table(out, filename=out.name, schema=MEMBER_SCHEMA) as table:
         assert table.warnings == ["以下列不在模板中，已忽略：“错误”"]
         got = [(n, table.values(cells)) for n, cells in table.rows]
-    assert [values["id_number"] for _n, values in got] == [
+    assert [values["id_number"].strip() for _n, values in got] == [
         "" + rows[1]["公民身份号码"],
         "11010519491231002",
     ]
+    if fmt == "csv":  # behind a tab, as in ledgers, so Excel keeps all 18 digits
+        assert {values["id_number"][:1] for _n, values in got} == {"\t"}
     if fmt == "xlsx":
         sheet = load_workbook(out).active
         assert sheet.cell(row=1, column=22).value == "错误"
         assert sheet.cell(row=2, column=22).value.startswith("联系电话 123 格式不正确")
         assert sheet.cell(row=2, column=5).number_format == "@"
+
+
+def test_headers_and_titles_of_downloads_are_never_formulas():
+    bad = {"headers": ["=HYPERLINK(1)", "姓名"], "rows": [[3, ["x", "张三"], "示例"]]}
+    out = io.BytesIO()
+    write_bad_rows(bad, out, "xlsx", title="=1+2 导出人 a")
+    sheet = load_workbook(out).active
+    assert [c.value for c in sheet[1]][:1] == ["'=1+2 导出人 a"]
+    assert [c.value for c in sheet[2]] == ["'=HYPERLINK(1)", "姓名", "错误"]
+    assert sheet["A2"].data_type != "f" and sheet["A1"].data_type != "f"
+    out = io.BytesIO()
+    write_bad_rows(bad, out, "csv", title="=1+2 导出人 a")
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+    assert rows[:2] == [["'=1+2 导出人 a"], ["'=HYPERLINK(1)", "姓名", "错误"]]
+    # A ledger's CSV title line, whose organization name could start with "=".
+    out = io.BytesIO()
+    write_ledger(out, fmt="csv", heading="=x党支部台账", mark="导出人 a",
+                 members_qs=Member.objects.none(), orgs=[])  # fmt: skip
+    assert out.getvalue().decode("utf-8-sig").splitlines()[0] == "'=x党支部台账 导出人 a"
 
 
 # --- the blank template ------------------------------------------------------------------------

@@ -411,20 +411,24 @@ def test_the_error_report_downloads_with_its_four_columns(client, bad_preview):
     assert response.status_code == 200
     assert response["Cache-Control"].startswith("max-age=0")
     rows = xlsx_rows(response)
-    assert tuple(rows[0]) == ERROR_HEADERS == ("行号", "列", "值", "错误")
-    assert {row[0] for row in rows[1:]} == {3, 4}
-    assert "'=1+1" in [row[2] for row in rows[1:]]  # never run as a formula
+    assert rows[0][0].startswith("导出人 staff 导出时间 ")  # the watermark
+    assert tuple(rows[1]) == ERROR_HEADERS == ("行号", "列", "值", "错误")
+    assert {row[0] for row in rows[2:]} == {3, 4}
+    assert "'=1+1" in [row[2] for row in rows[2:]]  # never run as a formula
 
     rows = csv_rows(client.get(reverse("rosters:errors", args=[bad_preview.pk, "csv"])))
-    assert rows[0] == ["行号", "列", "值", "错误"] and len(rows) == 3
+    assert rows[0][0].startswith("导出人 staff 导出时间 ")
+    assert rows[1] == ["行号", "列", "值", "错误"] and len(rows) == 4
 
 
 def test_the_bad_rows_download_has_the_files_columns_and_an_error_column(client, bad_preview):
     rows = xlsx_rows(client.get(reverse("rosters:bad_rows", args=[bad_preview.pk, "xlsx"])))
-    assert list(rows[0]) == [*HEADERS, "错误"]
-    assert len(rows) == 3 and all(row[-1] for row in rows[1:])
+    assert rows[0][0].startswith("导出人 staff 导出时间 ")  # above the header; imports skip it
+    assert list(rows[1]) == [*HEADERS, "错误"]
+    assert len(rows) == 4 and all(row[-1] for row in rows[2:])
     rows = csv_rows(client.get(reverse("rosters:bad_rows", args=[bad_preview.pk, "csv"])))
-    assert rows[0] == [*HEADERS, "错误"] and len(rows) == 3
+    assert rows[0][0].startswith("导出人 staff 导出时间 ")
+    assert rows[1] == [*HEADERS, "错误"] and len(rows) == 4
 
 
 def test_downloads_of_an_import_are_recorded(client, world, bad_preview):
