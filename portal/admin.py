@@ -46,9 +46,30 @@ admin.site.unregister(AccessAttempt)
 
 @admin.register(User)
 class PortalUserAdmin(DutyAdminMixin, UserAdmin):
-    """Accounts are the system administrator's duty."""
+    """Accounts are the system administrator's duty.
+
+    Which is not a way into the other two: only a superuser may make or touch a superuser (who
+    passes every duty check) or hand out Django permissions and groups; roles themselves are
+    the security administrator's (``RoleAssignmentAdmin``).
+    """
 
     duty = Role.SYSTEM_ADMIN
+    _superuser_only = ("is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        return (*fields, *self._superuser_only)
+
+    def _may_touch(self, request, obj) -> bool:
+        return obj is None or request.user.is_superuser or not obj.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may_touch(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may_touch(request, obj)
 
 
 @admin.register(AccessAttempt)
