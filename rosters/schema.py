@@ -110,7 +110,7 @@ ORG_SCHEMA = Schema(
         Column("code", "组织编码", required=True),
         Column("name", "组织名称", required=True),
         Column("parent_code", "上级组织编码"),
-        Column("kind", "组织类别", required=True),
+        Column("kind", "组织类别"),  # optional: see services._kind_named_by
         Column("branch_type", "支部类型"),
         Column("location", "所在地"),
         Column("established_on", "成立日期"),
@@ -179,6 +179,7 @@ _COMPACT_RE = re.compile(r"(\d{4})(\d{2})(\d{2})", re.ASCII)
 _MONTH_SEPARATED_RE = re.compile(r"(\d{4})[-/.](\d{1,2})", re.ASCII)
 _MONTH_CHINESE_RE = re.compile(r"(\d{4})年(\d{1,2})月", re.ASCII)
 _MONTH_COMPACT_RE = re.compile(r"(\d{4})(\d{2})", re.ASCII)
+_MONTH_OR_OCTOBER_RE = re.compile(r"\d{4}\.1", re.ASCII)
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2100
 
@@ -229,6 +230,18 @@ def parse_date(value: object, *, allow_month: bool = False) -> datetime.date | N
         text = cell_text(value)
     else:
         text = "".join(unicodedata.normalize("NFKC", cell_text(value)).split())
+    if allow_month and _MONTH_OR_OCTOBER_RE.fullmatch(text):
+        # 2019.1: January, or October typed as 2019.10 in a number cell, which Excel stores
+        # (and writes to CSV) without the zero. Which one is unknowable, so it is refused.
+        raise ValidationError(
+            _(
+                "日期“%(value)s”分不清是 %(year)s 年 1 月还是 10 月（Excel 会把 %(year)s.10 "
+                "存成 %(value)s）：请写成 %(year)s-01 或 %(year)s-10，或把单元格设为文本后"
+                "写成 %(year)s.01 或 %(year)s.10"
+            )
+            % {"value": text, "year": text[:4]},
+            code="date_ambiguous",
+        )
     for pattern in (_SEPARATED_RE, _CHINESE_RE):
         match = pattern.fullmatch(text)
         if match:

@@ -4,13 +4,17 @@ import datetime
 import functools
 
 import pytest
+from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from branches.choices import BranchType
 from branches.tests.factories import make_branch
 from members.models import Member, Mobility
-from rosters.schema import MEMBER_SCHEMA
+from rosters import services
+from rosters.choices import ImportStatus
+from rosters.readers import open_table
+from rosters.schema import MEMBER_SCHEMA, parse_date
 from rosters.validation import (
     MEMBER_CONSTRAINTS,
     MOBILITY_CONSTRAINTS,
@@ -372,3 +376,101 @@ def test_the_fast_rules_never_accept_what_the_models_refuse(
     if validator._rules_hold(v, v["gender"], v["birth_date"], id_gender, birth):
         values = validator._model_values(v, id_gender, birth)
         assert validator._model_problems(values, {}) == []
+
+
+# --- required cells left empty ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("入党日期", "请填写入党日期"),
+        ("外出日期", "请填写外出日期"),
+        ("组织关系所在党组织", "请填写组织关系所在党组织（组织编码或全称）"),
+    ],
+)
+@pytest.mark.parametrize("empty", ["", "  ", None])
+def test_required_cells_left_empty(check, header, message, empty):
+    assert reason(check, **{header: empty}) == {header: message}
+
+
+def test_a_row_with_empty_required_cells_writes_nothing(roster_file, rows, counts):
+    rows[1]["入党日期"] = ""
+    rows[3]["外出日期"] = None
+    rows[4]["组织关系所在党组织"] = ""
+    record = services.roster_import(source=roster_file(rows), filename="r.xlsx")
+    assert record.status == ImportStatus.REFUSED
+    assert counts() == (0, 0)
+    assert record.errors == [
+        [3, "入党日期", "", "请填写入党日期"],
+        [5, "外出日期", "", "请填写外出日期"],
+        [6, "组织关系所在党组织", "", "请填写组织关系所在党组织（组织编码或全称）"],
+    ]
+
+
+# --- 2019.1 is January or October (2019.10 in a number cell, stored as 2019.1) ---------------
+
+AMBIGUOUS = (
+    "日期“2019.1”分不清是 2019 年 1 月还是 10 月（Excel 会把 2019.10 存成 2019.1）："
+    "请写成 2019-01 或 2019-10，或把单元格设为文本后写成 2019.01 或 2019.10"
+)
+
+
+@pytest.mark.parametrize("typed", [2019.1, "2019.1", "２０１９．１"])
+def test_the_month_2019_1_is_refused_as_a_number_or_as_text(typed):
+    """As text too: a CSV cannot tell the text 2019.1 from Excel's number 2019.10."""
+    with pytest.raises(ValidationError) as info:
+        parse_date(typed, allow_month=True)
+    assert info.value.messages == [AMBIGUOUS]
+
+
+@pytest.mark.parametrize(
+    ("typed", "month"),
+    [("2019.01", 1), (2019.07, 7), (201910, 10), (201910.0, 10), (2019.11, 11), ("2019.10", 10),
+     ("2019/1", 1), ("2019年1月", 1)],
+)  # fmt: skip
+def test_months_that_are_not_ambiguous(typed, month):
+    assert parse_date(typed, allow_month=True) == datetime.date(2019, month, 1)
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls"])
+@pytest.mark.parametrize("header", ["入党日期", "外出日期"])
+def test_a_spreadsheet_number_2019_1_in_a_month_column(roster_file, tree, counts, fmt, header):
+    """The number reaches the whole-row check as the spreadsheet stored it, and the import
+    names the row and column and writes nothing."""
+    changes = {header: 2019.1}
+    if header == "入党日期":
+        changes["转正日期"] = "2020-10-01"
+    rows = [member_row(0, home=tree["village"].code), member_row(1, home=tree["village"].code,
+                                                                **changes)]  # fmt: skip
+    path = roster_file(rows, fmt)
+    with open_table(path, filename=path.name, schema=MEMBER_SCHEMA) as table:
+        raw = [table.values(cells) for _n, cells in table.rows]
+    validator = MemberRows(headers={}, present=set(raw[1]), orgs=OrgDirectory())
+    assert validator.check(2, raw[0])[1] == []
+    clean, problems = validator.check(3, raw[1])
+    assert clean is None
+    assert [(p.row, p.column, p.value, p.reason) for p in problems] == [
+        (3, header, "2019.1", AMBIGUOUS)
+    ]
+    record = services.roster_import(source=path, filename=path.name)
+    assert record.status == ImportStatus.REFUSED
+    assert counts() == (0, 0)
+    assert record.errors == [[3, header, "2019.1", AMBIGUOUS]]
+
+
+def test_spreadsheet_numbers_and_text_that_are_plain_months(roster_file, tree, counts):
+    home = tree["village"].code
+    rows = [
+        member_row(0, home=home, 入党日期=2019.07, 转正日期="2020-07-01", 外出日期=201910),
+        member_row(1, home=home, 入党日期="2019.01", 转正日期="2020-01-01", 外出日期=2019.07),
+    ]
+    record = services.roster_import(source=roster_file(rows, "xlsx"), filename="r.xlsx")
+    assert record.status == ImportStatus.IMPORTED, record.errors
+    assert counts() == (2, 2)
+    first = Member.objects.by_id_number(rows[0]["公民身份号码"]).get()
+    second = Member.objects.by_id_number(rows[1]["公民身份号码"]).get()
+    assert first.joined_on == datetime.date(2019, 7, 1)
+    assert first.mobilities.get().left_on == datetime.date(2019, 10, 1)
+    assert second.joined_on == datetime.date(2019, 1, 1)
+    assert second.mobilities.get().left_on == datetime.date(2019, 7, 1)
