@@ -787,6 +787,14 @@ def _import_orgs(
     return record
 
 
+def _kind_named_by(name: str) -> str:
+    """The organization kind a name ends with (…党支部, …党委), or ""."""
+    for label, kind in schema.org_kind_values().items():
+        if name.endswith(label):
+            return kind
+    return ""
+
+
 def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
     """An organization row's values, read with the template's rules, and its problems as
     (column key, reason); the rules of the tree itself are checked when the row is written."""
@@ -826,7 +834,16 @@ def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str |
             problems.append((key, exc.messages[0]))
             values[key] = None
     if values["kind"] == "" and not any(k == "kind" for k, _m in problems):
-        problems.append(("kind", _("请填写组织类别（党委、党工委、党总支、党支部或党小组）")))
+        # No 组织类别 (the column is optional): the name says it when it ends with one, as in
+        # 南村党支部 or 解店镇党委; otherwise the row must say.
+        values["kind"] = _kind_named_by(values["name"])
+        if not values["kind"]:
+            problems.append(
+                (
+                    "kind",
+                    _("请填写组织类别（党委、党工委、党总支、党支部或党小组）：名称没有以它结尾"),
+                )
+            )
     if values["kind"] and values["kind"] != OrgKind.BRANCH and values["branch_type"]:
         problems.append(("branch_type", _("只有党支部填写支部类型")))
     if values["kind"] == OrgKind.BRANCH and values["branch_type"] == "":
