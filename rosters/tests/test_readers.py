@@ -1,6 +1,7 @@
 """Reading roster files (rosters/readers.py): formats, headers, rows, and files refused."""
 
 import datetime
+import struct
 import tracemalloc
 import zipfile
 
@@ -253,6 +254,35 @@ def test_a_word_document_is_not_a_spreadsheet(tmp_path):
 
 def test_encrypted_xlsx(tmp_path):
     path = tmp_path / "r.xlsx"
+    path.write_bytes(encrypted_xlsx())
+    assert refused(path) == "文件设置了密码，无法读取：请去掉密码后重新上传"
+
+
+def encrypted_xls(tmp_path) -> bytes:
+    """An Excel 97-2003 workbook as Excel leaves it when a password is set: a FILEPASS record
+    (here XOR obfuscation, key and verifier filler) right after the workbook's BOF record.
+
+    Built from an xlwt file: the 16 bytes after the BOF (INTERFACEHDR, MMS, INTERFACEEND) become
+    FILEPASS and INTERFACEHDR, so the OLE2 container needs no change. The records after it are
+    not actually encrypted; readers stop at FILEPASS."""
+    data = bytearray(write_xls(tmp_path / "plain.xls", ROWS).read_bytes())
+    bof = data.find(b"\x09\x08\x10\x00\x00\x06\x05\x00")  # BOF, BIFF8 workbook globals
+    after = bof + 4 + 16
+    assert data[after : after + 16] == bytes.fromhex("e1000200b004c10002000000e2000000")
+    filepass = struct.pack("<HHHHH", 0x002F, 6, 0x0000, 0xA5C3, 0x1B7E)
+    data[after : after + 16] = filepass + bytes.fromhex("e1000200b004")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name", ["r.xls", "r.xlsx", "r.csv"])
+def test_encrypted_xls(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(encrypted_xls(tmp_path))
+    assert refused(path, filename=name) == "文件设置了密码，无法读取：请去掉密码后重新上传"
+
+
+def test_encrypted_xlsx_named_xls(tmp_path):
+    path = tmp_path / "r.xls"
     path.write_bytes(encrypted_xlsx())
     assert refused(path) == "文件设置了密码，无法读取：请去掉密码后重新上传"
 
