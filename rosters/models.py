@@ -42,6 +42,14 @@ class RosterImport(models.Model):
         blank=True,
         related_name="roster_imports",
     )
+    operator = models.CharField(
+        _("操作人"),
+        max_length=150,
+        blank=True,
+        default="",
+        help_text=_("用户名；命令行导入未指定用户时为运行命令的系统用户"),
+    )
+    ip_address = models.GenericIPAddressField(_("IP 地址"), null=True, blank=True)
     members = models.ManyToManyField(
         "members.Member",
         verbose_name=_("涉及党员"),

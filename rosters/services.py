@@ -265,17 +265,28 @@ def import_summary(record: RosterImport) -> str:
 
 
 def _audit_context(record: RosterImport):
-    """Tag the audit trail's events of this import with the import and its user."""
+    """Tag the audit trail's events of this import with the import, who made it and from
+    which address (the browser's; none on the command line)."""
     return pghistory.context(
         roster_import=record.pk,
         user=record.user_id,
-        username=record.user.get_username() if record.user_id else "",
+        username=record.operator,
+        ip=record.ip_address,
     )
 
 
-def _new_record(**kwargs) -> RosterImport:
+def _operator(user, operator: str = "") -> str:
+    """Who an import is recorded as: the given name (the command line's), else the user's."""
+    return operator or (user.get_username() if user is not None else "")
+
+
+def _new_record(*, user=None, operator: str = "", **kwargs) -> RosterImport:
     return RosterImport.objects.create(
-        status=ImportStatus.RUNNING, started_at=timezone.now(), **kwargs
+        status=ImportStatus.RUNNING,
+        started_at=timezone.now(),
+        user=user,
+        operator=_operator(user, operator),
+        **kwargs,
     )
 
 
@@ -296,6 +307,7 @@ def roster_import(
     source,
     filename: str,
     user=None,
+    operator: str = "",
     dry_run: bool = False,
     skip_invalid: bool = False,
     sheet: str | None = None,
@@ -317,6 +329,7 @@ def roster_import(
         kind=ImportKind.MEMBERS,
         filename=filename,
         user=user,
+        operator=operator,
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         sheet=sheet or "",
@@ -545,6 +558,7 @@ def roster_import_start(
     skip_invalid: bool = False,
     sheet: str | None = None,
     scoped: bool = True,
+    ip_address: str | None = None,
 ) -> RosterImport:
     """Keep an uploaded file under MEDIA_ROOT/rosters/ and queue its import (after commit).
 
@@ -559,6 +573,8 @@ def roster_import_start(
         kind=kind,
         filename=filename,
         user=user,
+        operator=_operator(user),
+        ip_address=ip_address,
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         sheet=sheet or "",
@@ -572,17 +588,24 @@ def roster_import_start(
 
 
 def roster_import_confirm(
-    *, preview: RosterImport, user=None, skip_invalid: bool | None = None
+    *,
+    preview: RosterImport,
+    user=None,
+    skip_invalid: bool | None = None,
+    ip_address: str | None = None,
 ) -> RosterImport:
     """After a preview, queue the real import of the same stored file."""
     from .tasks import run_roster_import
 
+    user = user or preview.user
     record = RosterImport.objects.create(
         kind=preview.kind,
         filename=preview.filename,
         file=preview.file.name,
         sheet=preview.sheet,
-        user=user or preview.user,
+        user=user,
+        operator=_operator(user) or preview.operator,
+        ip_address=ip_address or preview.ip_address,
         scoped=preview.scoped,
         dry_run=False,
         skip_invalid=preview.skip_invalid if skip_invalid is None else skip_invalid,
@@ -703,6 +726,7 @@ def organization_import(
     source,
     filename: str,
     user=None,
+    operator: str = "",
     dry_run: bool = False,
     skip_invalid: bool = False,
     sheet: str | None = None,
@@ -722,6 +746,7 @@ def organization_import(
         kind=ImportKind.ORGANIZATIONS,
         filename=filename,
         user=user,
+        operator=operator,
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         sheet=sheet or "",

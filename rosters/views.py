@@ -35,7 +35,7 @@ from branches.models import Organization
 from members.choices import PartyStatus
 from members.filtersets import MemberFilterSet
 from members.models import Member
-from portal.access import record_access
+from portal.access import client_ip, record_access
 from portal.choices import AccessEventKind
 from portal.generic import ScopedListView, ScopedMixin
 
@@ -173,6 +173,7 @@ class RosterUploadView(LedgerMixin, FormView):
             skip_invalid=data["skip_invalid"],
             sheet=data["sheet"] or None,
             scoped=True,
+            ip_address=client_ip(self.request),
         )
         return redirect("rosters:detail", record.pk)
 
@@ -278,7 +279,10 @@ class ImportConfirmView(ImportMixin, SingleObjectMixin, View):
                 messages.error(request, refusal)
                 return redirect("rosters:detail", preview.pk)
             record = roster_import_confirm(
-                preview=preview, user=request.user, skip_invalid=skip_invalid
+                preview=preview,
+                user=request.user,
+                skip_invalid=skip_invalid,
+                ip_address=client_ip(request),
             )
         return redirect("rosters:detail", record.pk)
 

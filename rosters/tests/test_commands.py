@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
@@ -44,6 +45,21 @@ def test_a_good_roster_exits_0(tmp_path, homes):
     assert out.strip() == "已导入：读取 5 行：新增 5，更新 0，未变 0，错误 0"
     assert Member.objects.count() == 5
     assert RosterImport.objects.get().user.username == "county"
+    assert RosterImport.objects.get().operator == "county"
+
+
+def test_an_import_without_user_is_recorded_as_the_system_user(tmp_path, homes):
+    path = write_xlsx(tmp_path / "r.xlsx", member_rows(2, homes=homes))
+    assert call("import_roster", str(path))[0] == 0
+    record = RosterImport.objects.get()
+    assert record.user is None and record.ip_address is None
+    assert record.operator.startswith("命令行（系统用户 ")
+    contexts = (
+        apps.get_model("members", "MemberEvent")
+        .objects.filter(pgh_context__roster_import=record.pk)
+        .values_list("pgh_context", flat=True)
+    )
+    assert [c["username"] for c in contexts] == [record.operator] * 2
 
 
 def test_bad_rows_exit_1_and_write_nothing(tmp_path, homes):

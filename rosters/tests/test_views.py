@@ -12,6 +12,7 @@ import io
 from types import SimpleNamespace
 
 import pytest
+from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from openpyxl import load_workbook
@@ -247,6 +248,19 @@ def test_upload_preview_then_confirm_imports(
     assert counts() == (before[0] + 6, before[1] + 6)
     page = html(client.get(response["Location"]))
     assert "已导入" in page and "新增 6" in page
+    # Who and from where, on the import and on every change it made in the trail.
+    username = world.users.county.username
+    assert (record.operator, record.ip_address) == (username, "127.0.0.1")
+    assert "（127.0.0.1）" in page
+    contexts = (
+        apps.get_model("members", "MemberEvent")
+        .objects.filter(pgh_context__roster_import=record.pk)
+        .values_list("pgh_context", flat=True)
+    )
+    assert len(contexts) == 6
+    assert {(c["username"], c["ip"], c["user"]) for c in contexts} == {
+        (username, "127.0.0.1", world.users.county.pk)
+    }
 
     # Pressing the button again queues nothing more.
     response = client.post(reverse("rosters:confirm", args=[preview.pk]))

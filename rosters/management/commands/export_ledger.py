@@ -5,7 +5,6 @@ recorded as an export access event: the account named by ``--user``, else the op
 user who ran the command.
 """
 
-import getpass
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
@@ -16,7 +15,7 @@ from members.choices import PartyStatus
 from members.models import Member
 from portal.access import record_access
 from portal.choices import AccessEventKind
-from rosters.cli import UsageError, find_user
+from rosters.cli import UsageError, command_operator, find_user
 from rosters.exports import CSV, FORMATS, XLSX, ledger_branches, watermark, write_ledger
 
 
@@ -42,9 +41,7 @@ class Command(BaseCommand):
         except UsageError as exc:
             self.stderr.write(str(exc))
             raise SystemExit(1) from None
-        who = (
-            user.get_username() if user else _("命令行（系统用户 %(name)s）") % {"name": _os_user()}
-        )
+        who = command_operator(user)
         scope = None
         if options["org"]:
             scope = Organization.objects.filter(code=options["org"]).first()
@@ -83,10 +80,3 @@ class Command(BaseCommand):
             source="command",
         )
         self.stdout.write(_("已导出 %(n)d 名流动党员到 %(path)s") % {"n": written, "path": out})
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment or the password database
-        return "?"
