@@ -1,21 +1,214 @@
+"""backup_db and restore_test against the real PostgreSQL server (pg_dump / pg_restore)."""
+
+import json
+import os
+import subprocess
+import sys
+
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import connection
 
 from branches.tests.factories import make_tree
+from members.models import Member
 from members.tests.factories import make_member
-from portal.backup import restore_test
+from portal import backup as backup_module
+from portal.access import record_access
+from portal.backup import counts_path, restore_test, table_counts
+from portal.choices import AccessEventKind
+from portal.embedded import database_url
+from portal.models import AccessEvent
+from portal.tests.factories import make_user
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_restore_test_restores_every_row(capsys):
+def live_counts():
+    return table_counts(connection.settings_dict, connection.settings_dict["NAME"])
+
+
+def backup(path):
+    call_command("backup_db", "-o", str(path))
+    return json.loads(counts_path(path).read_text(encoding="utf-8"))
+
+
+def test_restore_test_restores_every_row(capsys, settings, tmp_path):
+    settings.BASE_DIR = tmp_path  # the fresh dumps go to BASE_DIR/var/backups
     tree = make_tree()
     for i in range(5):
         make_member(home_org=tree["village"], name=f"备份{i}")
     report = restore_test()
     assert report.ok, report.mismatches
+    assert not report.approximate
     assert report.restored["members_member"] == 5
     # The change trail is restored too: five inserts were recorded.
     assert report.restored["members_memberevent"] == report.source["members_memberevent"] >= 5
     call_command("restore_test")
-    assert "恢复演练通过" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "核对依据：备份时记录的行数" in out and "恢复演练通过" in out
+    # The fresh dump of the command is a backup like any other: recorded as an export.
+    event = AccessEvent.objects.get(kind=AccessEventKind.EXPORT)
+    assert event.detail["scope"] == "backup"
+    assert event.detail["file"].startswith(str(tmp_path / "var" / "backups" / "restore-test-"))
+
+
+def test_an_older_dump_still_passes_after_writes_and_the_backup_is_recorded(tmp_path, capsys):
+    tree = make_tree()
+    for i in range(3):
+        make_member(home_org=tree["village"], name=f"备份{i}")
+    before = live_counts()
+    path = tmp_path / "portal-nightly.dump"
+    recorded = backup(path)
+    assert "已备份到" in capsys.readouterr().out
+
+    # The counts file describes exactly the data of the dump.
+    assert recorded["dump"] == "portal-nightly.dump"
+    assert recorded["database"] == connection.settings_dict["NAME"]
+    assert recorded["created_at"] and recorded["size"] == path.stat().st_size
+    assert recorded["tables"] == before
+    assert recorded["total_rows"] == sum(before.values())
+    assert recorded["tables"]["members_member"] == 3
+
+    # The backup is an export access event, written after the snapshot (so not in the dump).
+    event = AccessEvent.objects.get(kind=AccessEventKind.EXPORT)
+    assert event.detail == {
+        "scope": "backup",
+        "rows": recorded["total_rows"],
+        "file": str(path.resolve()),
+        "source": "command",
+    }
+    assert event.user is None and event.username.startswith("命令行（系统用户 ")
+
+    # The live database moves on: a login, a new account, a new member.
+    user = make_user(username="after-dump")
+    record_access(kind=AccessEventKind.LOGIN, user=user)
+    make_member(home_org=tree["village"], name="备份之后")
+    now = live_counts()
+    assert now["auth_user"] > before["auth_user"]
+    assert now["portal_accessevent"] > before["portal_accessevent"]
+
+    report = restore_test(dump_file=path)
+    assert report.ok, report.mismatches
+    assert report.restored == recorded["tables"]
+    call_command("restore_test", "--dump", str(path))
+    out = capsys.readouterr().out
+    tables, rows = len(before), sum(before.values())
+    assert f"恢复演练通过：{tables} 张表、{rows} 行与备份时记录的行数一致" in out
+    # Only backup_db's dump was recorded; restoring is not an export.
+    assert AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).count() == 1
+
+
+def test_dump_and_counts_share_one_snapshot(tmp_path, monkeypatch):
+    """A row committed between the count and the start of pg_dump is in neither."""
+    tree = make_tree()
+    make_member(home_org=tree["village"], name="快照之前")
+    real_run = subprocess.run
+
+    def write_then_run(args, **kwargs):
+        if "pg_dump" in os.path.basename(args[0]):
+            make_member(home_org=tree["village"], name="快照之后")  # committed (autocommit)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(backup_module.subprocess, "run", write_then_run)
+    made = backup_module.dump(tmp_path / "snap.dump")
+    monkeypatch.undo()
+    assert Member.objects.count() == 2
+    assert made.tables["members_member"] == 1
+    report = restore_test(dump_file=made.path)
+    assert report.ok, report.mismatches
+    assert report.restored["members_member"] == 1
+
+
+def test_tampered_counts_fail_with_the_mismatch(tmp_path):
+    tree = make_tree()
+    for i in range(2):
+        make_member(home_org=tree["village"], name=f"备份{i}")
+    path = tmp_path / "portal.dump"
+    recorded = backup(path)
+    recorded["tables"]["members_member"] = 5
+    counts_path(path).write_text(json.dumps(recorded), encoding="utf-8")
+    with pytest.raises(CommandError) as exc:
+        call_command("restore_test", "--dump", str(path))
+    assert str(exc.value) == "恢复演练失败，行数不一致：\nmembers_member: 备份时 5，恢复后 2"
+
+    # A table the dump should hold but the restore lacks.
+    recorded["tables"]["members_member"] = 2
+    recorded["tables"]["portal_vanished"] = 7
+    counts_path(path).write_text(json.dumps(recorded), encoding="utf-8")
+    with pytest.raises(CommandError) as exc:
+        call_command("restore_test", "--dump", str(path))
+    assert str(exc.value).endswith("portal_vanished: 备份时 7，恢复后 无此表")
+
+
+def test_counts_of_another_dump_are_refused(tmp_path):
+    make_tree()
+    first, second = tmp_path / "a.dump", tmp_path / "b.dump"
+    backup(first)
+    make_user(username="between")
+    backup(second)
+    first.write_bytes(second.read_bytes())  # a.dump replaced, its counts file kept
+    with pytest.raises(CommandError) as exc:
+        call_command("restore_test", "--dump", str(first))
+    assert "与备份文件" in str(exc.value) and "不对应" in str(exc.value)
+
+
+def test_a_dump_without_counts(tmp_path, capsys):
+    make_tree()
+    path = tmp_path / "old.dump"
+    backup(path)
+    counts_path(path).unlink()
+    capsys.readouterr()
+    with pytest.raises(CommandError) as exc:
+        call_command("restore_test", "--dump", str(path))
+    assert str(exc.value).startswith(f"恢复演练失败：备份文件 {path} 没有行数记录")
+    assert "--approximate" in str(exc.value)
+
+    # --approximate compares with the live database, and says so. The backup's own access
+    # event was written after the dump: that alone already differs.
+    with pytest.raises(CommandError) as exc:
+        call_command("restore_test", "--dump", str(path), "--approximate")
+    assert str(exc.value).startswith("近似核对未通过")
+    assert "portal_accessevent: 当前数据库 1，恢复后 0" in str(exc.value)
+    assert "近似核对" in capsys.readouterr().out
+
+    # A dump taken with plain pg_dump of an unchanged database passes, labelled approximate.
+    plain = tmp_path / "plain.dump"
+    subprocess.run(
+        [backup_module._binary("pg_dump"), "--format=custom", "--no-owner", "--file", str(plain)],
+        env=backup_module._libpq_env(connection.settings_dict),
+        check=True,
+        capture_output=True,
+    )
+    call_command("restore_test", "--dump", str(plain), "--approximate")
+    out = capsys.readouterr().out
+    assert "近似核对通过" in out and "没有行数记录" in out
+
+
+def test_exit_statuses_of_the_real_commands(tmp_path):
+    make_tree()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "PORTAL_ALLOW_DEV_SECRET": "1",
+    }
+
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    path = tmp_path / "nightly.dump"
+    assert manage("backup_db", "-o", str(path)).returncode == 0
+    make_user(username="after-dump")
+    assert manage("restore_test", "--dump", str(path)).returncode == 0
+    recorded = json.loads(counts_path(path).read_text(encoding="utf-8"))
+    recorded["tables"]["auth_user"] += 1
+    counts_path(path).write_text(json.dumps(recorded), encoding="utf-8")
+    failed = manage("restore_test", "--dump", str(path))
+    assert failed.returncode == 1
+    users = recorded["tables"]["auth_user"]
+    expected = f"恢复演练失败，行数不一致：\nauth_user: 备份时 {users}，恢复后 {users - 1}"
+    assert expected in failed.stderr

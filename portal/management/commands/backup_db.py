@@ -1,20 +1,25 @@
-"""backup_db [-o FILE]: a pg_dump of the portal database."""
+"""backup_db [-o FILE]: a pg_dump of the portal database, with its row counts beside it.
+
+Writes FILE (pg_dump custom format) and FILE.counts.json (the exact row count of every table in
+the snapshot the dump was taken from; see portal/backup.py), then records the backup as an
+export access event (scope "backup"), since a dump is a copy of every row.
+"""
 
 import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from portal.backup import dump
+from portal.backup import BackupError, dump, record_backup
 
 
 class Command(BaseCommand):
-    help = "备份数据库(pg_dump 自定义格式)"
+    help = "备份数据库（pg_dump 自定义格式），并在旁边记录备份时各表的行数（FILE.counts.json）"
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "-o", "--output", help="备份文件路径(默认 var/backups/portal-时间.dump)"
+            "-o", "--output", help="备份文件路径（默认 var/backups/portal-时间.dump）"
         )
 
     def handle(self, *args, output, **options):
@@ -24,5 +29,14 @@ class Command(BaseCommand):
             if output
             else Path(settings.BASE_DIR) / "var" / "backups" / (f"portal-{stamp}.dump")
         )
-        dump(out)
-        self.stdout.write(self.style.SUCCESS(f"已备份到 {out}({out.stat().st_size} 字节)"))
+        try:
+            backup = dump(out)
+        except BackupError as exc:
+            raise CommandError(f"备份失败：{exc}") from None
+        record_backup(backup)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"已备份到 {out}（{backup.size} 字节，{len(backup.tables)} 张表、"
+                f"{backup.total_rows} 行；行数记录 {backup.counts_file}）"
+            )
+        )
