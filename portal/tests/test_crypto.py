@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.core.exceptions import FieldError
 from django.db import connection
@@ -62,11 +64,15 @@ def test_rotation_re_encrypts_under_the_new_key(settings):
     try:
         from django.core.management import call_command
 
-        call_command("rotate_encryption_keys")
+        out = io.StringIO()
+        call_command("rotate_encryption_keys", stdout=out)
         with connection.cursor() as cursor:
             cursor.execute("SELECT id_number FROM members_member WHERE id = %s", [member.pk])
             assert cursor.fetchone()[0].startswith("k2$")
         assert Member.objects.get(pk=member.pk).id_number == number
+        # The trail keeps the old ciphertext (append-only): the old key must stay listed.
+        old_id = old[0].split(":", 1)[0]
+        assert f"审计记录中有 1 条身份证号由密钥 {old_id} 加密" in out.getvalue()
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT errors_data FROM rosters_rosterimport WHERE id = %s", [record.pk]
@@ -75,4 +81,21 @@ def test_rotation_re_encrypts_under_the_new_key(settings):
         assert number in RosterImport.objects.get(pk=record.pk).errors_data
     finally:
         settings.PORTAL_ENCRYPTION_KEYS = old
+        crypto.reset_key_cache()
+
+
+def test_rehash_after_a_new_lookup_key(settings):
+    tree = make_tree()
+    number = make_id_number()
+    member = make_member(home_org=tree["village"], id_number=number)
+    settings.PORTAL_LOOKUP_KEY = "a-new-lookup-key-for-this-test"
+    crypto.reset_key_cache()
+    try:
+        assert not Member.objects.by_id_number(number).exists()  # stale until rehashed
+        from django.core.management import call_command
+
+        call_command("rotate_encryption_keys", "--rehash", stdout=io.StringIO())
+        assert Member.objects.by_id_number(number).get() == member
+        assert Member.objects.get(pk=member.pk).id_number == number
+    finally:
         crypto.reset_key_cache()

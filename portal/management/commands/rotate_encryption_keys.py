@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
+from psycopg2.extras import execute_values
 
 from members.models import Member
 from portal import crypto
@@ -40,10 +41,14 @@ class Command(BaseCommand):
                     for m in batch
                 ]
                 with connection.cursor() as cursor:
-                    cursor.executemany(
-                        "UPDATE members_member SET id_number = %s,"
-                        " id_number_hash = COALESCE(%s, id_number_hash) WHERE id = %s",
+                    execute_values(
+                        cursor,
+                        "UPDATE members_member AS m SET id_number = v.id_number,"
+                        " id_number_hash = COALESCE(v.hash, m.id_number_hash)"
+                        " FROM (VALUES %s) AS v(id_number, hash, id) WHERE m.id = v.id",
                         rows,
+                        template="(%s, %s::varchar, %s::bigint)",
+                        page_size=BATCH,
                     )
                 done += len(batch)
         imports = self._rotate_roster_imports()
@@ -52,6 +57,25 @@ class Command(BaseCommand):
                 f"已用密钥 {current} 重新加密 {done} 条身份证号、{imports} 条导入记录的错误清单"
             )
         )
+        for key_id, count in self._trail_keys(current):
+            self.stdout.write(
+                self.style.WARNING(
+                    f"审计记录中有 {count} 条身份证号由密钥 {key_id} 加密；审计记录只增不改，"
+                    f"不会重新加密：在这些记录的保存期限内请在 PORTAL_ENCRYPTION_KEYS 中保留 "
+                    f"{key_id}，否则审计员无法查看它们"
+                )
+            )
+
+    @staticmethod
+    def _trail_keys(current: str) -> list[tuple[str, int]]:
+        """Keys other than the current one that the append-only trail's ID numbers still need."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT split_part(id_number, %s, 1) AS key_id, count(*) FROM members_memberevent"
+                " WHERE split_part(id_number, %s, 1) <> %s GROUP BY 1 ORDER BY 1",
+                [crypto.SEPARATOR, crypto.SEPARATOR, current],
+            )
+            return cursor.fetchall()
 
     def _rotate_roster_imports(self) -> int:
         """Error lists and bad-row copies of imports hold ID numbers too (encrypted)."""
