@@ -9,6 +9,9 @@ from django.conf import settings
 from .choices import AccessEventKind
 from .models import AccessEvent
 
+# Events recorded for a request that authenticated nobody.
+ANONYMOUS_KINDS = (AccessEventKind.LOGIN_FAILED, AccessEventKind.TOKEN_REFUSED)
+
 
 def client_ip(request) -> str | None:
     """The real client address: REMOTE_ADDR, or behind PORTAL_TRUSTED_PROXY_COUNT reverse
@@ -41,7 +44,10 @@ def record_access(
     """Write one access event; called by views, the API and commands."""
     if kind not in AccessEventKind.values:
         raise ValueError(f"unknown access event kind {kind!r}")
-    if user is None and kind not in (AccessEventKind.LOGIN_FAILED,):
+    # A failed login or a refused token authenticated nobody: the event names who was tried
+    # (``username``), never the request's user. For a DRF request, reading ``request.user``
+    # inside an authentication class would also re-enter authentication.
+    if user is None and kind not in ANONYMOUS_KINDS:
         user = getattr(request, "user", None)
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None

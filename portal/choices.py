@@ -19,8 +19,9 @@ class Role(models.TextChoices):
 # 三权分立 (等保 2.0): system administration, security administration and audit are separate
 # duties; one user holds at most one of them.
 DUTY_ROLES = (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR)
-# Roles counted as administrators (a second factor can be required of them).
-ADMIN_ROLES = (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.COUNTY_ADMIN)
+# Roles counted as administrators (a second factor can be required of them): the three duty
+# administrators of 等保 2.0 (system, security, audit) and the county organization department.
+ADMIN_ROLES = (*DUTY_ROLES, Role.COUNTY_ADMIN)
 
 
 # Roles that see members and organizations (the auditor sees the audit trail only).
@@ -42,3 +43,5 @@ class AccessEventKind(models.TextChoices):
     LOGIN_FAILED = "login_failed", _("登录失败")
     LOGOUT = "logout", _("退出")
     TOKEN_USE = "token_use", _("接口令牌使用")
+    TOKEN_REFUSED = "token_refused", _("令牌被拒")
+    OTP_FAILED = "otp_failed", _("动态口令错误")

@@ -6,7 +6,7 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.db import connection
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -25,14 +25,18 @@ NO_DEVICE_KEY = "portal_otp_no_device"
 
 
 class SessionLifetimeMiddleware:
-    """An absolute session lifetime on top of the idle timeout (SESSION_COOKIE_AGE)."""
+    """An absolute session lifetime on top of the idle timeout.
+
+    The idle timeout is Django's own: the session expires SESSION_COOKIE_AGE after its last
+    save and SESSION_SAVE_EVERY_REQUEST saves it on every request. The absolute lifetime counts
+    from the sign-in (SESSION_STARTED_KEY, stamped on the response that signs in) however
+    active the session stays."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and hasattr(request, "session"):
+        if self._signed_in(request):
             started = request.session.get(SESSION_STARTED_KEY)
             now = int(time.time())
             if started is None:
@@ -40,8 +44,26 @@ class SessionLifetimeMiddleware:
             elif now - started > settings.PORTAL_SESSION_ABSOLUTE_SECONDS:
                 logout(request)
                 messages.info(request, _("登录已超过 12 小时,请重新登录"))
-                return redirect(f"{settings.LOGIN_URL}?next={request.path}")
-        return self.get_response(request)
+                return redirect(
+                    f"{settings.LOGIN_URL}?{urlencode({'next': request.get_full_path()})}"
+                )
+        response = self.get_response(request)
+        # The request that signs in starts the clock (not the first page after it). Asked of
+        # the session, not request.user: an API token sets request.user but signs nobody in.
+        session = getattr(request, "session", None)
+        if (
+            session is not None
+            and SESSION_KEY in session
+            and SESSION_STARTED_KEY not in session
+            and self._signed_in(request)
+        ):
+            session[SESSION_STARTED_KEY] = int(time.time())
+        return response
+
+    @staticmethod
+    def _signed_in(request) -> bool:
+        user = getattr(request, "user", None)
+        return user is not None and user.is_authenticated and hasattr(request, "session")
 
 
 def is_administrator(user) -> bool:

@@ -15,6 +15,9 @@ from django.views.generic import FormView
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .access import record_access
+from .choices import AccessEventKind
+
 
 class TokenForm(forms.Form):
     token = forms.CharField(
@@ -70,6 +73,14 @@ class OTPView(LoginRequiredMixin, FormView):
         if not url_has_allowed_host_and_scheme(target, {self.request.get_host()}):
             target = "/"
         return redirect(target)
+
+    def form_invalid(self, form):
+        # A wrong, expired or malformed code is a failed second factor: recorded like a failed
+        # login (the code itself is not kept).
+        record_access(
+            kind=AccessEventKind.OTP_FAILED, request=self.request, setting_up=self.setting_up
+        )
+        return super().form_invalid(form)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(setting_up=self.setting_up, **kwargs)

@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -104,6 +106,51 @@ def test_unknown_expired_and_revoked_tokens_get_401(world):
     api_token_revoke(name=token.name)
     assert client.get("/api/v1/members/").status_code == 401
     assert APIClient().get("/api/v1/members/").status_code in (401, 403)
+
+
+def test_refused_tokens_are_recorded_without_the_key(world):
+    def refused(authorization, **extra):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=authorization)
+        response = client.get("/api/v1/members/", {"page_size": 1}, **extra)
+        assert response.status_code == 401, response.content
+        return response
+
+    unknown = "not-a-real-key-" + "x" * 30
+    refused(f"Token {unknown}", REMOTE_ADDR="192.0.2.10")
+    refused("Token two parts")
+    expired, expired_key = api_token_create(name="expired", organization=world["tree"]["village"])
+    ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
+    assert "令牌已过期" in refused(f"Token {expired_key}").json()["detail"]
+    revoked, revoked_key = api_token_create(name="revoked", organization=world["tree"]["other"])
+    api_token_revoke(name="revoked")
+    refused(f"Token {revoked_key}")
+
+    events = list(AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_REFUSED).order_by("pk"))
+    assert [(e.username, e.user, e.detail) for e in events] == [
+        ("", None, {"reason": "unknown"}),
+        ("", None, {"reason": "malformed"}),
+        (expired.user.username, None, {"reason": "expired", "token": "expired"}),
+        (revoked.user.username, None, {"reason": "revoked", "token": "revoked"}),
+    ]
+    assert events[0].ip_address == "192.0.2.10"
+    assert events[0].path == "/api/v1/members/?page_size=1"
+    assert events[0].get_kind_display() == "令牌被拒"
+    # No key, not even its 8-character prefix, is kept anywhere in the events.
+    for event in AccessEvent.objects.all():
+        stored = str([event.username, event.path, event.object_id, event.detail])
+        for key in (unknown, expired_key, revoked_key):
+            assert key[:8] not in stored, (key, stored)
+    # Refusals are not token uses.
+    assert not AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE).exists()
+
+
+def test_token_calls_open_no_session(world):
+    client, _ = token_client(world["tree"]["village"])
+    response = client.get("/api/v1/members/")
+    assert response.status_code == 200
+    assert settings.SESSION_COOKIE_NAME not in response.cookies
+    assert not Session.objects.exists()
 
 
 def test_token_is_read_only(world):

@@ -1,21 +1,29 @@
 """Authentication and separation of duties (等保 2.0 level 3)."""
 
+import datetime
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.contrib.auth import get_user_model
+from axes.helpers import get_client_ip_address
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from branches.tests.factories import make_tree
-from portal.choices import Role
+from portal.access import client_ip
+from portal.choices import ADMIN_ROLES, AccessEventKind, Role
 from portal.middleware import SESSION_STARTED_KEY
-from portal.models import RoleAssignment
+from portal.models import AccessEvent, RoleAssignment
 from portal.services import role_grant
 from portal.tests.factories import make_user
 
@@ -82,8 +90,6 @@ def test_five_failures_lock_the_username_and_address_for_30_minutes(secretary, s
     # Another address is not locked out for this username.
     assert login(Client(), "sec", ip="10.0.0.2").status_code == 302
     # After the cool-off the pair may try again.
-    from axes.models import AccessAttempt
-
     AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME * 2)
     assert login(client, "sec").status_code == 302
 
@@ -99,14 +105,123 @@ def test_success_resets_failures(secretary):
     assert login(client, "sec").status_code == 302
 
 
+# --- the client address behind reverse proxies ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "expected"),
+    [
+        (1, "spoofed, 203.0.113.9", "203.0.113.9"),  # the proxy's hop, not the client's claim
+        (1, "203.0.113.9", "203.0.113.9"),
+        (1, "2001:DB8::1", "2001:db8::1"),
+        (2, "spoofed, 203.0.113.9, 10.0.0.2", "203.0.113.9"),
+        (0, "spoofed, 203.0.113.9", "10.0.0.1"),  # no trusted proxy: the header is ignored
+        (1, "203.0.113.9, not-an-address", "10.0.0.1"),  # an invalid hop falls back
+        (1, "203.0.113.9:4431", "10.0.0.1"),
+        (1, "", "10.0.0.1"),
+        (2, "203.0.113.9", "10.0.0.1"),  # fewer hops than proxies
+    ],
+)
+def test_client_ip_reads_x_forwarded_for_from_the_right(proxies, forwarded, expected, rf):
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+    with override_settings(PORTAL_TRUSTED_PROXY_COUNT=proxies):
+        assert client_ip(request) == expected
+        # django-axes asks the same function (AXES_CLIENT_IP_CALLABLE).
+        assert get_client_ip_address(request) == expected
+
+
+@override_settings(PORTAL_TRUSTED_PROXY_COUNT=1)
+def test_lockout_keys_on_the_address_the_proxy_saw(secretary):
+    assert settings.AXES_CLIENT_IP_CALLABLE == "portal.access.client_ip"
+    assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
+
+    def attempt(client, forwarded, password=PASSWORD):
+        return client.post(
+            reverse("login"),
+            {"username": "sec", "password": password},
+            REMOTE_ADDR="10.0.0.1",  # every request comes through the one proxy
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    attacker = Client()
+    # Changing the client-written part of the header does not escape the count.
+    statuses = [attempt(attacker, f"198.51.100.{i}, 203.0.113.9", "wrong") for i in range(5)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 200, 429]
+    locked = AccessAttempt.objects.get()
+    assert (locked.username, locked.ip_address, locked.failures_since_start) == (
+        "sec",
+        "203.0.113.9",
+        5,
+    )
+    assert attempt(Client(), "192.0.2.77, 203.0.113.9").status_code == 429
+    # Someone else behind the same proxy is not locked out with the attacker.
+    assert attempt(Client(), "203.0.113.10").status_code == 302
+    events = AccessEvent.objects.filter(username="sec").order_by("pk")
+    assert {e.ip_address for e in events if e.kind == AccessEventKind.LOGIN_FAILED} == {
+        "203.0.113.9"
+    }
+    assert events.get(kind=AccessEventKind.LOGIN).ip_address == "203.0.113.10"
+
+
 # --- sessions -------------------------------------------------------------------------------
 
 
-def test_idle_timeout_is_30_minutes(secretary, settings):
+def pass_time(client, seconds):
+    """Let ``seconds`` go by for the client's stored session, as the server sees it: the idle
+    clock (the row's expiry, which SESSION_SAVE_EVERY_REQUEST renews on every request) and the
+    sign-in time the absolute limit counts from both move that far into the past."""
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
+    session = client.session
+    expire_date = Session.objects.get(pk=session.session_key).expire_date
+    if SESSION_STARTED_KEY in session:
+        session[SESSION_STARTED_KEY] -= seconds
+        session.save()  # the store renews the expiry on save: put it back, moved
+    Session.objects.filter(pk=session.session_key).update(
+        expire_date=expire_date - datetime.timedelta(seconds=seconds)
+    )
+
+
+def assert_signed_out(response, path):
+    assert response.status_code == 302
+    target = urlsplit(response["Location"])
+    assert target.path == reverse("login")
+    assert parse_qs(target.query) == {"next": [path]}
+
+
+def test_idle_sessions_live_30_minutes_from_the_last_request(secretary):
+    assert settings.SESSION_COOKIE_AGE == 30 * 60 and settings.SESSION_SAVE_EVERY_REQUEST
     client = Client()
     login(client, "sec")
-    assert settings.SESSION_COOKIE_AGE == 1800 and settings.SESSION_SAVE_EVERY_REQUEST
-    assert 0 < client.session.get_expiry_age() <= 1800
+    # 29 minutes idle, three times over: every request restarts the idle clock.
+    for _ in range(3):
+        pass_time(client, 29 * 60)
+        assert client.get(reverse("home")).status_code == 200
+    # 31 minutes idle: the next request is anonymous and sent to the login page.
+    pass_time(client, 31 * 60)
+    path = reverse("members:list")
+    assert_signed_out(client.get(path), path)
+    assert SESSION_KEY not in client.session
+    assert client.get(reverse("home")).status_code == 302
+
+
+def test_absolute_limit_ends_even_an_active_session(secretary):
+    client = Client()
+    login(client, "sec")
+    # The clock starts at the sign-in itself, not at the first page after it.
+    assert abs(client.session[SESSION_STARTED_KEY] - time.time()) < 60
+    elapsed = 0
+    while elapsed + 29 * 60 <= 12 * 3600:
+        pass_time(client, 29 * 60)
+        elapsed += 29 * 60
+        assert client.get(reverse("home")).status_code == 200, elapsed
+    pass_time(client, 29 * 60)  # 12 h 5 min since the sign-in, last request 29 minutes ago
+    query = {"q": "东村", "mobile": "true"}
+    response = client.get(reverse("members:list"), query)
+    assert_signed_out(response, f"{reverse('members:list')}?{urlencode(query)}")
+    assert "登录已超过 12 小时" in client.get(response["Location"]).content.decode()
+    assert SESSION_KEY not in client.session
+    assert client.get(reverse("home")).status_code == 302
+    assert AccessEvent.objects.filter(kind=AccessEventKind.LOGOUT, user=secretary).exists()
 
 
 def test_absolute_timeout_is_12_hours(secretary):
@@ -155,13 +270,75 @@ def test_totp_setup_then_required_at_every_login(secretary):
     assert response.status_code == 302 and response["Location"].startswith(reverse("otp"))
 
 
-def test_admins_must_use_totp_when_required(tree, settings):
+def test_wrong_totp_codes_are_recorded(secretary):
+    client = Client()
+    login(client, "sec")
+    client.get(reverse("otp"))
+    device = TOTPDevice.objects.get(user=secretary)
+    assert (
+        client.post(reverse("otp"), {"token": "000000"}, REMOTE_ADDR="10.0.0.1").status_code == 200
+    )
+    device.refresh_from_db()
+    device.throttle_reset()
+    assert (
+        client.post(reverse("otp"), {"token": str(totp(device.bin_key)).zfill(6)}).status_code
+        == 302
+    )
+    other = Client()
+    login(other, "sec", ip="10.0.0.5")
+    assert (
+        other.post(reverse("otp"), {"token": "12345x"}, REMOTE_ADDR="10.0.0.5").status_code == 200
+    )
+    events = AccessEvent.objects.filter(kind=AccessEventKind.OTP_FAILED).order_by("pk")
+    assert [(e.user, e.ip_address, e.detail) for e in events] == [
+        (secretary, "10.0.0.1", {"setting_up": True}),
+        (secretary, "10.0.0.5", {"setting_up": False}),
+    ]
+    assert events[0].get_kind_display() == "动态口令错误"
+
+
+# The three 等保 duty administrators and the county organization department's administrator,
+# each with a page of their own.
+ADMIN_LANDING = {
+    Role.SYSTEM_ADMIN: "/admin/auth/user/",
+    Role.SECURITY_ADMIN: "/admin/portal/roleassignment/",
+    Role.AUDITOR: "/audit/",
+    Role.COUNTY_ADMIN: "/members/",
+}
+
+
+def test_every_administrator_role_is_covered():
+    assert set(ADMIN_ROLES) == set(ADMIN_LANDING)
+
+
+@pytest.mark.parametrize("role", list(ADMIN_LANDING))
+def test_admins_must_use_totp_when_required(role, tree, settings):
     settings.PORTAL_REQUIRE_OTP_FOR_ADMINS = True
-    make_user(Role.COUNTY_ADMIN, tree["root"], username="boss", password=PASSWORD)
+    organization = tree["root"] if role == Role.COUNTY_ADMIN else None
+    user = role_grant(username="boss", role=role, organization=organization, password=PASSWORD).user
     client = Client()
     login(client, "boss")
-    response = client.get(reverse("home"))
-    assert response.status_code == 302 and response["Location"].startswith(reverse("otp"))
+    page = ADMIN_LANDING[role]
+    response = client.get(page)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('otp')}?{urlencode({'next': page})}"
+    # Setting up the authenticator and passing it opens the page.
+    assert "绑定动态验证器" in client.get(response["Location"]).content.decode()
+    device = TOTPDevice.objects.get(user=user)
+    token = str(totp(device.bin_key)).zfill(6)
+    passed = client.post(response["Location"], {"token": token})
+    assert passed.status_code == 302 and passed["Location"] == page
+    assert client.get(page).status_code == 200
+    # Without the requirement, an administrator with no authenticator goes straight in.
+    settings.PORTAL_REQUIRE_OTP_FOR_ADMINS = False
+    TOTPDevice.objects.filter(user=user).delete()
+    client = Client()
+    login(client, "boss")
+    assert client.get(page).status_code == 200
+
+
+def test_non_administrators_need_no_totp_when_required_for_admins(tree, settings):
+    settings.PORTAL_REQUIRE_OTP_FOR_ADMINS = True
     # A branch secretary is not an administrator.
     make_user(Role.BRANCH_SECRETARY, tree["village"], username="sec2", password=PASSWORD)
     client = Client()

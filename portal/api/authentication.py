@@ -4,12 +4,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
+from portal.access import record_access
 from portal.api import schema  # noqa: F401 - registers the OpenAPI security scheme
+from portal.choices import AccessEventKind
 from portal.models import ApiToken, hash_token
 
 
 class HashedTokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Token <key>``; unknown, expired or revoked keys answer 401."""
+    """``Authorization: Token <key>``; unknown, expired or revoked keys answer 401, and every
+    refusal is recorded as an access event (never with the key: at most the token's name)."""
 
     keyword = "Token"
 
@@ -18,24 +21,41 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("令牌格式错误:应为“Token <令牌>”"))
+            raise self.refused(request, "malformed", _("令牌格式错误:应为“Token <令牌>”"))
         try:
             key = header[1].decode()
         except UnicodeError as exc:
-            raise exceptions.AuthenticationFailed(_("令牌含有非法字符")) from exc
+            raise self.refused(request, "malformed", _("令牌含有非法字符")) from exc
         token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key)).first()
         if token is None:
-            raise exceptions.AuthenticationFailed(_("令牌无效"))
+            raise self.refused(request, "unknown", _("令牌无效"))
         if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed(_("令牌已吊销"))
+            raise self.refused(request, "revoked", _("令牌已吊销"), token)
         if token.expires_at <= timezone.now():
-            raise exceptions.AuthenticationFailed(_("令牌已过期"))
+            raise self.refused(request, "expired", _("令牌已过期"), token)
         if not token.user.is_active:
-            raise exceptions.AuthenticationFailed(_("服务账号已停用"))
+            raise self.refused(request, "inactive", _("服务账号已停用"), token)
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
+
+    @staticmethod
+    def refused(
+        request, reason: str, message, token: ApiToken | None = None
+    ) -> exceptions.AuthenticationFailed:
+        """Record a refusal and return the 401 for the caller to raise. An unknown key is
+        recorded without any part of it; a known one by its token's name and service account."""
+        detail = {"reason": reason}
+        if token is not None:
+            detail["token"] = token.name
+        record_access(
+            kind=AccessEventKind.TOKEN_REFUSED,
+            request=request._request,
+            username=token.user.get_username() if token is not None else "",
+            **detail,
+        )
+        return exceptions.AuthenticationFailed(message)
 
     def authenticate_header(self, request):
         return self.keyword
