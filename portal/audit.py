@@ -1,16 +1,39 @@
-"""The audit trail as the auditor reads it: the change trail (pghistory) and access events."""
+"""The audit trail as the auditor reads it: the change trail (pghistory) and access events.
+
+An event shows what it did to its row: an insert the row's values, a delete the row's last values,
+an update the changed columns before and after. Sensitive columns are masked wherever the trail
+is read (page and CSV) with ``portal.masking``, like everywhere else in the portal: phones by
+``mask_phone``, ID numbers (stored encrypted, so the trail holds ciphertext) decrypted and
+masked by ``mask_id_number``. The clear values never leave the server.
+"""
 
 from __future__ import annotations
 
 import csv
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator
+from functools import cache
+from typing import Any, NamedTuple
 
 import django_filters
+from cryptography.exceptions import InvalidTag
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Count, Window
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Event, Events
 
+from rosters.exports import escape_formula
+
+from . import crypto
 from .choices import AccessEventKind
+from .masking import mask_id_number, mask_phone
 from .models import AccessEvent
+
+# Rows fetched per round trip by the CSV export's server-side cursor.
+CHUNK_SIZE = 2000
 
 
 def event_models() -> list:
@@ -27,7 +50,8 @@ def tracked_model_choices() -> list[tuple[str, str]]:
 
 
 def change_events():
-    """All changes, newest first, with diffs against the previous version of each object."""
+    """All changes, newest first, with each row's values and the diff against the previous
+    version of its object (``pgh_data``, ``pgh_diff``: both in the one query)."""
     return Events.objects.across(*event_models()).order_by("-pgh_created_at", "-pgh_id")
 
 
@@ -77,6 +101,113 @@ class AccessEventFilterSet(django_filters.FilterSet):
 LABELS = {"insert": _("新增"), "update": _("修改"), "delete": _("删除")}
 
 
+# ---------------------------------------------------------------------------------------------
+# Values of an event, masked
+
+
+def _clear(value: Any) -> Any:
+    """The clear text of an encrypted column's value (``portal.crypto``); a value that is not
+    ciphertext as it is; None if it cannot be decrypted (e.g. its key has been retired)."""
+    if not isinstance(value, str) or crypto.SEPARATOR not in value:
+        return value
+    try:
+        return crypto.decrypt(value)
+    except (ValueError, ImproperlyConfigured, InvalidTag):
+        return None
+
+
+def _mask_encrypted_id_number(value: Any) -> Any:
+    if not value:
+        return value
+    clear = _clear(value)
+    return mask_id_number(clear) if clear is not None else gettext("（无法解密）")
+
+
+# Sensitive columns of the tracked tables, by column name, and how the trail shows them.
+MASKS: dict[str, Callable[[Any], Any]] = {
+    "phone": lambda value: mask_phone(value) if value else value,
+    "id_number": _mask_encrypted_id_number,
+}
+# Encrypted columns: a new ciphertext of the same value (every save, a key rotation) is no change.
+ENCRYPTED = frozenset({"id_number"})
+
+
+def _masked(column: str, value: Any) -> Any:
+    mask = MASKS.get(column)
+    return mask(value) if mask is not None else value
+
+
+@cache
+def _column_order(event_model_label: str) -> dict[str, int]:
+    """The tracked columns of an event table in the model's field order."""
+    model = apps.get_model(event_model_label)
+    return {f.column: n for n, f in enumerate(model._meta.concrete_fields)}
+
+
+class Change(NamedTuple):
+    """One column of an event: its value before and after (None where the side is absent)."""
+
+    field: str
+    before: Any
+    after: Any
+
+    @property
+    def before_text(self) -> str:
+        return _text(self.before)
+
+    @property
+    def after_text(self) -> str:
+        return _text(self.after)
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return "∅"
+    if isinstance(value, bool):
+        return gettext("是") if value else gettext("否")
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def event_changes(event) -> list[Change]:
+    """What an event did, masked: an insert's values (after), a delete's last values (before),
+    an update's changed columns (before and after). From the event row alone: no query."""
+    order = _column_order(event.pgh_model)
+    if event.pgh_label in ("insert", "delete"):
+        pairs = {k: v for k, v in (event.pgh_data or {}).items() if not k.startswith("pgh_")}
+        if event.pgh_label == "insert":
+            pairs = {k: (None, v) for k, v in pairs.items()}
+        else:
+            pairs = {k: (v, None) for k, v in pairs.items()}
+    else:
+        pairs = {
+            k: (before, after)
+            for k, (before, after) in (event.pgh_diff or {}).items()
+            if not (
+                k in ENCRYPTED and _clear(before) is not None and _clear(before) == _clear(after)
+            )
+        }
+    return [
+        Change(k, _masked(k, before), _masked(k, after))
+        for k, (before, after) in sorted(
+            pairs.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])
+        )
+    ]
+
+
+def before_after(event) -> tuple[dict, dict]:
+    """An event's values before and after, masked: an insert has no before, a delete no after."""
+    changes = event_changes(event)
+    before = {} if event.pgh_label == "insert" else {c.field: c.before for c in changes}
+    after = {} if event.pgh_label == "delete" else {c.field: c.after for c in changes}
+    return before, after
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+
+
 class _Echo:
     """A file-like object whose write returns the line, for streaming CSV."""
 
@@ -84,48 +215,67 @@ class _Echo:
         return value
 
 
-def csv_rows(header: list[str], rows):
-    """Stream CSV lines (UTF-8 with BOM so Excel opens Chinese text correctly)."""
+def csv_lines(
+    queryset,
+    header: list[str],
+    to_row: Callable[[Any], Iterable],
+    *,
+    mark: str,
+    on_total: Callable[[int], None],
+) -> Iterator[str]:
+    """Stream a CSV (UTF-8 with BOM so Excel opens Chinese text correctly): the watermark line,
+    the header, one line per object of ``queryset``.
+
+    The rows and their number come from one query, a server-side cursor read in chunks, so the
+    count is of exactly the rows written even while the trail grows. ``on_total`` gets it before
+    the first line is yielded: the export is recorded before anything of it leaves.
+    """
     writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow(header)
-    for row in rows:
-        yield writer.writerow(["'" + v if str(v)[:1] in "=+-@" else v for v in row])
+    objects = queryset.annotate(export_total=Window(Count("*"))).iterator(chunk_size=CHUNK_SIZE)
+    first = next(objects, None)
+    on_total(first.export_total if first is not None else 0)
+    yield "\ufeff" + writer.writerow([mark])
+    yield writer.writerow(header)
+    if first is None:
+        return
+    for obj in itertools.chain([first], objects):
+        yield writer.writerow([escape_formula(v) for v in to_row(obj)])
 
 
-def change_rows(queryset):
-    for e in queryset.iterator(chunk_size=2000):
-        context = e.pgh_context or {}
-        yield [
-            e.pgh_created_at.isoformat(),
-            context.get("username", ""),
-            context.get("ip", ""),
-            context.get("method", ""),
-            context.get("url", ""),
-            e.pgh_obj_model,
-            e.pgh_obj_id,
-            str(LABELS.get(e.pgh_label, e.pgh_label)),
-            _json(e.pgh_diff),
-        ]
+def change_row(e) -> list:
+    context = e.pgh_context or {}
+    before, after = before_after(e)
+    return [
+        e.pgh_created_at.isoformat(),
+        context.get("username", ""),
+        context.get("ip", ""),
+        context.get("method", ""),
+        context.get("url", ""),
+        e.pgh_obj_model,
+        e.pgh_obj_id,
+        str(LABELS.get(e.pgh_label, e.pgh_label)),
+        _json(before),
+        _json(after),
+    ]
 
 
-def access_rows(queryset):
-    for e in queryset.iterator(chunk_size=2000):
-        yield [
-            e.at.isoformat(),
-            e.get_kind_display(),
-            e.username,
-            e.ip_address or "",
-            e.path,
-            e.object_type,
-            e.object_id,
-            _json(e.detail),
-        ]
+def access_row(e) -> list:
+    return [
+        e.at.isoformat(),
+        e.get_kind_display(),
+        e.username,
+        e.ip_address or "",
+        e.path,
+        e.object_type,
+        e.object_id,
+        _json(e.detail, sort_keys=True),
+    ]
 
 
-def _json(value) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str) if value else ""
+def _json(value, *, sort_keys: bool = False) -> str:
+    if not value:
+        return ""
+    return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, default=str)
 
 
 CHANGE_HEADER = [
@@ -137,6 +287,7 @@ CHANGE_HEADER = [
     "对象类型",
     "对象编号",
     "操作",
-    "变更内容",
+    "变更前",
+    "变更后",
 ]
 ACCESS_HEADER = ["时间", "类型", "用户名", "IP 地址", "请求路径", "对象类型", "对象编号", "详情"]

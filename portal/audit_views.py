@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import ListView
 
+from rosters.exports import watermark
+
 from . import audit
 from .access import record_access
 from .choices import AccessEventKind, Role
@@ -65,6 +67,15 @@ class ChangeTrailView(AuditListView):
     def base_queryset(self):
         return audit.change_events()
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # The page's events, each with its masked values: one query, none per row.
+        events = list(context["object_list"])
+        for event in events:
+            event.changes = audit.event_changes(event)
+        context["object_list"] = events
+        return context
+
 
 class AccessTrailView(AuditListView):
     template_name = "audit/access.html"
@@ -76,28 +87,39 @@ class AccessTrailView(AuditListView):
 
 
 class AuditExportView(AuditorRequiredMixin, View):
-    """The filtered trail as CSV, streamed in constant memory; the export itself is recorded."""
+    """The filtered trail as CSV, streamed in constant memory, watermarked with who exported it
+    and when; the export itself is recorded as an access event with its number of rows."""
 
     def get(self, request, which):
         if which == "changes":
             filterset = audit.ChangeEventFilterSet(request.GET, queryset=audit.change_events())
-            header, rows = audit.CHANGE_HEADER, audit.change_rows
+            header, to_row = audit.CHANGE_HEADER, audit.change_row
         elif which == "access":
             queryset = AccessEvent.objects.order_by("-at", "-pk")
             filterset = audit.AccessEventFilterSet(request.GET, queryset=queryset)
-            header, rows = audit.ACCESS_HEADER, audit.access_rows
+            header, to_row = audit.ACCESS_HEADER, audit.access_row
         else:
             raise PermissionDenied
         queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
-        record_access(
-            kind=AccessEventKind.EXPORT,
-            request=request,
-            scope="audit:" + which,
-            filters=request.GET.dict(),
+        filters = request.GET.dict()
+
+        def record(rows: int) -> None:
+            record_access(
+                kind=AccessEventKind.EXPORT,
+                request=request,
+                scope="audit:" + which,
+                filters=filters,
+                rows=rows,
+            )
+
+        lines = audit.csv_lines(
+            queryset,
+            header,
+            to_row,
+            mark=watermark(request.user.get_username()),
+            on_total=record,
         )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        response = StreamingHttpResponse(
-            audit.csv_rows(header, rows(queryset)), content_type="text/csv; charset=utf-8"
-        )
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="audit-{which}-{stamp}.csv"'
         return response

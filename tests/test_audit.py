@@ -1,15 +1,24 @@
 """The audit trail: every change recorded with who and from where, append-only, auditor-only."""
 
+import csv
+import datetime
+import io
+import json
+import re
+
 import pytest
 from django.db import connection, transaction
 from django.db.utils import InternalError
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from branches.tests.factories import make_tree
 from members import services
 from members.models import Member
 from members.tests.factories import make_member
 from portal.choices import AccessEventKind, Role
+from portal.masking import mask_id_number, mask_phone
 from portal.models import AccessEvent
 from portal.tests.factories import make_user
 
@@ -144,7 +153,8 @@ def test_auditor_searches_and_exports(world, client):
     export = client.get(reverse("audit:export", args=["changes"]), {"model": "members.Member"})
     assert export.status_code == 200
     body = b"".join(export.streaming_content).decode("utf-8")
-    assert body.startswith("\ufeff时间,操作人")
+    assert body.startswith("\ufeff导出人 auditor2 导出时间 ")
+    assert body.splitlines()[1].startswith("时间,操作人")
     assert str(world["member"].pk) in body
     # The member's clear ID number never reaches the trail.
     assert world["member"].id_number not in body
@@ -181,3 +191,160 @@ def test_account_changes_are_recorded_without_the_password():
     user.save(update_fields=["password"])
     update_last_login(None, user)
     assert events.count() == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# What the auditor reads: values masked, inserts and deletes with their values, exports counted
+
+
+def export_csv(client, which="changes", **params):
+    """The export's lines as lists of cells, with the BOM checked and taken off."""
+    response = client.get(reverse("audit:export", args=[which]), params)
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert body.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(body[1:])))
+
+
+def change_dicts(lines):
+    """The data rows of a change-trail export, by header, the before/after cells parsed."""
+    header = lines[1]
+    rows = [dict(zip(header, line, strict=True)) for line in lines[2:]]
+    for row in rows:
+        for key in ("变更前", "变更后"):
+            row[key] = json.loads(row[key]) if row[key] else {}
+    return rows
+
+
+@pytest.fixture
+def auditor_client(client):
+    client.force_login(make_user(Role.AUDITOR, username="auditor3"))
+    return client
+
+
+def test_phones_and_id_numbers_are_masked_in_the_trail(world, auditor_client):
+    member = world["member"]
+    old_phone, new_phone = member.phone, "13912345678"
+    services.member_update(member=member, phone=new_phone)
+    village = world["tree"]["village"]
+    village.phone = "0359-1234567"
+    village.save()
+    clear = [old_phone, new_phone, member.id_number, "0359-1234567"]
+
+    html = auditor_client.get(reverse("audit:changes")).content.decode()
+    assert not [value for value in clear if value in html]
+    assert f"{mask_phone(old_phone)} → {mask_phone(new_phone)}" in html
+    assert mask_phone("0359-1234567") in html
+    assert mask_id_number(member.id_number) in html  # the insert's values
+
+    lines = export_csv(auditor_client)
+    body = "\n".join(",".join(line) for line in lines)
+    assert not [value for value in clear if value in body]
+    rows = change_dicts(lines)
+    update = next(r for r in rows if r["对象编号"] == str(member.pk) and r["操作"] == "修改")
+    assert update["变更前"]["phone"] == mask_phone(old_phone)
+    assert update["变更后"]["phone"] == mask_phone(new_phone)
+    org = next(r for r in rows if r["对象编号"] == str(village.pk) and r["操作"] == "修改")
+    assert org["变更后"]["phone"] == "0359-***4567"
+
+
+def test_an_update_that_only_reencrypts_the_id_number_does_not_show_it(world, auditor_client):
+    # Every save encrypts the ID number anew (random nonce): a new ciphertext, the same number.
+    services.member_update(member=world["member"], remarks="已核实")
+    rows = change_dicts(export_csv(auditor_client, model="members.Member", label="update"))
+    assert len(rows) == 1
+    assert rows[0]["变更后"]["remarks"] == "已核实"
+    assert "id_number" not in rows[0]["变更前"] and "id_number" not in rows[0]["变更后"]
+    # A real change of the number is shown, masked on both sides.
+    from members.tests.factories import make_id_number
+
+    old, new = world["member"].id_number, make_id_number()
+    services.member_update(member=world["member"], id_number=new)
+    rows = change_dicts(export_csv(auditor_client, model="members.Member", label="update"))
+    assert rows[0]["变更前"]["id_number"] == mask_id_number(old)
+    assert rows[0]["变更后"]["id_number"] == mask_id_number(new)
+
+
+def test_inserts_and_deletes_show_their_values(world, auditor_client):
+    member = world["member"]
+    services.member_update(member=member, remarks="删除前备注")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM members_member WHERE id = %s", [member.pk])
+    filters = {"model": "members.Member", "object_id": member.pk}
+
+    inserted = auditor_client.get(reverse("audit:changes"), {**filters, "label": "insert"})
+    html = inserted.content.decode()
+    assert "<code>name</code>: 审计甲" in html
+    assert f"<code>phone</code>: {mask_phone(member.phone)}" in html
+    assert f"<code>id_number</code>: {mask_id_number(member.id_number)}" in html
+    deleted = auditor_client.get(reverse("audit:changes"), {**filters, "label": "delete"})
+    html = deleted.content.decode()
+    assert "<code>remarks</code>: 删除前备注" in html
+    assert f"<code>phone</code>: {mask_phone(member.phone)}" in html
+    assert "→" not in html.split("<tbody>")[1]
+
+    rows = {r["操作"]: r for r in change_dicts(export_csv(auditor_client, **filters))}
+    assert rows.keys() == {"新增", "修改", "删除"}
+    assert rows["新增"]["变更前"] == {}
+    assert rows["新增"]["变更后"]["name"] == "审计甲"
+    assert rows["新增"]["变更后"]["phone"] == mask_phone(member.phone)
+    assert rows["新增"]["变更后"]["id_number"] == mask_id_number(member.id_number)
+    assert rows["删除"]["变更后"] == {}
+    assert rows["删除"]["变更前"]["remarks"] == "删除前备注"
+    assert rows["删除"]["变更前"]["id_number"] == mask_id_number(member.id_number)
+    assert set(rows["修改"]["变更前"]) == {"remarks", "updated_at"}
+
+
+def test_the_trail_is_read_in_a_fixed_number_of_queries(world, auditor_client):
+    def queries(action):
+        with CaptureQueriesContext(connection) as captured:
+            action()
+        return captured
+
+    def page():
+        response = auditor_client.get(reverse("audit:changes"))
+        assert response.status_code == 200
+
+    def export():
+        export_csv(auditor_client)
+
+    page()  # the session's first request reads what later ones have cached
+    few = (queries(page), queries(export))
+    village = world["tree"]["village"]
+    for n in range(10):
+        make_member(home_org=village, name=f"审计{n}")
+    services.member_update(member=world["member"], remarks="再次核实")
+    many = (queries(page), queries(export))
+    assert [len(c) for c in few] == [len(c) for c in many]
+    # The page: the count and the page's events. The export: one query of the trail (the rows
+    # and their number together) and one access event.
+    assert len([q for q in many[0].captured_queries if "pgh_obj_model" in q["sql"]]) == 2
+    sqls = [q["sql"] for q in many[1].captured_queries]
+    assert len([s for s in sqls if "pgh_obj_model" in s]) == 1
+    assert len([s for s in sqls if s.startswith("INSERT") and "portal_accessevent" in s]) == 1
+
+
+def test_an_export_is_watermarked_and_recorded_with_its_rows(world, auditor_client):
+    services.member_update(member=world["member"], remarks="已核实")
+    lines = export_csv(auditor_client, model="members.Member")
+    mark = re.fullmatch(r"导出人 auditor3 导出时间 (\d{4}-\d{2}-\d{2} \d{2}:\d{2})", lines[0][0])
+    assert mark and len(lines[0]) == 1
+    at = datetime.datetime.strptime(mark[1], "%Y-%m-%d %H:%M")
+    assert abs(timezone.localtime().replace(tzinfo=None) - at) < datetime.timedelta(minutes=2)
+    assert lines[1][0] == "时间"
+    assert len(lines) - 2 == 2  # the member's insert and update
+    # Empty cells stay empty (no formula-escape apostrophe): no request made these changes.
+    assert lines[2][1:5] == ["", "", "", ""]
+    event = AccessEvent.objects.get(kind=AccessEventKind.EXPORT)
+    assert event.detail["rows"] == 2 and event.detail["scope"] == "audit:changes"
+
+    lines = export_csv(auditor_client, "access", kind=AccessEventKind.EXPORT)
+    assert lines[0][0].startswith("导出人 auditor3 导出时间 ")
+    assert len(lines) - 2 == 1  # the first export; this one is recorded after its rows were read
+    latest = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
+    assert latest.detail["rows"] == 1 and latest.detail["scope"] == "audit:access"
+
+    lines = export_csv(auditor_client, model="members.Member", object_id="0")
+    assert len(lines) == 2
+    latest = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
+    assert latest.detail["rows"] == 0
