@@ -17,7 +17,14 @@ def main():
         # Django would swallow this and fail later with "Models aren't loaded yet".
         sys.exit(f"配置错误(请检查环境变量,见 README“Configuration”):{exc}")
 
-    execute_from_command_line(sys.argv)
+    import django
+
+    django.setup()
+    from portal.commandline import command_context
+
+    # Changes a command makes reach the audit trail as the operating-system user's.
+    with command_context(sys.argv):
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ machine (README "Backups").
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
@@ -251,21 +250,15 @@ def fresh_dump_path() -> Path:
     return Path(settings.BASE_DIR) / "var" / "backups" / f"restore-test-{os.getpid()}.dump"
 
 
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment or the password database
-        return "?"
-
-
 def record_backup(backup: Backup, *, source: str = "command"):
     """Record a dump as an export access event: a backup is a copy of every row."""
     from .access import record_access
     from .choices import AccessEventKind
+    from .commandline import command_operator
 
     return record_access(
         kind=AccessEventKind.EXPORT,
-        username=f"命令行（系统用户 {_os_user()}）",
+        username=command_operator(),
         scope="backup",
         rows=backup.total_rows,
         file=str(backup.path.resolve()),

@@ -6,13 +6,14 @@ Exit statuses (ROSTER-FORMAT.md, issue 4): 0 every row good (and imported, unles
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+
+from portal.commandline import command_operator
 
 from .choices import ImportStatus
 from .exports import CSV, FORMATS, XLSX, write_bad_rows, write_error_report
@@ -58,18 +59,6 @@ def find_user(username: str | None):
     if user is None:
         raise UsageError(_("没有用户名为“%(name)s”的用户") % {"name": username})
     return user
-
-
-def command_operator(user) -> str:
-    """Who a command's import or export is recorded as: the ``--user`` account, else the
-    operating-system user who ran it."""
-    if user is not None:
-        return user.get_username()
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment or the password database
-        name = "?"
-    return _("命令行（系统用户 %(name)s）") % {"name": name}
 
 
 def check_input(options) -> Path:

@@ -15,7 +15,8 @@ from members.choices import PartyStatus
 from members.models import Member
 from portal.access import record_access
 from portal.choices import AccessEventKind
-from rosters.cli import UsageError, command_operator, find_user
+from portal.commandline import command_operator
+from rosters.cli import UsageError, find_user
 from rosters.exports import CSV, FORMATS, XLSX, ledger_branches, watermark, write_ledger
 
 
