@@ -7,6 +7,7 @@ import secrets
 
 import pghistory
 import pgtrigger
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .choices import DUTY_ROLES, AccessEventKind, Role
 
@@ -190,3 +192,31 @@ class Account(get_user_model()):
 pghistory.track(exclude=["password", "last_login"], model_name="UserEvent", app_label="portal")(
     Account
 )
+
+
+class Lockout(AccessAttempt):
+    """django-axes' failed-login records seen from this app: locking out and unlocking (the
+    security administrator deleting them) reach the change trail like any other change."""
+
+    class Meta:
+        proxy = True
+        app_label = "portal"
+        verbose_name = _("登录失败记录")
+        verbose_name_plural = _("登录失败记录")
+
+
+pghistory.track(model_name="LockoutEvent", app_label="portal")(Lockout)
+
+
+class SecondFactor(TOTPDevice):
+    """TOTP authenticators seen from this app: set up, confirmed, removed, throttled. The
+    shared secret is never copied into the trail."""
+
+    class Meta:
+        proxy = True
+        app_label = "portal"
+        verbose_name = _("动态口令设备")
+        verbose_name_plural = _("动态口令设备")
+
+
+pghistory.track(exclude=["key"], model_name="SecondFactorEvent", app_label="portal")(SecondFactor)

@@ -348,3 +348,43 @@ def test_an_export_is_watermarked_and_recorded_with_its_rows(world, auditor_clie
     assert len(lines) == 2
     latest = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
     assert latest.detail["rows"] == 0
+
+
+def test_lockouts_unlocking_and_second_factors_are_in_the_trail(client):
+    from axes.models import AccessAttempt
+    from django.apps import apps
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = make_user(username="li", password="Secret#2026pw")
+    for _ in range(2):
+        client.post(
+            reverse("login"), {"username": "li", "password": "wrong"}, REMOTE_ADDR="10.0.0.9"
+        )
+    lockouts = apps.get_model("portal", "LockoutEvent").objects.filter(username="li")
+    assert sorted(lockouts.values_list("pgh_label", flat=True)) == ["insert", "update"]
+    AccessAttempt.objects.filter(username="li").delete()  # what unlocking does
+    assert lockouts.filter(pgh_label="delete").count() == 1
+    device = TOTPDevice.objects.create(user=user, name="手机")
+    events = apps.get_model("portal", "SecondFactorEvent")
+    assert events.objects.get(pgh_obj_id=device.pk).name == "手机"
+    # The shared secret never reaches the trail.
+    assert "key" not in {f.name for f in events._meta.fields}
+    with connection.cursor() as cursor:
+        columns = [c.name for c in connection.introspection.get_table_description(
+            cursor, events._meta.db_table)]  # fmt: skip
+    assert "key" not in columns
+
+
+def test_every_trail_table_refuses_updates_and_deletes():
+    """Whatever is tracked, now or later: each event table carries its append-only trigger."""
+    from portal.audit import event_models
+
+    tables = {model._meta.db_table for model in event_models()}
+    assert {"members_memberevent", "portal_lockoutevent", "portal_secondfactorevent"} <= tables
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE NOT t.tgisinternal AND t.tgname LIKE 'pgtrigger_append_only_%%'"
+        )
+        protected = {name for (name,) in cursor.fetchall()}
+    assert tables <= protected, tables - protected
