@@ -9,4 +9,4 @@ class PortalConfig(AppConfig):
     verbose_name = _("门户")
 
     def ready(self):
-        from . import signals  # noqa: F401 - connects the access-event receivers
+        from . import checks, signals  # noqa: F401 - registers checks, connects receivers

@@ -50,3 +50,15 @@ def test_intranet_http_switches(run_manage):
         unset=("PORTAL_ALLOW_DEV_SECRET",),
     )  # fmt: skip
     assert plain.stdout.strip().splitlines()[-1].split() == ["False", "False", "False"]
+
+
+def test_audit_retention_cannot_be_set_below_the_law(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.PORTAL_AUDIT_RETENTION_DAYS = 90
+    with pytest.raises(SystemCheckError) as exc:
+        call_command("check")
+    assert "PORTAL_AUDIT_RETENTION_DAYS=90：审计记录保存期限不得少于 180 天" in str(exc.value)
+    settings.PORTAL_AUDIT_RETENTION_DAYS = 365
+    call_command("check")

@@ -1,5 +1,6 @@
 """Re-encrypt ID numbers under the current key (and optionally re-hash under a new lookup key)."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from psycopg2.extras import execute_values
@@ -61,8 +62,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.WARNING(
                     f"审计记录中有 {count} 条身份证号由密钥 {key_id} 加密；审计记录只增不改，"
-                    f"不会重新加密：在这些记录的保存期限内请在 PORTAL_ENCRYPTION_KEYS 中保留 "
-                    f"{key_id}，否则审计员无法查看它们"
+                    f"不会重新加密：在这些记录的保存期限（{settings.PORTAL_AUDIT_RETENTION_DAYS} "
+                    f"天）内请在 PORTAL_ENCRYPTION_KEYS 中保留 {key_id}，否则审计员无法查看它们"
                 )
             )
 
