@@ -43,7 +43,10 @@ class SessionLifetimeMiddleware:
                 request.session[SESSION_STARTED_KEY] = now
             elif now - started > settings.PORTAL_SESSION_ABSOLUTE_SECONDS:
                 logout(request)
-                messages.info(request, _("登录已超过 12 小时,请重新登录"))
+                hours = settings.PORTAL_SESSION_ABSOLUTE_SECONDS / 3600
+                messages.info(
+                    request, _("登录已超过 %(hours)s 小时，请重新登录") % {"hours": f"{hours:g}"}
+                )
                 return redirect(
                     f"{settings.LOGIN_URL}?{urlencode({'next': request.get_full_path()})}"
                 )
