@@ -62,11 +62,31 @@ def decrypt(token: str) -> str:
     key_id, sep, payload = token.partition(SEPARATOR)
     if not sep:
         raise ValueError("not an encrypted value")
+    aead = _aead(key_id)
+    raw = base64.b64decode(payload)
+    return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.encode()).decode()
+
+
+def _aead(key_id: str) -> AESGCM:
     for candidate_id, aead in _keys():
         if candidate_id == key_id:
-            raw = base64.b64decode(payload)
-            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key_id.encode()).decode()
+            return aead
     raise ImproperlyConfigured(f"no key {key_id!r} in PORTAL_ENCRYPTION_KEYS to decrypt with")
+
+
+def encrypt_bytes(data: bytes) -> bytes:
+    """Whole files (an uploaded roster): ``<key id>$`` then nonce and ciphertext, in bytes."""
+    key_id, aead = _keys()[0]
+    nonce = os.urandom(NONCE_BYTES)
+    return key_id.encode() + SEPARATOR.encode() + nonce + aead.encrypt(nonce, data, key_id.encode())
+
+
+def decrypt_bytes(blob: bytes) -> bytes:
+    key_id, sep, sealed = blob.partition(SEPARATOR.encode())
+    if not sep:
+        raise ValueError("not encrypted bytes")
+    aead = _aead(key_id.decode("ascii", "replace"))
+    return aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], key_id)
 
 
 def key_id_of(token: str) -> str:

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from portal.fields import EncryptedTextField
+from portal.storage import sealed_uploads
 
 from .choices import FINISHED_STATUSES, ImportKind, ImportStatus, LinkAction
 
@@ -31,7 +32,14 @@ class RosterImport(models.Model):
     skip_invalid = models.BooleanField(_("跳过错误行"), default=False)
     # Uploads from the browser are limited to what their user is responsible for.
     scoped = models.BooleanField(_("限于操作人管辖范围"), default=False)
-    file = models.FileField(_("文件"), upload_to="rosters/%Y/%m/", blank=True, max_length=255)
+    # Sealed at rest (portal/storage.py): an uploaded roster holds ID numbers in clear.
+    file = models.FileField(
+        _("文件"),
+        upload_to="rosters/%Y/%m/",
+        storage=sealed_uploads,
+        blank=True,
+        max_length=255,
+    )
     filename = models.CharField(_("文件名"), max_length=255)
     sheet = models.CharField(_("工作表"), max_length=100, blank=True, default="")
     user = models.ForeignKey(

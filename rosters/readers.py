@@ -144,6 +144,8 @@ def _local_path(upload: File) -> str | None:
     """The file's path on this machine, if it has one (a stored upload, a temporary upload)."""
     if hasattr(upload, "temporary_file_path"):
         return upload.temporary_file_path()
+    if getattr(getattr(upload, "storage", None), "ENCRYPTS", False):
+        return None  # sealed on disk: only the storage's open() gives the file
     try:
         path = upload.path  # a FieldFile on the local file storage
     except (AttributeError, NotImplementedError, ValueError):

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from openpyxl import load_workbook
@@ -24,6 +25,7 @@ from members.tests.factories import make_member
 from portal.celery import app
 from portal.choices import AccessEventKind, Role
 from portal.models import AccessEvent, RoleAssignment
+from portal.storage import MARKER
 from portal.tests.factories import make_user
 from rosters.choices import ImportKind, ImportStatus
 from rosters.exports import ERROR_HEADERS
@@ -267,6 +269,39 @@ def test_upload_preview_then_confirm_imports(
     assert response.status_code == 302
     assert RosterImport.objects.count() == 2
     assert counts() == (before[0] + 6, before[1] + 6)
+
+
+def test_an_uploaded_roster_waits_sealed_on_disk(
+    client, world, eager, homes, roster_file, counts, django_capture_on_commit_callbacks
+):
+    """A preview keeps the file for the confirmation: encrypted at rest, read back in clear."""
+    rows = member_rows(3, homes=homes)
+    client.force_login(world.users.county)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, roster_file(rows, "csv"))
+    preview = RosterImport.objects.get()
+    assert (preview.status, preview.rows_read) == (ImportStatus.PREVIEWED, 3)
+    stored = (eager / preview.file.name).read_bytes()
+    assert stored.startswith(MARKER)
+    for row in rows:
+        assert row["公民身份号码"].encode() not in stored and row["姓名"].encode() not in stored
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("rosters:confirm", args=[preview.pk]))
+    record = RosterImport.objects.exclude(pk=preview.pk).get()
+    assert (record.status, record.rows_created) == (ImportStatus.IMPORTED, 3)
+
+
+def test_an_upload_stored_before_sealing_is_still_read(eager):
+    """Files written by earlier versions (no marker) open as they are."""
+    storage = RosterImport._meta.get_field("file").storage
+    (eager / "rosters").mkdir(parents=True)
+    (eager / "rosters" / "old.csv").write_bytes(b"plain,text\n")
+    with storage.open("rosters/old.csv") as handle:
+        assert handle.read() == b"plain,text\n"
+    name = storage.save("rosters/new.csv", ContentFile(b"plain,text\n"))
+    assert (eager / name).read_bytes() != b"plain,text\n"
+    with storage.open(name) as handle:
+        assert handle.read() == b"plain,text\n"
 
 
 def test_bad_rows_are_listed_and_block_the_import_unless_skipped(
