@@ -212,3 +212,11 @@ def test_exit_statuses_of_the_real_commands(tmp_path):
     users = recorded["tables"]["auth_user"]
     expected = f"恢复演练失败，行数不一致：\nauth_user: 备份时 {users}，恢复后 {users - 1}"
     assert expected in failed.stderr
+
+
+def test_a_socket_given_as_a_url_query_reaches_pg_dump_and_psql():
+    """DATABASE_URL=postgres://user@/portal?host=/run/postgresql puts the socket in OPTIONS."""
+    db = {"NAME": "portal", "USER": "u", "HOST": "", "PORT": "", "OPTIONS": {"host": "/run/pg"}}
+    env = backup_module._libpq_env(db)
+    assert (env["PGHOST"], env["PGDATABASE"], env["PGUSER"]) == ("/run/pg", "portal", "u")
+    assert "PGPORT" not in env or env["PGPORT"] == os.environ.get("PGPORT")
