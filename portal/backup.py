@@ -64,22 +64,12 @@ def _binary(name: str) -> str:
     return found
 
 
-def _host(db: dict) -> str:
-    """The server's host or socket directory: HOST, or a DATABASE_URL's ``?host=/socket/dir``
-    (which django-environ puts into OPTIONS)."""
-    return str(db.get("HOST") or (db.get("OPTIONS") or {}).get("host") or "")
-
-
-def _port(db: dict) -> str:
-    return str(db.get("PORT") or (db.get("OPTIONS") or {}).get("port") or "")
-
-
 def _libpq_env(db: dict, name: str | None = None) -> dict:
     env = dict(os.environ)
     env.update(
         {
-            "PGHOST": _host(db),
-            "PGPORT": _port(db),
+            "PGHOST": str(db.get("HOST") or ""),
+            "PGPORT": str(db.get("PORT") or ""),
             "PGUSER": str(db.get("USER") or ""),
             "PGPASSWORD": str(db.get("PASSWORD") or ""),
             "PGDATABASE": name or db["NAME"],
@@ -102,8 +92,8 @@ def _connect(db: dict, name: str):
         dbname=name,
         user=db.get("USER") or None,
         password=db.get("PASSWORD") or None,
-        host=_host(db) or None,
-        port=_port(db) or None,
+        host=db.get("HOST") or None,
+        port=db.get("PORT") or None,
     )
 
 

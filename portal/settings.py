@@ -115,6 +115,11 @@ TEMPLATES = [
 # --- Database: PostgreSQL only, external or embedded -------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
+    # A socket directory given as ?host=/run/postgresql lands in OPTIONS; HOST is where every
+    # user of these settings (Django, pg_dump and pg_restore for backups) looks for it.
+    for _key in ("host", "port"):
+        if not DATABASES["default"].get(_key.upper()) and _key in DATABASES["default"]["OPTIONS"]:
+            DATABASES["default"][_key.upper()] = DATABASES["default"]["OPTIONS"].pop(_key)
 else:
     from portal.embedded import postgres_settings
 

@@ -214,9 +214,16 @@ def test_exit_statuses_of_the_real_commands(tmp_path):
     assert expected in failed.stderr
 
 
-def test_a_socket_given_as_a_url_query_reaches_pg_dump_and_psql():
-    """DATABASE_URL=postgres://user@/portal?host=/run/postgresql puts the socket in OPTIONS."""
-    db = {"NAME": "portal", "USER": "u", "HOST": "", "PORT": "", "OPTIONS": {"host": "/run/pg"}}
-    env = backup_module._libpq_env(db)
+def test_a_socket_given_as_a_url_query_reaches_pg_dump_and_psql(run_manage):
+    """DATABASE_URL=postgres://user@/portal?host=/run/postgresql: the settings put the socket
+    where pg_dump and pg_restore (and Django) look for it."""
+    probe = (
+        "import json; from django.conf import settings; from portal import backup;"
+        "print(json.dumps(backup._libpq_env(settings.DATABASES['default'])))"
+    )
+    result = run_manage(
+        "shell", "-c", probe, env_changes={"DATABASE_URL": "postgres://u@/portal?host=/run/pg"}
+    )
+    env = json.loads(result.stdout.strip().splitlines()[-1])
     assert (env["PGHOST"], env["PGDATABASE"], env["PGUSER"]) == ("/run/pg", "portal", "u")
     assert "PGPORT" not in env or env["PGPORT"] == os.environ.get("PGPORT")
