@@ -102,9 +102,13 @@ class Member(models.Model):
     # lookup go through the keyed hash; the last four characters stay clear for search.
     id_number = EncryptedTextField(_("公民身份号码"), validators=[validate_id_number])
     # Unique and indexed through Meta (a field's unique=/db_index= would add a LIKE twin index
-    # that no query uses and every insert maintains).
-    id_number_hash = models.CharField(_("身份证号摘要"), max_length=64, editable=False)
-    id_tail = models.CharField(_("身份证号后四位"), max_length=4, editable=False)
+    # that no query uses and every insert maintains). Hex digits and ID-number characters are
+    # only ever compared for equality: byte order ("C") spares their indexes the database's
+    # language-aware comparison on every probe and insert, whatever locale it was created with.
+    id_number_hash = models.CharField(
+        _("身份证号摘要"), max_length=64, editable=False, db_collation="C"
+    )
+    id_tail = models.CharField(_("身份证号后四位"), max_length=4, editable=False, db_collation="C")
     birth_date = models.DateField(_("出生日期"))
     education = models.CharField(
         _("学历"), max_length=30, choices=Education.choices, blank=True, default=""
@@ -303,6 +307,8 @@ class Mobility(models.Model):
         blank=True,
         related_name="inflow_mobilities",
         help_text=_("参加组织生活的本系统党组织"),
+        # Indexed through Meta, where the many mobilities without one stay out of the index.
+        db_index=False,
     )
     inflow_org_name = models.CharField(
         _("流入地党组织名称"),
@@ -344,6 +350,13 @@ class Mobility(models.Model):
                 condition=Q(ended_on__isnull=True) | Q(ended_on__gte=models.F("left_on")),
                 name="mobility_ended_after_left",
                 violation_error_message=_("返乡或转出日期不能早于外出日期"),
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["inflow_org"],
+                condition=Q(inflow_org__isnull=False),
+                name="mobility_inflow_org_idx",
             ),
         ]
 
