@@ -293,11 +293,11 @@ API_TOKEN_DEFAULT_DAYS = env.int("PORTAL_API_TOKEN_DAYS", default=365)
 # delete, bulk imports and raw SQL included, with the request context denormalized into each
 # row; event tables are append-only (protect triggers refuse UPDATE and DELETE). Statement-level
 # triggers: a statement's events are written by one INSERT … SELECT from its transition table,
-# still one event per changed row (portal/triggers.py).
+# still one event per changed row, the context read once per statement (portal/triggers.py).
 PGHISTORY_DEFAULT_TRACKERS = (
-    pghistory.InsertEvent(level=pghistory.Statement),
-    pghistory.UpdateEvent(level=pghistory.Statement),
-    pghistory.DeleteEvent(level=pghistory.Statement),
+    portal.triggers.InsertEvent(level=pghistory.Statement),
+    portal.triggers.UpdateEvent(level=pghistory.Statement),
+    portal.triggers.DeleteEvent(level=pghistory.Statement),
 )
 PGHISTORY_APPEND_ONLY = True
 # Foreign keys copied into event tables are not indexed (a bulk import would maintain an index

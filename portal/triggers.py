@@ -1,4 +1,5 @@
-"""Statement-level change-trail triggers (django-pghistory) made to survive Django's migrations.
+"""Statement-level change-trail triggers (django-pghistory): made to survive Django's migrations,
+and to read the request context once per statement.
 
 django-pgtrigger tells a row-level trigger from a statement-level one by comparing its ``level``
 with the module's ``Statement`` object by identity (pgtrigger 4.17, pghistory 3.9). Django deep-
@@ -10,9 +11,16 @@ any model is defined.
 
 Statement-level history triggers write a bulk statement's events in one INSERT … SELECT from the
 statement's transition table instead of one trigger call per row: the roster import of 100,000
-members is the case they are for (bench/import_bench.py).
+members is the case they are for (bench/import_bench.py). pghistory puts the context (who, from
+where, which import: ``pghistory.context_metadata``, a JSON text) into that SELECT as an
+expression, so PostgreSQL reads the setting and parses the JSON again for every row; the
+trackers below move both into the statement's one-row ``_pgh_attached_context``, evaluated once.
+Every event still carries the same context.
 """
 
+import pghistory
+import pgtrigger
+from pghistory import trigger
 from pgtrigger import core
 
 
@@ -22,3 +30,54 @@ def _same(self, memo=None):
 
 core._Primitive.__copy__ = _same
 core._Primitive.__deepcopy__ = _same
+
+
+_ONE_ROW = "WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value )"
+_PER_ROW = {
+    "metadata": (
+        "COALESCE(NULLIF(CURRENT_SETTING('pghistory.context_metadata', TRUE), ''), NULL)::JSONB"
+    ),
+    "context_id": "COALESCE(NULLIF(CURRENT_SETTING('pghistory.context_id', TRUE), ''), NULL)::UUID",
+}
+
+
+class _ContextOnceEvent(trigger.Event):
+    def get_func(self, model):
+        sql = super().get_func(model).func
+        if self.level != pgtrigger.Statement:
+            return pgtrigger.Func(sql)
+        if _ONE_ROW not in sql:
+            raise RuntimeError(f"django-pghistory's trigger SQL changed; revisit {__name__}")
+        for name, expr in _PER_ROW.items():
+            if expr not in sql:
+                raise RuntimeError(f"django-pghistory's trigger SQL changed; revisit {__name__}")
+            sql = sql.replace(expr, f"_pgh_attached_context.{name}")
+        once = ", ".join(f"{expr} AS {name}" for name, expr in _PER_ROW.items())
+        return pgtrigger.Func(sql.replace(_ONE_ROW, f"{_ONE_ROW[:-2]}, {once} )"))
+
+
+class _ContextOnce:
+    def add_event_trigger(self, event_model):
+        pgtrigger.register(
+            _ContextOnceEvent(
+                event_model=event_model,
+                label=self.label,
+                name=self.trigger_name,
+                row=self.row,
+                operation=self.operation,
+                condition=self.condition,
+                level=self.level,
+            )
+        )(event_model.pgh_tracked_model)
+
+
+class InsertEvent(_ContextOnce, pghistory.InsertEvent):
+    pass
+
+
+class UpdateEvent(_ContextOnce, pghistory.UpdateEvent):
+    pass
+
+
+class DeleteEvent(_ContextOnce, pghistory.DeleteEvent):
+    pass

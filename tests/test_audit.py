@@ -78,6 +78,32 @@ def test_trail_triggers_are_statement_level_and_survive_migration_states():
         assert "SELECT new_values.* FROM" in sql
 
 
+def test_a_statement_reads_its_context_once_and_every_event_carries_it(world):
+    import pghistory
+
+    other = make_member(home_org=world["tree"]["village"], name="审计乙")
+    with pghistory.context(source="批量测试", operator="审计测试"):
+        Member.objects.filter(pk__in=[world["member"].pk, other.pk]).update(remarks="批量")
+    events = list(Member.pgh_event_model.objects.filter(pgh_label="update"))
+    assert len(events) == 2
+    assert [(e.pgh_context["source"], e.pgh_context["operator"]) for e in events] == [
+        ("批量测试", "审计测试")
+    ] * 2
+    assert len({e.pgh_context_id for e in events}) == 1 and events[0].pgh_context_id
+    # In every history trigger the context is read in the statement's one-row CTE, not in the
+    # SELECT over its rows (portal/triggers.py).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT proname, prosrc FROM pg_proc WHERE prosrc LIKE '%%_pgh_attached_context%%'"
+        )
+        bodies = cursor.fetchall()
+    assert len(bodies) >= 3 * 8  # insert, update and delete of every tracked model
+    for name, body in bodies:
+        once, per_row = body.split("INSERT INTO", 1)
+        assert "CURRENT_SETTING('pghistory.context_metadata'" in once, name
+        assert "CURRENT_SETTING" not in per_row, name
+
+
 @pytest.mark.parametrize(
     "sql",
     [
