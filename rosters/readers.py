@@ -267,7 +267,9 @@ def _pick_sheet(names: list[str], sheet: str | int | None) -> int:
 
 
 _CELL_REF_RE = re.compile(rb'\br="([A-Z]{1,3})(\d{1,7})"')
-_WIDE_REF_RE = re.compile(rb'\br="([A-Z]{2,3})(\d{1,7})"')
+# Without a leading \b, so that the regex engine can hunt for the literal r=" (ten times faster
+# over a sheet's megabytes); the character before is checked on the few matches instead.
+_WIDE_REF_RE = re.compile(rb'r="([A-Z]{2,3})(\d{1,7})"')
 _ROW_REF_RE = re.compile(rb'\br="(\d{1,7})"')
 _PREFIX_RE = re.compile(rb"<(\w+:)?sheetData\b")
 
@@ -321,6 +323,9 @@ class _ExtentScanner:
 
     def _segment(self, seg: bytes) -> None:
         for match in _WIDE_REF_RE.finditer(seg):
+            before = seg[match.start() - 1 : match.start()] if match.start() else b""
+            if before.isalnum() or before == b"_":
+                continue  # the end of another attribute's name (an r=" not starting a word)
             end = seg.find(b">", match.end())
             if end > 0 and seg[end - 1 : end] != b"/":
                 self.width = max(self.width, _column_index(match.group(1)))

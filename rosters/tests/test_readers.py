@@ -351,3 +351,24 @@ def test_formatting_far_below_is_harmless(tmp_path):
     )
     far = rewrite_zip(path, tmp_path / "far.xlsx", {"xl/worksheets/sheet1.xml": styled})
     assert len(read(far)[1]) == 3
+
+
+@pytest.mark.parametrize(
+    ("cell", "refused_"),
+    [
+        ('<c r="XFD4" t="inlineStr"><is><t>x</t></is></c>', True),
+        # An attribute whose name merely ends in r: not a cell reference.
+        ('<c r="V4" abbr="XFD4" t="inlineStr"><is><t>x</t></is></c>', False),
+    ],
+)
+def test_a_stray_value_far_to_the_right_is_refused_before_parsing(
+    tmp_path, settings, cell, refused_
+):
+    settings.ROSTER_MAX_SHEET_CELLS = 4 * 1000  # four rows up to column ALL, not XFD
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    stray = lambda xml: xml.replace("</row></sheetData>", f"{cell}</row></sheetData>")  # noqa: E731
+    far = rewrite_zip(path, tmp_path / "far.xlsx", {"xl/worksheets/sheet1.xml": stray})
+    if refused_:
+        assert "范围过大" in refused(far)
+    else:
+        assert len(read(far)[1]) == 3
