@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+from importlib import import_module
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.db import transaction
+from django.utils import timezone
 
 from .choices import AccessEventKind
 from .models import AccessEvent
@@ -64,3 +70,50 @@ def record_access(
     event.full_clean()
     event.save()
     return event
+
+
+def sessions_end_expired(*, now: datetime.datetime | None = None, batch: int = 1000) -> int:
+    """Delete the sessions that have expired, recording each signed-in one as timed out.
+
+    Django ends an idle session by letting it expire in the database (SESSION_COOKIE_AGE after
+    the last request): nobody signs out, so nothing is recorded, and the row stays until it is
+    deleted. Celery beat runs this hourly; each event is dated when its session expired. A
+    batch at a time, in one transaction each (sessions another sweep holds are skipped).
+    Returns the number of sessions recorded as timed out.
+    """
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not issubclass(store, DatabaseSessionStore):
+        return 0  # sessions kept elsewhere (cache, cookies) expire there, unseen
+    sessions = store.get_model_class().objects
+    now = now or timezone.now()
+    user_key = get_user_model()._meta.pk.to_python
+    ended = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                sessions.select_for_update(skip_locked=True)
+                .filter(expire_date__lt=now)
+                .order_by("expire_date")
+                .values_list("session_key", "session_data", "expire_date")[:batch]
+            )
+            if not rows:
+                return ended
+            signed_in = []
+            for _key, data, expired in rows:
+                user_id = store().decode(data).get(SESSION_KEY)
+                if user_id is not None:
+                    signed_in.append((user_key(user_id), expired))
+            users = get_user_model().objects.in_bulk({user_id for user_id, _at in signed_in})
+            events = [
+                AccessEvent(
+                    kind=AccessEventKind.SESSION_EXPIRED,
+                    user=users[user_id],
+                    username=users[user_id].get_username(),
+                    at=expired,
+                )
+                for user_id, expired in signed_in
+                if user_id in users
+            ]
+            AccessEvent.objects.bulk_create(events)
+            sessions.filter(session_key__in=[key for key, _data, _at in rows]).delete()
+            ended += len(events)

@@ -42,6 +42,7 @@ class AccessEventKind(models.TextChoices):
     LOGIN = "login", _("登录")
     LOGIN_FAILED = "login_failed", _("登录失败")
     LOGOUT = "logout", _("退出")
+    SESSION_EXPIRED = "session_expired", _("会话超时")
     TOKEN_USE = "token_use", _("接口令牌使用")
     TOKEN_REFUSED = "token_refused", _("令牌被拒")
     OTP_FAILED = "otp_failed", _("动态口令错误")

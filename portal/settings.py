@@ -163,6 +163,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "rosters.tasks.purge_roster_uploads",
         "schedule": datetime.timedelta(hours=24),
     },
+    # Sessions that timed out: recorded in the access events, then deleted.
+    "end-expired-sessions": {
+        "task": "portal.tasks.end_expired_sessions",
+        "schedule": datetime.timedelta(hours=1),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(
     Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var"))) / "celerybeat-schedule"

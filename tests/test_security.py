@@ -236,6 +236,53 @@ def test_absolute_timeout_is_12_hours(secretary):
     assert client.get(reverse("home")).status_code == 302
 
 
+def test_timed_out_sessions_are_recorded_and_deleted(secretary, tree, django_assert_num_queries):
+    from portal.access import sessions_end_expired
+    from portal.celery import app
+
+    others = [
+        make_user(Role.BRANCH_SECRETARY, tree["village"], username=f"sec{n}", password=PASSWORD)
+        for n in range(3)
+    ]
+    idle, active, anonymous = Client(), Client(), Client()
+    login(idle, "sec")
+    login(active, "sec", ip="10.0.0.3")
+    idled = []
+    for user in others:
+        client = Client()
+        login(client, user.username)
+        pass_time(client, 31 * 60)
+        idled.append(client.session.session_key)
+    anonymous.get(reverse("login"))  # the login form's CSRF cookie only; no session row
+    stray = Session.objects.create(
+        session_key="x" * 32,
+        session_data=Client().session.encode({"theme": "dark"}),
+        expire_date=timezone.now() - datetime.timedelta(minutes=1),
+    )
+    pass_time(idle, 31 * 60)
+    expired_at = Session.objects.get(pk=idle.session.session_key).expire_date
+    assert AccessEvent.objects.filter(kind=AccessEventKind.SESSION_EXPIRED).count() == 0
+
+    # Five expired sessions, four of them signed in, in one batch: savepoint, lock and read,
+    # users, events, delete, release; then the look that finds no more (savepoint, read,
+    # release). The same nine for one session or a thousand.
+    with django_assert_num_queries(9):
+        assert sessions_end_expired() == 4
+    events = AccessEvent.objects.filter(kind=AccessEventKind.SESSION_EXPIRED)
+    assert sorted(events.values_list("username", flat=True)) == ["sec", "sec0", "sec1", "sec2"]
+    assert events.get(user=secretary).at == expired_at
+    assert events.get(user=secretary).get_kind_display() == "会话超时"
+    remaining = set(Session.objects.values_list("session_key", flat=True))
+    assert active.session.session_key in remaining
+    assert remaining.isdisjoint({idle.session.session_key, stray.session_key, *idled})
+    assert active.get(reverse("home")).status_code == 200
+    assert sessions_end_expired() == 0  # nothing twice
+    # Celery beat runs it hourly, under a task name the worker knows.
+    entry = settings.CELERY_BEAT_SCHEDULE["end-expired-sessions"]
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks and entry["schedule"] <= datetime.timedelta(hours=1)
+
+
 def test_password_change_ends_other_sessions(secretary):
     first, second = Client(), Client()
     login(first, "sec")
