@@ -10,7 +10,7 @@ from pathlib import Path
 import environ
 import pghistory
 
-import portal.triggers  # noqa: F401 - before any model (see the module)
+import portal.triggers  # before any model (see the module); its trackers are used below
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
