@@ -1,4 +1,5 @@
-"""Recording access events (reveals, exports, logins, token use) with who, what, when, where."""
+"""Recording access events (reveals, exports, logins, token use, timed-out sessions) with who,
+what, when, where."""
 
 from __future__ import annotations
 
