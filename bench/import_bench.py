@@ -1,6 +1,6 @@
 """Roster import benchmark: this import against django-import-export and a bare COPY.
 
-    python bench/import_bench.py [--rows 100000] [--baseline-rows 2000] [--xlsx]
+    python bench/import_bench.py [--rows 100000] [--baseline-rows 2000] [--xlsx] [--costs]
 
 What it does, in one run:
 
@@ -19,7 +19,11 @@ What it does, in one run:
    - the tables alone: the import's own COPYs of the N rows, already validated, into the
      members, mobilities and links tables (indexes, constraints, audit triggers): the floor;
    - an xlsx ledger export of the N members (``rosters.exports.export_ledger``);
-   - with ``--xlsx``, the import of the same rows as an .xlsx file (python-calamine).
+   - with ``--xlsx``, the import of the same rows as an .xlsx file (python-calamine);
+   - with ``--costs``, what the parts of the tables cost: the floor's COPYs again, each time
+     in a transaction rolled back (foreign keys checked before it is), with one part taken
+     away — the audit trail's triggers, the foreign keys, the four search indexes, the
+     import links' indexes — and with all of them away, best of three each.
 4. Prints times, rows per second, the ratio to COPY and peak memory.
 """
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import json
 import os
 import resource
@@ -227,12 +232,19 @@ def phase_floor(args) -> dict:
     audit triggers — and committed (deferred foreign-key checks included).
     """
     _django()
-    import pghistory
-    from django.db import connection, transaction
-    from django.utils import timezone
+    from django.db import transaction
 
-    from rosters import services, sql
-    from rosters.models import RosterImport
+    staged, today = _staged(args)
+    started = time.perf_counter()
+    with transaction.atomic():
+        _write_staged(staged, today)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": len(staged), "peak_mb": _peak_mb()}
+
+
+def _staged(args) -> tuple[list, datetime.date]:
+    """The file's rows read, validated and formatted by the import's own code (empty tables)."""
+    from rosters import sql
     from rosters.readers import open_table
     from rosters.schema import MEMBER_SCHEMA
     from rosters.validation import MemberRows, OrgDirectory
@@ -245,30 +257,105 @@ def phase_floor(args) -> dict:
         validator = MemberRows(headers=headers, present=set(table.columns), orgs=OrgDirectory())
         line = sql.CopyFormatter()
         staged = [line(validator.check(n, table.values(cells))[0]) for n, cells in table.rows]
+    return staged, validator.today
+
+
+def _write_staged(staged: list, today: datetime.date) -> None:
+    """The import's COPYs of new members, batch by batch, in the caller's transaction."""
+    import pghistory
+    from django.db import connection
+    from django.utils import timezone
+
+    from rosters import services, sql
+    from rosters.models import RosterImport
+
     record = RosterImport.objects.create(filename="floor")
     batch = services.BATCH_ROWS
-    started = time.perf_counter()
-    with (
-        transaction.atomic(),
-        connection.cursor() as cursor,
-        pghistory.context(roster_import=record.pk) as trail,
-    ):
+    with connection.cursor() as cursor, pghistory.context(roster_import=record.pk) as trail:
         sql.create_stage(cursor, trail)
         for start in range(0, len(staged), batch):
             sql.insert_new(
-                cursor,
-                staged[start : start + batch],
-                import_id=record.pk,
-                today=validator.today,
+                cursor, staged[start : start + batch], import_id=record.pk, today=today,
                 now=timezone.now(),
-            )
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": len(staged), "peak_mb": _peak_mb()}
+            )  # fmt: skip
+
+
+# What --costs takes away, one part at a time (then all together), inside the rolled-back
+# transaction: statements run before the COPYs.
+_SEARCH_INDEXES = (
+    "member_name_idx", "member_org_name_idx", "member_id_tail_idx", "member_last_contact_idx",
+)  # fmt: skip
+
+
+def _cost_parts() -> dict[str, list[str]]:
+    from django.db import connection
+
+    from members.models import Member, Mobility
+    from rosters.models import RosterImportMember
+
+    tables = [m._meta.db_table for m in (Member, Mobility, RosterImportMember)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, contype FROM pg_constraint"
+            " WHERE conrelid::regclass::text = ANY(%s) AND contype IN ('f', 'p', 'u')",
+            [tables],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname NOT IN"
+            " (SELECT conname FROM pg_constraint WHERE contype IN ('p', 'u'))",
+            [tables[2]],
+        )
+        link_indexes = [name for (name,) in cursor.fetchall()]
+    drop = 'ALTER TABLE {} DROP CONSTRAINT "{}"'.format
+    foreign = [drop(t, c) for t, c, kind in constraints if kind == "f"]
+    links = [drop(t, c) for t, c, kind in constraints if t == tables[2] and kind in "pu"]
+    links += [f'DROP INDEX "{name}"' for name in link_indexes]
+    parts = {
+        "the audit trail's triggers": [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in tables[:2]],
+        "the foreign-key checks": foreign,
+        "the four search indexes": [f'DROP INDEX "{name}"' for name in _SEARCH_INDEXES],
+        "the import links' indexes": links,
+    }
+    parts["all of these at once"] = [
+        statement for statements in parts.values() for statement in statements
+    ]
+    return parts
+
+
+def phase_costs(args) -> dict:
+    _django()
+    from django.db import connection, transaction
+
+    staged, today = _staged(args)
+
+    def timed(prepare: list[str]) -> float:
+        best = float("inf")
+        for _ in range(3):
+            with transaction.atomic(), connection.cursor() as cursor:
+                for statement in prepare:
+                    cursor.execute(statement)
+                started = time.perf_counter()
+                _write_staged(staged, today)
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the checks a commit runs
+                best = min(best, time.perf_counter() - started)
+                transaction.set_rollback(True)
+            with connection.cursor() as cursor:  # what the rollback left behind, away
+                cursor.execute(
+                    "VACUUM members_member, members_mobility, rosters_rosterimportmember,"
+                    " members_memberevent, members_mobilityevent"
+                )
+        return best
+
+    everything = timed([])
+    costs = {name: everything - timed(prepare) for name, prepare in _cost_parts().items()}
+    return {"everything": everything, "costs": costs, "rows": len(staged)}
 
 
 PHASES = {
     "setup": phase_setup,
     "floor": phase_floor,
+    "costs": phase_costs,
     "roster": phase_roster,
     "baseline": phase_baseline,
     "copy": phase_copy,
@@ -342,6 +429,9 @@ def main() -> None:
     parser.add_argument("--baseline-rows", type=int, default=2_000)
     parser.add_argument("--xlsx", action="store_true", help="also time an .xlsx import")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--costs", action="store_true", help="also time what each part of the tables costs"
+    )
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
@@ -372,9 +462,11 @@ def main() -> None:
             bare = _run_phase("roster", env, args, source=source, no_triggers=True)
             floor = _run_phase("floor", env, args, source=source)
             baseline = _run_phase("baseline", env, args, source=source)
-            xlsx = None
+            xlsx = costs = None
             if args.xlsx:
                 xlsx = _run_phase("roster", env, args, source=setup["xlsx"])
+            if args.costs:
+                costs = _run_phase("costs", env, args, source=source)
     finally:
         if not args.keep:
             _admin(server, f'DROP DATABASE IF EXISTS "{scratch}"')
@@ -419,6 +511,18 @@ def main() -> None:
     print("** the import's COPYs of already validated rows into members, mobilities and links,")
     print("   with their indexes, constraints and audit triggers: the floor of any import that")
     print("   keeps them; 'this import, all rows new' reads, validates and encrypts on top.")
+    if costs:
+        print()
+        print(f"What the tables' parts cost ({costs['rows']:,} new members, the floor's COPYs in a")
+        print("transaction rolled back after its foreign-key checks, best of 3):")
+        print(f"  {'all of it (the floor, as above)':<74}{costs['everything']:>6.2f} s"
+              f"{costs['everything'] / copy['seconds']:>7.1f}×")  # fmt: skip
+        for name, seconds in costs["costs"].items():
+            print(f"  {'taking away ' + name:<74}{-seconds:>+6.2f} s"
+                  f"{-seconds / copy['seconds']:>+7.1f}×")  # fmt: skip
+        left = costs["everything"] - costs["costs"]["all of these at once"]
+        print(f"  {'left: rows, primary keys, ID-number hash, one current mobility':<74}"
+              f"{left:>6.2f} s{left / copy['seconds']:>7.1f}×")  # fmt: skip
 
 
 if __name__ == "__main__":
