@@ -112,13 +112,20 @@ def _empty_members() -> None:
         )
 
 
+def _trigger_statements(enabled: bool) -> list[str]:
+    """Statements that switch the audit trail's triggers of members and mobilities."""
+    action = "ENABLE" if enabled else "DISABLE"
+    return [
+        f"ALTER TABLE {t} {action} TRIGGER USER" for t in ("members_member", "members_mobility")
+    ]
+
+
 def _triggers(enabled: bool) -> None:
     from django.db import connection
 
-    action = "ENABLE" if enabled else "DISABLE"
     with connection.cursor() as cursor:
-        for table in ("members_member", "members_mobility"):
-            cursor.execute(f"ALTER TABLE {table} {action} TRIGGER USER")
+        for statement in _trigger_statements(enabled):
+            cursor.execute(statement)
 
 
 def phase_roster(args) -> dict:
@@ -280,14 +287,10 @@ def _write_staged(staged: list, today: datetime.date) -> None:
             )  # fmt: skip
 
 
-# What --costs takes away, one part at a time (then all together), inside the rolled-back
-# transaction: statements run before the COPYs.
-_SEARCH_INDEXES = (
-    "member_name_idx", "member_org_name_idx", "member_id_tail_idx", "member_last_contact_idx",
-)  # fmt: skip
-
-
 def _cost_parts() -> dict[str, list[str]]:
+    """What --costs takes away, one part at a time (then all together), inside the rolled-back
+    transaction: statements run before the COPYs. The search indexes are the members' own
+    (Member.Meta.indexes); the keys and the ID-number hash's unique index stay."""
     from django.db import connection
 
     from members.models import Member, Mobility
@@ -312,9 +315,9 @@ def _cost_parts() -> dict[str, list[str]]:
     links = [drop(t, c) for t, c, kind in constraints if t == tables[2] and kind in "pu"]
     links += [f'DROP INDEX "{name}"' for name in link_indexes]
     parts = {
-        "the audit trail's triggers": [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in tables[:2]],
+        "the audit trail's triggers": _trigger_statements(False),
         "the foreign-key checks": foreign,
-        "the four search indexes": [f'DROP INDEX "{name}"' for name in _SEARCH_INDEXES],
+        "the four search indexes": [f'DROP INDEX "{i.name}"' for i in Member._meta.indexes],
         "the import links' indexes": links,
     }
     parts["all of these at once"] = [
