@@ -10,6 +10,7 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -71,6 +72,44 @@ def record_access(
     event.full_clean()
     event.save()
     return event
+
+
+def _refusal_keys(request) -> tuple[str, str]:
+    address = client_ip(request) or "unknown"
+    return f"api-token-refusals:{address}", f"api-token-locked:{address}"
+
+
+def token_lockout_seconds(request) -> int:
+    """How long the request's address may still not present a token (0: it may).
+
+    An address is locked for PORTAL_LOCKOUT_MINUTES once PORTAL_TOKEN_REFUSAL_LIMIT of its
+    tokens were refused within that time (``token_refusal_count``): guessing keys stops, and
+    so does the stream of events a misconfigured system would otherwise write.
+    """
+    until = cache.get(_refusal_keys(request)[1])
+    if until is None:
+        return 0
+    return max(0, int(until - timezone.now().timestamp()) + 1)
+
+
+def token_refusal_count(request) -> bool:
+    """Count a refused token against its client address (in Redis, shared by all workers).
+
+    Returns whether this refusal locked the address. Counts last PORTAL_LOCKOUT_MINUTES from
+    an address's first refusal.
+    """
+    counted, locked = _refusal_keys(request)
+    window = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    cache.add(counted, 0, timeout=window)
+    try:
+        count = cache.incr(counted)
+    except ValueError:  # the window ended between add and incr
+        cache.set(counted, count := 1, timeout=window)
+    if count < settings.PORTAL_TOKEN_REFUSAL_LIMIT:
+        return False
+    cache.set(locked, timezone.now().timestamp() + window, timeout=window)
+    cache.delete(counted)
+    return True
 
 
 def sessions_end_expired(*, now: datetime.datetime | None = None, batch: int = 1000) -> int:

@@ -197,6 +197,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "portal.access.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# API tokens: after this many refused tokens from one client address, that address may not
+# present a token for PORTAL_LOCKOUT_MINUTES (429, no key looked up, nothing more recorded).
+PORTAL_TOKEN_REFUSAL_LIMIT = env.int("PORTAL_TOKEN_REFUSAL_LIMIT", default=10)
 # Reverse proxies in front of the portal whose X-Forwarded-For is trusted (0: none).
 PORTAL_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", default=0)
 
@@ -275,6 +278,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.IsAuthenticatedReadOnlyToken"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.AccountRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -291,6 +295,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# API calls per account and period (s, min, hour, day), beyond which the API answers 429: a
+# full pull of 100,000 members at 500 a page is 200 calls.
+PORTAL_API_RATE = env.str("PORTAL_API_RATE", default="600/min")
 # Token keys last this many days unless create_api_token --days says otherwise.
 API_TOKEN_DEFAULT_DAYS = env.int("PORTAL_API_TOKEN_DAYS", default=365)
 

@@ -1,10 +1,13 @@
 """The REST API base: scoping, tokens, masking, pagination and the offline docs."""
 
 import datetime
+import time
 
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -143,6 +146,57 @@ def test_refused_tokens_are_recorded_without_the_key(world):
             assert key[:8] not in stored, (key, stored)
     # Refusals are not token uses.
     assert not AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE).exists()
+
+
+def test_refused_tokens_lock_their_address_for_a_while(world, settings):
+    settings.PORTAL_TOKEN_REFUSAL_LIMIT = 3
+    settings.AXES_COOLOFF_TIME = datetime.timedelta(seconds=2)
+    here = {"REMOTE_ADDR": "192.0.2.20"}
+    guesser = APIClient()
+    guesser.credentials(HTTP_AUTHORIZATION="Token not-a-real-key-" + "y" * 30)
+    for _ in range(3):
+        assert guesser.get("/api/v1/members/", **here).status_code == 401
+    events = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_REFUSED).order_by("pk")
+    assert [e.detail for e in events] == [
+        {"reason": "unknown"},
+        {"reason": "unknown"},
+        {"reason": "unknown", "locked": True},
+    ]
+
+    # Locked: no key is looked at, not even a good one, and nothing more is recorded.
+    client, _ = token_client(world["tree"]["village"])
+    for caller in (guesser, client):
+        with CaptureQueriesContext(connection) as queries:
+            response = caller.get("/api/v1/members/", **here)
+        assert response.status_code == 429
+        assert "已暂停令牌访问" in response.json()["detail"]
+        assert 1 <= int(response["Retry-After"]) <= 2
+        assert len(queries) == 0
+    assert events.count() == 3
+    assert not AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE).exists()
+    # Other addresses, and people signed in from the same one, are not locked.
+    assert client.get("/api/v1/members/", REMOTE_ADDR="192.0.2.21").status_code == 200
+    staff = APIClient()
+    staff.force_authenticate(make_user(Role.COUNTY_ADMIN, world["tree"]["root"]))
+    assert staff.get("/api/v1/members/", **here).status_code == 200
+
+    time.sleep(2.1)  # the lock ends with PORTAL_LOCKOUT_MINUTES (here 2 seconds)
+    assert client.get("/api/v1/members/", **here).status_code == 200
+    assert guesser.get("/api/v1/members/", **here).status_code == 401
+
+
+def test_api_calls_are_rate_limited_per_account(world, settings):
+    settings.PORTAL_API_RATE = "3/min"
+    client, _ = token_client(world["tree"]["village"])
+    assert [client.get("/api/v1/members/").status_code for _ in range(4)] == [200] * 3 + [429]
+    response = client.get("/api/v1/organizations/")
+    assert response.status_code == 429
+    assert response.json()["detail"].startswith("请求已被限流")
+    assert 0 < int(response["Retry-After"]) <= 60
+    uses = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE)
+    assert uses.count() == 3  # refused calls returned nothing
+    other, _ = token_client(world["tree"]["other"])
+    assert other.get("/api/v1/members/").status_code == 200
 
 
 def test_token_calls_open_no_session(world):

@@ -1,10 +1,12 @@
-"""Token authentication for systems: keys are stored hashed, expire and can be revoked."""
+"""Token authentication for systems: keys are stored hashed, expire and can be revoked; an
+address whose tokens are refused too often is locked out for a while."""
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-from portal.access import record_access
+from portal.access import record_access, token_lockout_seconds, token_refusal_count
 from portal.api import schema  # noqa: F401 - registers the OpenAPI security scheme
 from portal.choices import AccessEventKind
 from portal.models import ApiToken, hash_token
@@ -12,7 +14,9 @@ from portal.models import ApiToken, hash_token
 
 class HashedTokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Token <key>``; unknown, expired or revoked keys answer 401, and every
-    refusal is recorded as an access event (never with the key: at most the token's name)."""
+    refusal is recorded as an access event (never with the key: at most the token's name).
+    After PORTAL_TOKEN_REFUSAL_LIMIT refusals from one address, it gets 429 for
+    PORTAL_LOCKOUT_MINUTES without any key being looked up or recorded."""
 
     keyword = "Token"
 
@@ -20,6 +24,11 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
+        wait = token_lockout_seconds(request._request)
+        if wait:
+            raise exceptions.Throttled(
+                wait=wait, detail=gettext("此地址的令牌验证失败次数过多，已暂停令牌访问。")
+            )
         if len(header) != 2:
             raise self.refused(request, "malformed", _("令牌格式错误:应为“Token <令牌>”"))
         try:
@@ -45,10 +54,13 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
         request, reason: str, message, token: ApiToken | None = None
     ) -> exceptions.AuthenticationFailed:
         """Record a refusal and return the 401 for the caller to raise. An unknown key is
-        recorded without any part of it; a known one by its token's name and service account."""
+        recorded without any part of it; a known one by its token's name and service account.
+        The refusal that locks the address says so (``locked``)."""
         detail = {"reason": reason}
         if token is not None:
             detail["token"] = token.name
+        if token_refusal_count(request._request):
+            detail["locked"] = True
         record_access(
             kind=AccessEventKind.TOKEN_REFUSED,
             request=request._request,
