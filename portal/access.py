@@ -8,11 +8,12 @@ import ipaddress
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from .choices import AccessEventKind
 from .models import AccessEvent
@@ -112,6 +113,19 @@ def token_refusal_count(request) -> bool:
     return True
 
 
+def _ended_by(user, auth_hash: str) -> dict:
+    """An expired session's event detail: whether the password had changed since sign-in.
+
+    Such a session could no longer be used (Django checks the hash on every request, as it
+    would with the current secret key or a fallback): it ended with the password change, and
+    the change trail dates that change.
+    """
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    if any(constant_time_compare(auth_hash, known) for known in hashes):
+        return {}
+    return {"reason": "password_changed"}
+
+
 def sessions_end_expired(*, now: datetime.datetime | None = None, batch: int = 1000) -> int:
     """Delete the sessions that have expired, recording each signed-in one as timed out.
 
@@ -140,18 +154,20 @@ def sessions_end_expired(*, now: datetime.datetime | None = None, batch: int = 1
                 return ended
             signed_in = []
             for _key, data, expired in rows:
-                user_id = store().decode(data).get(SESSION_KEY)
-                if user_id is not None:
-                    signed_in.append((user_key(user_id), expired))
-            users = get_user_model().objects.in_bulk({user_id for user_id, _at in signed_in})
+                session = store().decode(data)
+                if session.get(SESSION_KEY) is not None:
+                    user_id = user_key(session[SESSION_KEY])
+                    signed_in.append((user_id, expired, session.get(HASH_SESSION_KEY, "")))
+            users = get_user_model().objects.in_bulk({user_id for user_id, _at, _h in signed_in})
             events = [
                 AccessEvent(
                     kind=AccessEventKind.SESSION_EXPIRED,
                     user=users[user_id],
                     username=users[user_id].get_username(),
                     at=expired,
+                    detail=_ended_by(users[user_id], auth_hash),
                 )
-                for user_id, expired in signed_in
+                for user_id, expired, auth_hash in signed_in
                 if user_id in users
             ]
             AccessEvent.objects.bulk_create(events)

@@ -262,6 +262,8 @@ def test_timed_out_sessions_are_recorded_and_deleted(secretary, tree, django_ass
     pass_time(idle, 31 * 60)
     expired_at = Session.objects.get(pk=idle.session.session_key).expire_date
     assert AccessEvent.objects.filter(kind=AccessEventKind.SESSION_EXPIRED).count() == 0
+    others[0].set_password("Another#2026pw")  # that session could not be used any more
+    others[0].save()
 
     # Five expired sessions, four of them signed in, in one batch: savepoint, lock and read,
     # users, events, delete, release; then the look that finds no more (savepoint, read,
@@ -272,6 +274,8 @@ def test_timed_out_sessions_are_recorded_and_deleted(secretary, tree, django_ass
     assert sorted(events.values_list("username", flat=True)) == ["sec", "sec0", "sec1", "sec2"]
     assert events.get(user=secretary).at == expired_at
     assert events.get(user=secretary).get_kind_display() == "会话超时"
+    assert events.get(user=others[0]).detail == {"reason": "password_changed"}
+    assert [e.detail for e in events.exclude(user=others[0])] == [{}, {}, {}]
     remaining = set(Session.objects.values_list("session_key", flat=True))
     assert active.session.session_key in remaining
     assert remaining.isdisjoint({idle.session.session_key, stray.session_key, *idled})
