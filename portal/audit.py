@@ -9,6 +9,7 @@ masked by ``mask_id_number``. The clear values never leave the server.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -19,7 +20,7 @@ from typing import Any, NamedTuple
 import django_filters
 from cryptography.exceptions import InvalidTag
 from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db.models import Count, Window
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -138,42 +139,102 @@ def _masked(column: str, value: Any) -> Any:
 
 
 @cache
-def _column_order(event_model_label: str) -> dict[str, int]:
-    """The tracked columns of an event table in the model's field order."""
+def _columns(event_model_label: str) -> dict[str, Any]:
+    """The tracked columns of an event table, in the model's field order: column -> field."""
     model = apps.get_model(event_model_label)
-    return {f.column: n for n, f in enumerate(model._meta.concrete_fields)}
+    return {f.column: f for f in model._meta.concrete_fields}
 
 
 class Change(NamedTuple):
-    """One column of an event: its value before and after (None where the side is absent)."""
+    """One column of an event: its value before and after (None where the side is absent).
+
+    ``model_field`` (the event model's field of that column) gives the page its Chinese name
+    and the labels of coded values; the CSV keeps the column names and the stored values.
+    """
 
     field: str
     before: Any
     after: Any
+    model_field: Any = None
+
+    @property
+    def label(self) -> str:
+        return str(self.model_field.verbose_name) if self.model_field else self.field
 
     @property
     def before_text(self) -> str:
-        return _text(self.before)
+        return _text(self.before, self.model_field)
 
     @property
     def after_text(self) -> str:
-        return _text(self.after)
+        return _text(self.after, self.model_field)
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, model_field=None) -> str:
     if value is None or value == "":
         return "∅"
     if isinstance(value, bool):
         return gettext("是") if value else gettext("否")
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if model_field is not None and model_field.choices:
+        return str(dict(model_field.flatchoices).get(value, value))
     return str(value)
+
+
+def model_name(label: str) -> str:
+    """A model's Chinese name from its label ("members.member"); the label if it is unknown."""
+    try:
+        return str(apps.get_model(label)._meta.verbose_name)
+    except (LookupError, ValueError):
+        return label
+
+
+# Access events' details on the audit page: the keys' names, and the codes some of them hold.
+DETAIL_LABELS = {
+    "scope": _("范围"),
+    "rows": _("行数"),
+    "format": _("格式"),
+    "source": _("来源"),
+    "filters": _("筛选条件"),
+    "file": _("文件"),
+    "token": _("令牌"),
+    "unmasked": _("不脱敏"),
+    "reason": _("原因"),
+    "locked": _("地址已锁定"),
+    "field": _("字段"),
+    "setting_up": _("首次绑定"),
+}
+DETAIL_VALUES = {
+    "reason": {
+        "unknown": _("令牌无效"),
+        "malformed": _("令牌格式错误"),
+        "revoked": _("令牌已吊销"),
+        "expired": _("令牌已过期"),
+        "inactive": _("服务账号已停用"),
+        "password_changed": _("密码已更改，会话此前已失效"),
+    },
+    "source": {"command": _("命令行")},
+}
+
+
+def access_details(event) -> list[tuple[str, str]]:
+    """An access event's details as (name, value) pairs in Chinese, for the audit page."""
+    details = []
+    for key, value in (event.detail or {}).items():
+        text = str(DETAIL_VALUES.get(key, {}).get(value, "")) or _text(value)
+        if key == "field" and event.object_type:  # a revealed field: its name in the model
+            with contextlib.suppress(LookupError, ValueError, FieldDoesNotExist):
+                text = str(apps.get_model(event.object_type)._meta.get_field(value).verbose_name)
+        details.append((str(DETAIL_LABELS.get(key, key)), text))
+    return details
 
 
 def event_changes(event) -> list[Change]:
     """What an event did, masked: an insert's values (after), a delete's last values (before),
     an update's changed columns (before and after). From the event row alone: no query."""
-    order = _column_order(event.pgh_model)
+    columns = _columns(event.pgh_model)
+    order = {column: n for n, column in enumerate(columns)}
     if event.pgh_label in ("insert", "delete"):
         pairs = {k: v for k, v in (event.pgh_data or {}).items() if not k.startswith("pgh_")}
         if event.pgh_label == "insert":
@@ -189,7 +250,7 @@ def event_changes(event) -> list[Change]:
             )
         }
     return [
-        Change(k, _masked(k, before), _masked(k, after))
+        Change(k, _masked(k, before), _masked(k, after), columns.get(k))
         for k, (before, after) in sorted(
             pairs.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])
         )

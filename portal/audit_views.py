@@ -73,6 +73,7 @@ class ChangeTrailView(AuditListView):
         events = list(context["object_list"])
         for event in events:
             event.changes = audit.event_changes(event)
+            event.object_label = audit.model_name(event.pgh_obj_model)
         context["object_list"] = events
         return context
 
@@ -84,6 +85,15 @@ class AccessTrailView(AuditListView):
 
     def base_queryset(self):
         return AccessEvent.objects.order_by("-at", "-pk")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        events = list(context["object_list"])
+        for event in events:
+            event.details = audit.access_details(event)
+            event.object_label = audit.model_name(event.object_type) if event.object_type else ""
+        context["object_list"] = events
+        return context
 
 
 class AuditExportView(AuditorRequiredMixin, View):

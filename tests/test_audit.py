@@ -167,7 +167,30 @@ def test_trail_pages_are_for_the_auditor_only(world, client):
     page = client.get(reverse("audit:changes"), {"model": "members.Member"})
     assert page.status_code == 200
     html = page.content.decode()
-    assert "remarks" in html and "已核实" in html
+    assert "备注：" in html and "已核实" in html
+    assert "党员 #" in html and "members.Member" not in html.split("<tbody")[1]
+
+
+def test_access_page_reads_in_chinese(world, client):
+    from portal.access import record_access
+
+    record_access(kind=AccessEventKind.REVEAL, obj=world["member"], field="phone")
+    record_access(kind=AccessEventKind.TOKEN_REFUSED, reason="revoked", token="大屏", locked=True)
+    record_access(kind=AccessEventKind.EXPORT, scope="ledger:all", rows=12, source="command")
+    client.force_login(make_user(Role.AUDITOR))
+    rows = client.get(reverse("audit:access")).content.decode().split("<tbody")[1]
+    for shown in (
+        f"党员 #{world['member'].pk}",
+        "字段：联系电话",
+        "原因：令牌已吊销",
+        "令牌：大屏",
+        "地址已锁定：是",
+        "行数：12",
+        "来源：命令行",
+    ):
+        assert shown in rows, shown
+    for code in ("members.member", "reason", "revoked", "locked", "command", "phone"):
+        assert code not in rows, code
 
 
 def test_auditor_searches_and_exports(world, client):
@@ -300,13 +323,13 @@ def test_inserts_and_deletes_show_their_values(world, auditor_client):
 
     inserted = auditor_client.get(reverse("audit:changes"), {**filters, "label": "insert"})
     html = inserted.content.decode()
-    assert "<code>name</code>: 审计甲" in html
-    assert f"<code>phone</code>: {mask_phone(member.phone)}" in html
-    assert f"<code>id_number</code>: {mask_id_number(member.id_number)}" in html
+    assert "姓名：审计甲" in html
+    assert f"联系电话：{mask_phone(member.phone)}" in html
+    assert f"公民身份号码：{mask_id_number(member.id_number)}" in html
     deleted = auditor_client.get(reverse("audit:changes"), {**filters, "label": "delete"})
     html = deleted.content.decode()
-    assert "<code>remarks</code>: 删除前备注" in html
-    assert f"<code>phone</code>: {mask_phone(member.phone)}" in html
+    assert "备注：删除前备注" in html
+    assert f"联系电话：{mask_phone(member.phone)}" in html
     assert "→" not in html.split("<tbody>")[1]
 
     rows = {r["操作"]: r for r in change_dicts(export_csv(auditor_client, **filters))}
