@@ -53,7 +53,7 @@ class MemberListView(ScopedListView):
     prefetch_related = (
         Prefetch("mobilities", queryset=Mobility.objects.current(), to_attr="current_mobilities"),
     )
-    filter_placeholders = {"q": _("姓名 / 身份证号后四位 / 电话")}
+    filter_placeholders = {"q": _("姓名 / 身份证号后四位 / 完整电话或后四位")}
     template_name = "members/member_list.html"
 
 

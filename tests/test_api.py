@@ -81,6 +81,13 @@ def test_filters_are_the_html_filterset(world):
     assert all_names(client, q="西村") == ["西村甲"]
     tail = world["members"][1].id_number[-4:]
     assert "东村1" in all_names(client, q=tail)
+    # A phone is found by the whole number or the last four digits (shown anyway), never by
+    # a part of the masked middle: that would reveal it a digit at a time.
+    phone = world["members"][2].phone
+    assert all_names(client, q=phone) == ["东村2"]
+    assert "东村2" in all_names(client, q=phone[-4:])
+    for part in (phone[:7], phone[:10], phone[2:9], phone[3:]):
+        assert "东村2" not in all_names(client, q=part), part
 
 
 def test_id_number_and_phone_masked_unless_token_is_unmasked(world):
