@@ -194,6 +194,7 @@ def model_name(label: str) -> str:
 DETAIL_LABELS = {
     "scope": _("范围"),
     "rows": _("行数"),
+    "status": _("响应状态码"),
     "format": _("格式"),
     "source": _("来源"),
     "filters": _("筛选条件"),

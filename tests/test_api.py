@@ -72,6 +72,14 @@ def test_out_of_scope_detail_is_404_like_a_missing_one(world):
     inside = client.get(f"/api/v1/members/{world['members'][0].pk}/")
     assert inside.status_code == 200
     assert inside.json()["current_mobility"]["destination_name"] == "陕西省西安市雁塔区"
+    # Probing for ids is recorded like any other call, with the answer it got.
+    uses = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE).order_by("pk")
+    assert [(e.detail["status"], e.detail.get("rows")) for e in uses] == [
+        (404, None),
+        (404, None),
+        (200, 1),
+    ]
+    assert uses[0].path == f"/api/v1/members/{world['far'].pk}/"
 
 
 def test_filters_are_the_html_filterset(world):

@@ -20,16 +20,22 @@ class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
         return context
 
     def finalize_response(self, request, response, *args, **kwargs):
+        """Record every call a token makes, with its status and, when it got data, the number
+        of rows: probing for ids (404) or filters (400) is recorded too. Calls refused for the
+        rate (429) are not: they read nothing, and recording them would let a token flood
+        the trail."""
         response = super().finalize_response(request, response, *args, **kwargs)
         token = self.token()
-        if token is not None and response.status_code == 200:
-            data = response.data
-            rows = len(data["results"]) if isinstance(data, dict) and "results" in data else 1
+        if token is not None and response.status_code != 429:
+            detail = {"token": token.name, "status": response.status_code}
+            if response.status_code == 200:
+                data = response.data
+                paged = isinstance(data, dict) and "results" in data
+                detail["rows"] = len(data["results"]) if paged else 1
             record_access(
                 kind=AccessEventKind.TOKEN_USE,
                 request=request,
-                token=token.name,
-                rows=rows,
                 unmasked=token.unmasked,
+                **detail,
             )
         return response
