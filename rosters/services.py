@@ -525,11 +525,13 @@ def _add_conflicts(
             problem, detail = wanted.pop(number)
             raw = table.values(cells)
             if problem == "out_of_scope":
+                # Which organization holds them is not said: outside one's scope a member is
+                # not to be seen, and a roster must not become a way to look them up.
                 key = "id_number"
-                home = validator.orgs.by_id.get(detail)
-                reason = _("该党员的组织关系在“%(org)s”，不在您的管辖范围内，不能更新") % {
-                    "org": home.name if home else detail
-                }
+                reason = _(
+                    "该身份证号已登记在您管辖范围以外的党组织，不能通过此登记表更新，"
+                    "请联系上级组织部门核实"
+                )
             elif problem == "standing":
                 key = "id_number"
                 reason = _("该党员党籍状态为“%(status)s”，不能通过登记表更新") % {

@@ -379,7 +379,10 @@ def test_an_import_is_limited_to_the_users_organizations(roster_file, tree, home
     ]  # fmt: skip
     known = member_rows(2, homes=[tree["village"].code])  # the members of "other", moved here
     record = run(roster_file(known[:1]), orgs=scope)
-    assert record.errors[0][3] == "该党员的组织关系在“西村党支部”，不在您的管辖范围内，不能更新"
+    assert record.errors[0][3] == (
+        "该身份证号已登记在您管辖范围以外的党组织，不能通过此登记表更新，请联系上级组织部门核实"
+    )
+    assert "西村" not in str(record.errors)  # where the member belongs is not said
 
 
 def test_an_upload_is_limited_to_what_its_user_may_see(roster_file, rows, settings, tmp_path):
