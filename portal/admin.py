@@ -4,8 +4,10 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
-from .choices import Role
+from .choices import DUTY_ROLES, Role
 from .models import ApiToken, RoleAssignment
 
 
@@ -18,7 +20,7 @@ class DutyAdminMixin:
         user = request.user
         if not (user.is_active and user.is_staff):
             return False
-        if user.is_superuser:  # the bootstrap account; see README "Separation of duties"
+        if user.is_superuser:  # the bootstrap account (README, "Who sees what")
             return True
         return user.role_assignments.filter(role=self.duty).exists()
 
@@ -49,8 +51,10 @@ class PortalUserAdmin(DutyAdminMixin, UserAdmin):
     """Accounts are the system administrator's duty.
 
     Which is not a way into the other two: only a superuser may make or touch a superuser (who
-    passes every duty check) or hand out Django permissions and groups; roles themselves are
-    the security administrator's (``RoleAssignmentAdmin``).
+    passes every duty check) or hand out Django permissions and groups, nor may a system
+    administrator change, give a password to or delete the account of a security
+    administrator or an auditor (they would then sign in as them); roles themselves are the
+    security administrator's (``RoleAssignmentAdmin``).
     """
 
     duty = Role.SYSTEM_ADMIN
@@ -63,7 +67,12 @@ class PortalUserAdmin(DutyAdminMixin, UserAdmin):
         return (*fields, *self._superuser_only)
 
     def _may_touch(self, request, obj) -> bool:
-        return obj is None or request.user.is_superuser or not obj.is_superuser
+        if obj is None or request.user.is_superuser:
+            return True
+        other_duties = [role for role in DUTY_ROLES if role != self.duty]
+        return (
+            not obj.is_superuser and not obj.role_assignments.filter(role__in=other_duties).exists()
+        )
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and self._may_touch(request, obj)
@@ -100,12 +109,46 @@ class RoleAssignmentAdmin(DutyAdminMixin, admin.ModelAdmin):
     search_fields = ("user__username", "organization__name", "organization__code")
     raw_id_fields = ("user", "organization")
 
+    # Nobody but a superuser changes their own roles: a security administrator could otherwise
+    # give themselves data roles (every member, reveals) or another duty.
+    def _own(self, request, obj) -> bool:
+        return obj is not None and obj.user_id == request.user.pk and not request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not self._own(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not self._own(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        actor = request.user
+
+        class NotOneself(form):
+            def clean(self):
+                cleaned = super().clean()
+                if cleaned.get("user") == actor and not actor.is_superuser:
+                    raise ValidationError(_("不能为自己分配角色，请由另一位安全管理员办理"))
+                return cleaned
+
+        return NotOneself
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(DutyAdminMixin, admin.ModelAdmin):
     duty = Role.SYSTEM_ADMIN
     list_display = ("name", "prefix", "user", "expires_at", "revoked_at", "last_used_at")
-    readonly_fields = ("name", "user", "prefix", "created_at", "expires_at", "last_used_at")
+    # Whether a token sees ID numbers and phones in clear is set once, when the operator
+    # creates it (``create_api_token --unmasked``): not a switch for the account manager.
+    readonly_fields = (
+        "name",
+        "user",
+        "prefix",
+        "unmasked",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    )
     exclude = ("key_hash",)
 
     def has_add_permission(self, request, *args):

@@ -73,3 +73,58 @@ def test_the_member_admin_shows_id_numbers_and_phones_masked(client):
     assert member.phone[:3] + "****" + member.phone[-4:] in page
     # A new member's number is typed in the add form as usual.
     assert 'name="id_number"' in client.get("/admin/members/member/add/").content.decode()
+
+
+@pytest.mark.parametrize("duty", [Role.SECURITY_ADMIN, Role.AUDITOR])
+def test_a_system_administrator_cannot_take_over_another_duty(client, system_admin, duty):
+    holder = role_grant(username=f"{duty}1", role=duty, password=PASSWORD).user
+    assert (
+        'name="username"'
+        not in client.get(f"/admin/auth/user/{holder.pk}/change/").content.decode()
+    )
+    response = client.post(
+        f"/admin/auth/user/{holder.pk}/password/",
+        {"password1": "Another#2026pw", "password2": "Another#2026pw"},
+    )
+    assert response.status_code == 403
+    assert client.get(f"/admin/auth/user/{holder.pk}/delete/").status_code == 403
+    holder.refresh_from_db()
+    assert holder.check_password(PASSWORD) and holder.is_active
+    # Fellow system administrators and everyone else remain theirs to manage.
+    fellow = role_grant(username="sysadm2", role=Role.SYSTEM_ADMIN, password=PASSWORD).user
+    for user in (fellow, get_user_model().objects.create_user("clerk2", password=PASSWORD)):
+        assert client.get(f"/admin/auth/user/{user.pk}/password/").status_code == 200
+
+
+def test_a_security_administrator_cannot_change_their_own_roles(client):
+    from portal.models import RoleAssignment
+
+    tree = make_tree()
+    own = role_grant(username="secadm", role=Role.SECURITY_ADMIN, password=PASSWORD)
+    me = own.user
+    client.force_login(me)
+    response = client.post(
+        "/admin/portal/roleassignment/add/",
+        {"user": me.pk, "role": Role.COUNTY_ADMIN, "organization": tree["root"].pk},
+    )
+    assert response.status_code == 200 and "不能为自己分配角色" in response.content.decode()
+    assert list(me.role_assignments.values_list("role", flat=True)) == [Role.SECURITY_ADMIN]
+    assert client.get(f"/admin/portal/roleassignment/{own.pk}/delete/").status_code == 403
+    change = client.get(f"/admin/portal/roleassignment/{own.pk}/change/").content.decode()
+    assert 'name="role"' not in change  # read-only
+    # Another person's roles are theirs to manage.
+    clerk = get_user_model().objects.create_user("clerk3", password=PASSWORD)
+    response = client.post(
+        "/admin/portal/roleassignment/add/",
+        {"user": clerk.pk, "role": Role.COUNTY_ADMIN, "organization": tree["root"].pk},
+    )
+    assert response.status_code == 302
+    assert RoleAssignment.objects.filter(user=clerk, role=Role.COUNTY_ADMIN).exists()
+
+
+def test_only_token_creation_decides_whether_it_is_unmasked(client, system_admin):
+    from portal.services import api_token_create
+
+    token, _key = api_token_create(name="大屏", organization=make_tree()["root"])
+    page = client.get(f"/admin/portal/apitoken/{token.pk}/change/").content.decode()
+    assert 'name="unmasked"' not in page and 'name="revoked_at' in page
