@@ -240,7 +240,8 @@ def normalize_phone(raw) -> str:
     """The canonical phone number: 11 digits for a mobile, ``0359-1234567`` for a landline.
 
     Accepts str or int (and a whole float, as spreadsheet readers return numbers). Spaces,
-    hyphens, full-width digits and a +86 / 0086 / 86 country code before a mobile are removed.
+    hyphens, full-width digits and a +86 / 0086 / 86 country code before a mobile (+86 / 0086
+    before a landline) are removed.
     Raises ValidationError (codes ``phone_required``, ``phone_invalid``).
     """
     if _is_blank(raw):
@@ -252,10 +253,22 @@ def normalize_phone(raw) -> str:
     for prefix in _COUNTRY_PREFIXES:
         if compact.startswith(prefix) and _MOBILE_RE.fullmatch(compact[len(prefix) :]):
             return compact[len(prefix) :]
-    landline = _landline(text)
+    landline = _landline(text) or _landline(_national(text))
     if landline:
         return landline
     raise _error(PHONE_MESSAGES, "phone_invalid", value=str(raw).strip())
+
+
+def _national(text: str) -> str:
+    """A landline written with the country code (``+86 359 1234567``, ``0086-0359-1234567``,
+    ``+86(359)1234567``) as dialled at home: the code off, the trunk 0 before the area code."""
+    for prefix in ("+86", "0086"):
+        if text.startswith(prefix):
+            rest = text[len(prefix) :].lstrip("-")
+            opening = "(" if rest.startswith("(") else ""
+            rest = rest.removeprefix(opening)
+            return f"{opening}{'' if rest.startswith('0') else '0'}{rest}"
+    return ""
 
 
 def validate_phone(value: str) -> None:
