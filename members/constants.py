@@ -4,7 +4,7 @@
 MIN_JOIN_AGE = 18
 # Probation lasts one year; it can be extended once by 6-12 months, so conversion falls 1-2
 # years after joining.
-PROBATION_MIN_DAYS = 365
+PROBATION_MIN_YEARS = 1
 PROBATION_MAX_YEARS = 2
 # Away this many consecutive months makes a member "mobile" (2024 意见).
 MOBILE_MIN_MONTHS = 6

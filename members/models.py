@@ -27,7 +27,7 @@ from .choices import (
     OutflowReason,
     PartyStatus,
 )
-from .constants import MIN_JOIN_AGE, PROBATION_MAX_YEARS, PROBATION_MIN_DAYS
+from .constants import MIN_JOIN_AGE, PROBATION_MAX_YEARS, PROBATION_MIN_YEARS
 from .validators import (
     id_number_info,
     normalize_id_number,
@@ -243,9 +243,9 @@ class Member(models.Model):
                     _("入党时未满 %(age)d 周岁(出生于 %(b)s)") % {"age": MIN_JOIN_AGE, "b": birth}
                 )
         if self.member_type == MemberType.FULL and self.joined_on and self.converted_on:
-            days = (self.converted_on - self.joined_on).days
+            earliest = self.joined_on + relativedelta(years=PROBATION_MIN_YEARS)
             latest = self.joined_on + relativedelta(years=PROBATION_MAX_YEARS)
-            if days < PROBATION_MIN_DAYS or self.converted_on > latest:
+            if not earliest <= self.converted_on <= latest:
                 errors.setdefault("converted_on", []).append(
                     _("转正日期应在入党日期后 1 至 2 年之间(入党日期 %(j)s)")
                     % {"j": self.joined_on}

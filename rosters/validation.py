@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from branches.models import Organization
 from members.choices import MemberType
-from members.constants import MIN_JOIN_AGE, PROBATION_MAX_YEARS, PROBATION_MIN_DAYS
+from members.constants import MIN_JOIN_AGE, PROBATION_MAX_YEARS, PROBATION_MIN_YEARS
 from members.models import Member, Mobility
 from members.validators import ID_CHECK_CHARS, ID_WEIGHTS, normalize_id_number, normalize_phone
 from portal import regions
@@ -558,7 +558,7 @@ class MemberRows:
         if v["member_type"] == MemberType.FULL:
             if converted is None or converted > today:
                 return False
-            if (converted - joined).days < PROBATION_MIN_DAYS:
+            if converted < plus_years(joined, PROBATION_MIN_YEARS):
                 return False
             if converted > plus_years(joined, PROBATION_MAX_YEARS):
                 return False

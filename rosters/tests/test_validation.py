@@ -233,6 +233,11 @@ def test_conversion_rules(check):
     ):
         assert reason(check, 转正日期=converted.isoformat()) == {"转正日期": window % joined}
     assert check(转正日期=plus_years(joined, 2).isoformat())[1] == {}
+    assert check(转正日期=plus_years(joined, 1).isoformat())[1] == {}
+    # A year is a calendar year: 365 days after 2019-07-01 is 2020-06-30, a day short.
+    early = {"入党日期": "2019-07-01", "转正日期": "2020-06-30"}
+    assert reason(check, **early) == {"转正日期": window % datetime.date(2019, 7, 1)}
+    assert check(入党日期="2019-07-01", 转正日期="2020-07-01")[1] == {}
 
 
 # --- 组织关系所在党组织 ------------------------------------------------------------------------
