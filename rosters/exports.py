@@ -34,7 +34,7 @@ from members.choices import Education, Gender, MemberType, OutflowReason
 from portal import regions
 
 from . import xlsx
-from .schema import FORMULA_PREFIXES, MEMBER_SCHEMA, header_key
+from .schema import MEMBER_SCHEMA, header_key, needs_formula_escape
 from .validation import OrgDirectory
 
 XLSX, CSV = "xlsx", "csv"
@@ -65,8 +65,10 @@ _TITLE_FONT = Font(bold=True, size=14)
 
 
 def escape_formula(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula gets an apostrophe in front."""
-    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES:
+    """Text a spreadsheet would run as a formula gets an apostrophe in front; so does text
+    that already starts with an apostrophe and such a character, for the import takes one
+    apostrophe off again (``'=x`` is exported ``''=x`` and comes back ``'=x``)."""
+    if isinstance(value, str) and needs_formula_escape(value):
         return "'" + value
     return value
 

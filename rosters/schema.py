@@ -133,6 +133,12 @@ _ZERO_WIDTH_RE = re.compile("[\u200b-\u200d\u2060\ufeff]")
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
+def needs_formula_escape(text: str) -> bool:
+    """Whether an export puts an apostrophe before ``text``: it starts with a formula
+    character, or with an apostrophe and one."""
+    return text[:1] in FORMULA_PREFIXES or (text[:1] == "'" and text[1:2] in FORMULA_PREFIXES)
+
+
 def is_blank(value: object) -> bool:
     if value is None:
         return True
@@ -147,8 +153,8 @@ def cell_text(value: object) -> str:
         return ""
     if type(value) is str:
         text = (value if value.isascii() else _ZERO_WIDTH_RE.sub("", value)).strip()
-        if text[:1] == "'" and text[1:2] in FORMULA_PREFIXES:
-            text = text[1:]  # an export's formula escape
+        if text[:1] == "'" and needs_formula_escape(text[1:]):
+            text = text[1:]  # an export's formula escape (rosters.exports.escape_formula)
         return text
     if isinstance(value, bool):
         return _("是") if value else _("否")

@@ -38,6 +38,7 @@ def imported(tree, homes, tmp_path):
     rows[4]["党员类型"] = "预备党员"
     rows[4]["转正日期"] = ""
     rows[5]["详细地址"] = "@家"
+    rows[6]["工作单位"] = "+86科技"
     path = write_xlsx(tmp_path / "in.xlsx", rows)
     record = services.roster_import(source=path, filename=path.name)
     assert record.status == ImportStatus.IMPORTED, record.errors
@@ -74,7 +75,7 @@ def test_formulas_are_escaped(tree, imported):
     values = [c for sheet in book for row in sheet.iter_rows(min_row=3) for c in row]
     texts = {c.value for c in values if isinstance(c.value, str)}
     assert '\'=HYPERLINK("http://x")' in texts
-    assert "'-外包-" in texts and "'@家" in texts
+    assert "'-外包-" in texts and "'@家" in texts and "'+86科技" in texts
     assert not any(c.data_type == "f" for c in values)
 
 
@@ -112,6 +113,19 @@ def test_an_export_imports_back_unchanged(tree, imported, tmp_path, fmt):
     assert unchanged == 8
     member = Member.objects.by_id_number(imported[0]["公民身份号码"]).get()
     assert member.remarks == '=HYPERLINK("http://x")'
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_value_starting_with_an_apostrophe_comes_back_unchanged(tree, imported, tmp_path, fmt):
+    """The import takes an export's escape apostrophe off: one the value has must survive."""
+    number = imported[2]["公民身份号码"]  # a member of 东村
+    Member.objects.by_id_number(number).update(remarks="'=x")
+    path = tmp_path / f"ledger.{fmt}"
+    path.write_bytes(export(tree, fmt, scope=tree["village"]))
+    record = services.roster_import(source=path, filename=path.name)
+    assert record.status == ImportStatus.IMPORTED, record.errors
+    assert record.rows_unchanged == 4 and record.rows_updated == 0
+    assert Member.objects.by_id_number(number).get().remarks == "'=x"
 
 
 def test_a_shared_organization_name_is_exported_as_its_code(tree, imported, tmp_path):
