@@ -15,6 +15,7 @@ import codecs
 import contextlib
 import csv
 import io
+import logging
 import os
 import re
 import zipfile
@@ -34,6 +35,8 @@ from django.utils.translation import gettext as _
 
 from . import constants
 from .schema import Schema, is_blank
+
+logger = logging.getLogger(__name__)
 
 XLSX, XLS, CSV = "xlsx", "xls", "csv"
 
@@ -60,6 +63,10 @@ _MAX_PART = 16 << 20
 
 class RosterFileError(Exception):
     """The file cannot be read at all; ``str(error)`` is one Chinese sentence for the user."""
+
+
+def _damaged(fmt: str) -> RosterFileError:
+    return RosterFileError(_("文件已损坏，不是有效的 .%(fmt)s 表格") % {"fmt": fmt})
 
 
 def limit(name: str) -> int:
@@ -363,7 +370,7 @@ def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, str]:
     try:
         zf = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise RosterFileError(_("文件已损坏，不是有效的 .xlsx 表格")) from None
+        raise _damaged(XLSX) from None
     with zf:
         infos = {info.filename: info for info in zf.infolist()}
         if "xl/workbook.xml" not in infos:
@@ -399,7 +406,7 @@ def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, str]:
                         if scan:
                             scanner.feed(chunk)
             except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError):
-                raise RosterFileError(_("文件已损坏，不是有效的 .xlsx 表格")) from None
+                raise _damaged(XLSX) from None
             if scan:
                 scanner.close()
         cells = scanner.last_row * scanner.width
@@ -414,6 +421,18 @@ def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, str]:
         return index, name
 
 
+def _csv_problem(exc: csv.Error) -> str:
+    """What the csv module's (English) error means, in a few words."""
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return _("有单元格超过 %(n)d 个字符") % {"n": csv.field_size_limit()}
+    if "NUL" in text:
+        return _("含有空字符，可能不是文本文件")
+    if "new-line character" in text:
+        return _("未加引号的单元格里有换行")
+    return _("引号不成对或分隔符有误")
+
+
 def _xlsx_rows(src: _Source, index: int) -> tuple[Iterator[tuple[int, list[Any]]], int]:
     src.stream.seek(0)
     try:
@@ -425,9 +444,8 @@ def _xlsx_rows(src: _Source, index: int) -> tuple[Iterator[tuple[int, list[Any]]
     except python_calamine.PasswordError:
         raise RosterFileError(_("文件设置了密码，无法读取：请去掉密码后重新上传")) from None
     except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        raise RosterFileError(
-            _("表格文件已损坏，无法读取（%(detail)s）") % {"detail": str(exc)[:100]}
-        ) from None
+        logger.info("unreadable xlsx: %s", exc)
+        raise _damaged(XLSX) from None
     end = sheet.end
     total = end[0] + 1 if end else 0
 
@@ -448,7 +466,7 @@ def _ole2_streams(data: bytes) -> list[str]:
     try:
         doc = xlrd.compdoc.CompDoc(data, logfile=io.StringIO())
     except Exception:  # noqa: BLE001 - any parse failure means the file is damaged
-        raise RosterFileError(_("文件已损坏，不是有效的 .xls 表格")) from None
+        raise _damaged(XLS) from None
     return [entry.name for entry in doc.dirlist]
 
 
@@ -471,9 +489,10 @@ def _xls_rows(
     except xlrd.XLRDError as exc:
         if "encrypted" in str(exc).lower():
             raise RosterFileError(_("文件设置了密码，无法读取：请去掉密码后重新上传")) from None
-        raise RosterFileError(_("无法读取 .xls 文件：%(detail)s") % {"detail": exc}) from None
+        logger.info("unreadable xls: %s", exc)
+        raise _damaged(XLS) from None
     except Exception:  # noqa: BLE001 - xlrd raises many kinds of errors on damaged files
-        raise RosterFileError(_("文件已损坏，不是有效的 .xls 表格")) from None
+        raise _damaged(XLS) from None
     names = book.sheet_names()
     index = _pick_sheet(names, sheet)
     xsheet = book.sheet_by_index(index)
@@ -554,12 +573,15 @@ def _csv_rows(src: _Source) -> tuple[Iterator[tuple[int, list[Any]]], int]:
     reader = csv.reader(text, delimiter=_csv_delimiter(sample))
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
+        number = 0
         try:
-            yield from enumerate(reader, start=1)
+            for number, cells in enumerate(reader, start=1):
+                yield number, cells
         except csv.Error as exc:
+            # The row as the spreadsheet numbers it (a quoted cell may span several lines).
             raise RosterFileError(
                 _("CSV 文件第 %(row)d 行格式有误：%(detail)s")
-                % {"row": reader.line_num, "detail": exc}
+                % {"row": number + 1, "detail": _csv_problem(exc)}
             ) from None
         finally:
             # Leave the binary stream open for its owner; if the owner already closed it

@@ -287,6 +287,15 @@ def test_encrypted_xlsx_named_xls(tmp_path):
     assert refused(path) == "文件设置了密码，无法读取：请去掉密码后重新上传"
 
 
+def test_a_broken_csv_row_is_named_in_chinese_by_its_row_number(tmp_path):
+    rows = [member_row(n, home="B1") for n in range(3)]
+    rows[0]["备注"] = "第一行\n第二行\n第三行"  # one cell over three lines: row 2 still
+    rows[1]["备注"] = "长" * 140_000  # beyond the csv module's field limit
+    path = write_csv(tmp_path / "r.csv", rows)
+    message = refused(path)
+    assert message == "CSV 文件第 3 行格式有误：有单元格超过 131072 个字符"
+
+
 def test_damaged_xlsx(tmp_path):
     path = write_xlsx(tmp_path / "r.xlsx", ROWS)
     damaged = tmp_path / "d.xlsx"
