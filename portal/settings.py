@@ -322,8 +322,10 @@ PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # Keep the trail at least this long (网络安全法: 6 months); nothing deletes it before.
 PORTAL_AUDIT_RETENTION_DAYS = env.int("PORTAL_AUDIT_RETENTION_DAYS", default=180)
 
-# django-import-export's own exports (the resources' formats): a cell starting with = + - @ is
-# written as text, never run as a formula; characters xlsx cannot hold are replaced.
+# django-import-export's own exports (the resources' formats, which no page or command uses:
+# ledgers go through rosters/exports.py, whose apostrophe escape imports back unchanged): the
+# library drops a leading "=" from a cell so that nothing runs as a formula; characters xlsx
+# cannot hold are replaced.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 

@@ -12,7 +12,5 @@ ROSTER_MAX_COMPRESSION_RATIO = 200
 ROSTER_MAX_SHEET_CELLS = 10_000_000
 # The header must be within this many rows from the top.
 HEADER_SEARCH_ROWS = 30
-# Files with more data rows than this run as a Celery job from the browser.
-ROSTER_ASYNC_ROWS = 3000
 # How often (rows) an import reports progress.
 PROGRESS_EVERY = 2000

@@ -147,6 +147,41 @@ def test_header_synonyms_spaces_and_full_width(tmp_path):
     assert table.warnings == []
 
 
+# Every synonym of ROSTER-FORMAT.md's member table, by the column it names.
+CONTRACT_SYNONYMS = [
+    ("seq", "编号"),
+    ("id_number", "身份证号"),
+    ("id_number", "身份证号码"),
+    ("id_number", "身份证"),
+    ("education", "文化程度"),
+    ("phone", "手机号码"),
+    ("phone", "手机"),
+    ("phone", "电话"),
+    ("member_type", "人员类别"),
+    ("joined_on", "入党时间"),
+    ("converted_on", "转正时间"),
+    ("home_org", "所在党支部"),
+    ("home_org", "党组织名称"),
+    ("left_on", "外出时间"),
+    ("destination", "外出地点"),
+    ("destination", "流向地"),
+    ("destination_address", "现居住地址"),
+    ("employer", "务工单位"),
+    ("inflow_org", "参加组织生活的党组织"),
+    ("certificate_no", "流动党员活动证号"),
+]
+
+
+@pytest.mark.parametrize(("key", "synonym"), CONTRACT_SYNONYMS)
+def test_every_contract_synonym_names_its_column(tmp_path, key, synonym):
+    header = MEMBER_SCHEMA.column(key).header
+    rows = ROWS[:1]
+    renamed = [{(synonym if k == header else k): v for k, v in row.items()} for row in rows]
+    table, values = read(write_csv(tmp_path / "r.csv", renamed))
+    assert table.header_of(key, MEMBER_SCHEMA) == synonym
+    assert values[0][1][key] == str(rows[0][header])  # as read from CSV: text
+
+
 def test_unknown_columns_are_a_warning(tmp_path):
     rows = [{**row, "籍贯": "万荣", "QQ号": "1"} for row in ROWS]
     table, values = read(write_xlsx(tmp_path / "r.xlsx", rows))
