@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from .choices import AccessEventKind
+from .masking import mask_in_text
 from .models import AccessEvent
 
 # Events recorded for a request that authenticated nobody.
@@ -50,7 +51,8 @@ def record_access(
     username: str = "",
     **detail,
 ) -> AccessEvent:
-    """Write one access event; called by views, the API and commands."""
+    """Write one access event; called by views, the API and commands. Phones and ID numbers
+    in the URL and the details (what was searched for) are masked."""
     if kind not in AccessEventKind.values:
         raise ValueError(f"unknown access event kind {kind!r}")
     # A failed login or a refused token authenticated nobody: the event names who was tried
@@ -65,10 +67,10 @@ def record_access(
         user=user,
         username=username or (user.get_username() if user else ""),
         ip_address=client_ip(request),
-        path=(request.get_full_path()[:300] if request is not None else ""),
+        path=(mask_in_text(request.get_full_path())[:300] if request is not None else ""),
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
-        detail=detail,
+        detail=_masked(detail),
     )
     event.full_clean()
     event.save()
@@ -124,6 +126,17 @@ def _ended_by(user, auth_hash: str) -> dict:
     if any(constant_time_compare(auth_hash, known) for known in hashes):
         return {}
     return {"reason": "password_changed"}
+
+
+def _masked(value):
+    """An event's detail with phones and ID numbers masked in its text (search filters)."""
+    if isinstance(value, str):
+        return mask_in_text(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
 
 
 def sessions_end_expired(*, now: datetime.datetime | None = None, batch: int = 1000) -> int:

@@ -96,6 +96,12 @@ def test_filters_are_the_html_filterset(world):
     assert "东村2" in all_names(client, q=phone[-4:])
     for part in (phone[:7], phone[:10], phone[2:9], phone[3:]):
         assert "东村2" not in all_names(client, q=part), part
+    # What was searched for is recorded the way the pages show a phone.
+    paths = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE).values_list(
+        "path", flat=True
+    )
+    assert any(f"q={phone[:3]}****{phone[-4:]}" in path for path in paths)
+    assert not any(phone in path for path in paths)
 
 
 def test_id_number_and_phone_masked_unless_token_is_unmasked(world):
