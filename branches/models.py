@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pghistory
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal import regions
+from portal import regions, triggers
 
 from .choices import MEMBERSHIP_BRANCH_TYPES, BranchType, OrgKind, OrgStatus
 from .constants import (
@@ -57,7 +56,7 @@ class OrganizationQuerySet(models.QuerySet):
         return self.filter(kind=OrgKind.BRANCH, branch_type__in=MEMBERSHIP_BRANCH_TYPES)
 
 
-@pghistory.track()
+@triggers.track()
 class Organization(models.Model):
     """A party organization: a node of the county tree, including outside organizations."""
 
@@ -224,7 +223,7 @@ class Organization(models.Model):
         return warnings
 
 
-@pghistory.track()
+@triggers.track()
 class BranchTypeChange(models.Model):
     """A change of a branch's type, e.g. functional to established (Wanrong's Xi'an branch)."""
 

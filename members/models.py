@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 
-import pghistory
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from branches.models import Organization, validate_region_code
-from portal import crypto, regions
+from portal import crypto, regions, triggers
 from portal.fields import EncryptedTextField
 
 from .choices import (
@@ -89,7 +88,7 @@ class MemberQuerySet(models.QuerySet):
         return self.filter(home_org__path__startswith=org.path)
 
 
-@pghistory.track()
+@triggers.track()
 class Member(models.Model):
     """A party member whose 组织关系 is held by one of our branches."""
 
@@ -283,7 +282,7 @@ class MobilityQuerySet(models.QuerySet):
         return self.filter(ended_on__isnull=True)
 
 
-@pghistory.track()
+@triggers.track()
 class Mobility(models.Model):
     """One period away from home (外出): from the outflow registration until return or transfer."""
 

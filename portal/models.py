@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-import pghistory
 import pgtrigger
 from axes.models import AccessAttempt
 from django.conf import settings
@@ -17,13 +16,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from . import triggers
 from .choices import DUTY_ROLES, AccessEventKind, Role
 
 # Roles that are held on an organization (and so scope data to its subtree).
 ORG_SCOPED_ROLES = (Role.COUNTY_ADMIN, Role.COMMITTEE_STAFF, Role.BRANCH_SECRETARY, Role.API_CLIENT)
 
 
-@pghistory.track()
+@triggers.track()
 class RoleAssignment(models.Model):
     """A user holds a role on an organization; they see that organization's subtree."""
 
@@ -95,7 +95,7 @@ class ApiTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
-@pghistory.track(exclude=["key_hash"])
+@triggers.track(exclude=["key_hash"])
 class ApiToken(models.Model):
     """A read-only key for an upstream system, bound to a service account and its scope."""
 
@@ -165,7 +165,8 @@ class AccessEvent(models.Model):
         triggers = [
             pgtrigger.Protect(
                 name="access_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
-            )
+            ),
+            triggers.no_truncate("access_event_no_truncate"),
         ]
 
     def __str__(self) -> str:
@@ -189,7 +190,7 @@ class Account(get_user_model()):
 
 # Account changes (activation, staff/superuser flags, names) are part of the change trail too;
 # the password hash is never copied into it.
-pghistory.track(exclude=["password", "last_login"], model_name="UserEvent", app_label="portal")(
+triggers.track(exclude=["password", "last_login"], model_name="UserEvent", app_label="portal")(
     Account
 )
 
@@ -205,7 +206,7 @@ class Lockout(AccessAttempt):
         verbose_name_plural = _("登录失败记录")
 
 
-pghistory.track(model_name="LockoutEvent", app_label="portal")(Lockout)
+triggers.track(model_name="LockoutEvent", app_label="portal")(Lockout)
 
 
 class SecondFactor(TOTPDevice):
@@ -219,4 +220,4 @@ class SecondFactor(TOTPDevice):
         verbose_name_plural = _("动态口令设备")
 
 
-pghistory.track(exclude=["key"], model_name="SecondFactorEvent", app_label="portal")(SecondFactor)
+triggers.track(exclude=["key"], model_name="SecondFactorEvent", app_label="portal")(SecondFactor)

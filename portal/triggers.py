@@ -81,3 +81,37 @@ class UpdateEvent(_ContextOnce, pghistory.UpdateEvent):
 
 class DeleteEvent(_ContextOnce, pghistory.DeleteEvent):
     pass
+
+
+# --- The trail is append-only, TRUNCATE included ---------------------------------------------
+# PGHISTORY_APPEND_ONLY protects event tables against UPDATE and DELETE only; a TRUNCATE (or
+# `manage.py flush` run against production) would still empty them.
+
+NO_TRUNCATE = "no_truncate"
+
+
+def no_truncate(name: str = NO_TRUNCATE) -> pgtrigger.Trigger:
+    """A trigger refusing TRUNCATE of its table (pgtrigger's Protect has no TRUNCATE)."""
+    return pgtrigger.Trigger(
+        name=name,
+        when=pgtrigger.Before,
+        operation=pgtrigger.Truncate,
+        level=pgtrigger.Statement,
+        func="RAISE EXCEPTION 'pgtrigger: Cannot truncate % table', TG_TABLE_NAME; RETURN NULL;",
+    )
+
+
+def track(*trackers, meta: dict | None = None, **kwargs):
+    """``pghistory.track``, the event table protected against TRUNCATE as well."""
+    meta = dict(meta or {})
+    meta["triggers"] = [*meta.get("triggers", []), no_truncate()]
+    return pghistory.track(*trackers, meta=meta, **kwargs)
+
+
+def truncate_protections() -> list[str]:
+    """The URIs of every no-truncate trigger (the test suite's flush sets them aside)."""
+    return [
+        trigger.get_uri(model)
+        for model, trigger in pgtrigger.registered()
+        if trigger.name.endswith(NO_TRUNCATE)
+    ]

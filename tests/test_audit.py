@@ -121,6 +121,23 @@ def test_no_one_can_alter_the_trail(world, sql):
         cursor.execute(sql)
 
 
+def test_no_trail_table_can_be_truncated(world):
+    """Every event table and the access events refuse TRUNCATE too, so that neither a stray
+    statement nor `manage.py flush` run against production empties the trail."""
+    from portal.audit import event_models
+
+    tables = [m._meta.db_table for m in event_models()] + [AccessEvent._meta.db_table]
+    assert len(tables) >= 9
+    for table in tables:
+        with (
+            pytest.raises(InternalError) as refused,
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"TRUNCATE {table}")
+        assert f"Cannot truncate {table} table" in str(refused.value)
+
+
 def test_request_context_is_recorded(world, client):
     user = make_user(Role.BRANCH_SECRETARY, world["tree"]["village"], username="secretary")
     client.force_login(user)
