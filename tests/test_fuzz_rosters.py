@@ -12,6 +12,8 @@ from branches.tests.factories import make_tree
 from members.models import Member, Mobility
 from members.validators import normalize_id_number, normalize_phone
 from portal import regions
+from portal.choices import Role
+from portal.tests.factories import make_user
 from rosters.choices import ImportStatus
 from rosters.readers import RosterFileError, open_table
 from rosters.schema import MEMBER_SCHEMA
@@ -100,7 +102,8 @@ def make_tree_once():
 def test_trail_records_an_import_of_10000_rows_row_by_row():
     tree = make_tree()
     rows = [member_row(i, home=tree["village"].code) for i in range(10_000)]
-    record = roster_import(source=csv_text(rows).encode("utf-8"), filename="big.csv")
+    staff = make_user(Role.COUNTY_ADMIN, tree["root"], username="importer")
+    record = roster_import(source=csv_text(rows).encode("utf-8"), filename="big.csv", user=staff)
     assert record.status == ImportStatus.IMPORTED, record.message
     assert record.rows_created == 10_000
     events = Member.pgh_event_model.objects.filter(pgh_label="insert")
@@ -114,7 +117,12 @@ def test_trail_records_an_import_of_10000_rows_row_by_row():
         cursor.execute("SELECT id_number FROM members_memberevent WHERE pgh_id = %s", [sample.pk])
         assert member.id_number not in cursor.fetchone()[0]
     assert sample.pgh_context["roster_import"] == record.pk
-    # Every event of the import carries its context (rows written by COPY included).
-    tagged = {"pgh_context__roster_import": record.pk}
+    # Every event of the import carries its context, who made it included (rows written by
+    # COPY too).
+    tagged = {
+        "pgh_context__roster_import": record.pk,
+        "pgh_context__user": staff.pk,
+        "pgh_context__username": "importer",
+    }
     assert events.filter(**tagged).count() == 10_000
     assert Mobility.pgh_event_model.objects.filter(pgh_label="insert", **tagged).count() == 10_000
