@@ -159,6 +159,8 @@ class Change(NamedTuple):
 
     @property
     def label(self) -> str:
+        if self.field == "id":  # the object's own key, copied into the event
+            return gettext("编号")
         return str(self.model_field.verbose_name) if self.model_field else self.field
 
     @property

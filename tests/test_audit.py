@@ -340,7 +340,7 @@ def test_inserts_and_deletes_show_their_values(world, auditor_client):
 
     inserted = auditor_client.get(reverse("audit:changes"), {**filters, "label": "insert"})
     html = inserted.content.decode()
-    assert "姓名：审计甲" in html
+    assert "姓名：审计甲" in html and f"编号：{member.pk}" in html
     assert f"联系电话：{mask_phone(member.phone)}" in html
     assert f"公民身份号码：{mask_id_number(member.id_number)}" in html
     deleted = auditor_client.get(reverse("audit:changes"), {**filters, "label": "delete"})
