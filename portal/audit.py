@@ -225,7 +225,8 @@ def access_details(event) -> list[tuple[str, str]]:
     """An access event's details as (name, value) pairs in Chinese, for the audit page."""
     details = []
     for key, value in (event.detail or {}).items():
-        text = str(DETAIL_VALUES.get(key, {}).get(value, "")) or _text(value)
+        coded = DETAIL_VALUES.get(key, {})
+        text = str(coded[value]) if isinstance(value, str) and value in coded else _text(value)
         if key == "field" and event.object_type:  # a revealed field: its name in the model
             with contextlib.suppress(LookupError, ValueError, FieldDoesNotExist):
                 text = str(apps.get_model(event.object_type)._meta.get_field(value).verbose_name)

@@ -194,6 +194,7 @@ def test_access_page_reads_in_chinese(world, client):
     record_access(kind=AccessEventKind.REVEAL, obj=world["member"], field="phone")
     record_access(kind=AccessEventKind.TOKEN_REFUSED, reason="revoked", token="大屏", locked=True)
     record_access(kind=AccessEventKind.EXPORT, scope="ledger:all", rows=12, source="command")
+    record_access(kind=AccessEventKind.EXPORT, scope="members?q=甲", filters={"q": "甲"}, rows=1)
     client.force_login(make_user(Role.AUDITOR))
     rows = client.get(reverse("audit:access")).content.decode().split("<tbody")[1]
     for shown in (
@@ -204,6 +205,7 @@ def test_access_page_reads_in_chinese(world, client):
         "地址已锁定：是",
         "行数：12",
         "来源：命令行",
+        "筛选条件：{&quot;q&quot;: &quot;甲&quot;}",  # a member-list export's filters
     ):
         assert shown in rows, shown
     for code in ("members.member", "reason", "revoked", "locked", "command", "phone"):
