@@ -29,7 +29,7 @@ from pghistory.models import Event, Events
 from rosters.exports import escape_formula
 
 from . import crypto
-from .choices import AccessEventKind
+from .choices import AccessEventKind, TokenRefusal
 from .masking import mask_id_number, mask_phone
 from .models import AccessEvent
 
@@ -210,12 +210,8 @@ DETAIL_LABELS = {
 }
 DETAIL_VALUES = {
     "reason": {
-        "unknown": _("令牌无效"),
-        "malformed": _("令牌格式错误"),
-        "revoked": _("令牌已吊销"),
-        "expired": _("令牌已过期"),
-        "inactive": _("服务账号已停用"),
-        "password_changed": _("密码已更改，会话此前已失效"),
+        **dict(TokenRefusal.choices),
+        "password_changed": _("密码已更改，会话此前已失效"),  # an expired session's
     },
     "source": {"command": _("命令行")},
 }

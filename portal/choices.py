@@ -46,3 +46,13 @@ class AccessEventKind(models.TextChoices):
     TOKEN_USE = "token_use", _("接口令牌使用")
     TOKEN_REFUSED = "token_refused", _("令牌被拒")
     OTP_FAILED = "otp_failed", _("动态口令错误")
+
+
+class TokenRefusal(models.TextChoices):
+    """Why a token was refused: a refused-token event's ``reason``, and the 401's message."""
+
+    MALFORMED = "malformed", _("令牌格式错误")
+    UNKNOWN = "unknown", _("令牌无效")
+    REVOKED = "revoked", _("令牌已吊销")
+    EXPIRED = "expired", _("令牌已过期")
+    INACTIVE = "inactive", _("服务账号已停用")

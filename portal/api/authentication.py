@@ -8,7 +8,7 @@ from rest_framework import authentication, exceptions
 
 from portal.access import record_access, token_lockout_seconds, token_refusal_count
 from portal.api import schema  # noqa: F401 - registers the OpenAPI security scheme
-from portal.choices import AccessEventKind
+from portal.choices import AccessEventKind, TokenRefusal
 from portal.models import ApiToken, hash_token
 
 
@@ -30,20 +30,22 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
                 wait=wait, detail=gettext("此地址的令牌验证失败次数过多，已暂停令牌访问。")
             )
         if len(header) != 2:
-            raise self.refused(request, "malformed", _("令牌格式错误:应为“Token <令牌>”"))
+            raise self.refused(
+                request, TokenRefusal.MALFORMED, _("令牌格式错误:应为“Token <令牌>”")
+            )
         try:
             key = header[1].decode()
         except UnicodeError as exc:
-            raise self.refused(request, "malformed", _("令牌含有非法字符")) from exc
+            raise self.refused(request, TokenRefusal.MALFORMED, _("令牌含有非法字符")) from exc
         token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key)).first()
         if token is None:
-            raise self.refused(request, "unknown", _("令牌无效"))
+            raise self.refused(request, TokenRefusal.UNKNOWN)
         if token.revoked_at is not None:
-            raise self.refused(request, "revoked", _("令牌已吊销"), token)
+            raise self.refused(request, TokenRefusal.REVOKED, token=token)
         if token.expires_at <= timezone.now():
-            raise self.refused(request, "expired", _("令牌已过期"), token)
+            raise self.refused(request, TokenRefusal.EXPIRED, token=token)
         if not token.user.is_active:
-            raise self.refused(request, "inactive", _("服务账号已停用"), token)
+            raise self.refused(request, TokenRefusal.INACTIVE, token=token)
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
@@ -51,12 +53,13 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
 
     @staticmethod
     def refused(
-        request, reason: str, message, token: ApiToken | None = None
+        request, reason: TokenRefusal, message=None, *, token: ApiToken | None = None
     ) -> exceptions.AuthenticationFailed:
-        """Record a refusal and return the 401 for the caller to raise. An unknown key is
-        recorded without any part of it; a known one by its token's name and service account.
-        The refusal that locks the address says so (``locked``)."""
-        detail = {"reason": reason}
+        """Record a refusal and return the 401 for the caller to raise, saying ``message``
+        (by default the reason's label). An unknown key is recorded without any part of it; a
+        known one by its token's name and service account. The refusal that locks the address
+        says so (``locked``)."""
+        detail = {"reason": reason.value}
         if token is not None:
             detail["token"] = token.name
         if token_refusal_count(request._request):
@@ -67,7 +70,7 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
             username=token.user.get_username() if token is not None else "",
             **detail,
         )
-        return exceptions.AuthenticationFailed(message)
+        return exceptions.AuthenticationFailed(message or reason.label)
 
     def authenticate_header(self, request):
         return self.keyword
