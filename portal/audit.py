@@ -145,6 +145,11 @@ def _columns(event_model_label: str) -> dict[str, Any]:
     return {f.column: f for f in model._meta.concrete_fields}
 
 
+@cache
+def _column_order(event_model_label: str) -> dict[str, int]:
+    return {column: n for n, column in enumerate(_columns(event_model_label))}
+
+
 class Change(NamedTuple):
     """One column of an event: its value before and after (None where the side is absent).
 
@@ -233,8 +238,7 @@ def access_details(event) -> list[tuple[str, str]]:
 def event_changes(event) -> list[Change]:
     """What an event did, masked: an insert's values (after), a delete's last values (before),
     an update's changed columns (before and after). From the event row alone: no query."""
-    columns = _columns(event.pgh_model)
-    order = {column: n for n, column in enumerate(columns)}
+    columns, order = _columns(event.pgh_model), _column_order(event.pgh_model)
     if event.pgh_label in ("insert", "delete"):
         pairs = {k: v for k, v in (event.pgh_data or {}).items() if not k.startswith("pgh_")}
         if event.pgh_label == "insert":
