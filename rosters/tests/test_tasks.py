@@ -1,86 +1,21 @@
 """The Celery job of an uploaded roster (rosters/tasks.py), run by a real worker process."""
 
-import os
-import subprocess
-import sys
-import threading
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
-from django.db import connection
 
 from members.models import Member
-from portal.celery import app
-from portal.embedded import database_url
 from rosters.choices import ImportStatus
 from rosters.models import RosterImport
 from rosters.services import roster_import_start
 from rosters.tasks import run_roster_import
 
 from .rosterdata import member_rows, write_csv
+from .worker import worker_fixture  # noqa: F401 - the "worker" fixture
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-class Worker:
-    """A ``celery -A portal worker --pool solo`` on a queue of its own, on the test database."""
-
-    def __init__(self, media_root: Path) -> None:
-        self.queue = f"rosters-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        url = database_url(connection.settings_dict)
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "REDIS_URL": django_settings.REDIS_URL,
-            "DJANGO_MEDIA_ROOT": str(media_root),
-            "PORTAL_ALLOW_DEV_SECRET": "1",
-        }
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo",
-             "-Q", self.queue, "-n", f"{self.queue}@%h", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "--loglevel", "INFO"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line)
-            if " ready." in line:
-                self.ready.set()
-
-    def succeeded(self) -> int:
-        return sum(1 for line in self.lines if "run_roster_import" in line and "succeeded" in line)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-@pytest.fixture
-def worker(tmp_path, settings):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    started = Worker(settings.MEDIA_ROOT)
-    default_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = started.queue
-    try:
-        assert started.ready.wait(60), "".join(started.lines)
-        yield started
-    finally:
-        app.conf.task_default_queue = default_queue
-        started.stop()
 
 
 def wait_for(predicate, timeout=90.0, every=0.02):
