@@ -106,3 +106,16 @@ def test_a_masked_id_number_is_revealed_in_place_and_recorded(
     )
     assert_fits_phone(page)
     watch.assert_clean()
+
+
+def test_the_api_docs_draw_the_schema_under_the_policy(live_server, page, watch, county_admin):
+    """Swagger UI (drf-spectacular's, from the sidecar) runs without breaking the policy; the
+    page's own inline style is let through by its hash (portal/api/urls.py)."""
+    sign_in(page, live_server, county_admin)
+    page.get_by_role("button", name="展开导航").click()
+    page.locator("#portal-nav").get_by_role("link", name="接口文档").click()
+
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("流动党员管理门户 API")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(250, 250, 250)"
+    watch.assert_clean()
