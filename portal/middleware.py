@@ -1,13 +1,16 @@
-"""Request-wide security: session lifetimes, the second factor, and the change-trail context."""
+"""Request-wide security: session lifetimes, the second factor, and the change-trail context;
+and redirects that answer htmx requests."""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
 from django.db import connection
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -22,6 +25,38 @@ SESSION_STARTED_KEY = "portal_session_started"
 # Paths a signed-in user must reach before finishing the second factor.
 OTP_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz")
 NO_DEVICE_KEY = "portal_otp_no_device"
+
+
+class HtmxRedirectMiddleware:
+    """A redirect in answer to an htmx request moves the whole page, not the fragment.
+
+    The browser follows a redirect inside htmx's request, and htmx would swap the page it lands
+    on into the fragment's place: once the session had timed out, a "显示" button turned into
+    the whole login page inside the member's details. ``HX-Redirect`` makes htmx load the page
+    instead; a ``next`` pointing at the fragment's URL (which answers POST only) points at the
+    page shown (``HX-Current-URL``), so signing in comes back to it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            request.headers.get("HX-Request") != "true"
+            or not 300 <= response.status_code < 400
+            or not response.has_header("Location")
+        ):
+            return response
+        target = urlsplit(response["Location"])
+        query = QueryDict(target.query, mutable=True)
+        shown = request.headers.get("HX-Current-URL")
+        if shown and query.get("next") == request.get_full_path():
+            page = urlsplit(shown)
+            query["next"] = urlunsplit(("", "", page.path, page.query, ""))
+        location = urlunsplit(target._replace(query=query.urlencode(safe="/")))
+        moved = HttpResponse()
+        moved["HX-Redirect"] = location
+        return moved
 
 
 class SessionLifetimeMiddleware:

@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Outside the middleware that redirect (session lifetime, second factor) to see theirs too.
+    "portal.middleware.HtmxRedirectMiddleware",
     "portal.middleware.SessionLifetimeMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "portal.middleware.OTPRequiredMiddleware",

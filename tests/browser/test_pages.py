@@ -4,6 +4,7 @@ scripts or styles): signing in, the folded menu, and revealing a masked ID numbe
 import re
 
 import pytest
+from django.contrib.sessions.models import Session
 from playwright.sync_api import expect
 
 from members.tests.factories import make_id_number, make_member
@@ -104,6 +105,31 @@ def test_a_masked_id_number_is_revealed_in_place_and_recorded(
         str(member.pk),
         {"field": "id_number"},
     )
+    assert_fits_phone(page)
+    watch.assert_clean()
+
+
+def test_a_reveal_after_the_session_ended_leads_to_the_login_page(
+    live_server, page, watch, county_admin, tree
+):
+    """The login page the expired session is sent to replaces the whole page, not the button
+    (htmx would swap it into the fragment's place), and signing in comes back to the member."""
+    member = make_member(home_org=tree["village"], name="李建国")
+    sign_in(page, live_server, county_admin)
+    page.goto(f"{live_server.url}/members/{member.pk}/")
+    detail_url = page.url
+    Session.objects.all().delete()  # the idle timeout, without waiting half an hour
+
+    page.locator("#reveal-id_number").get_by_role("button", name="显示").click()
+
+    expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    expect(page.get_by_role("heading", name="李建国")).to_have_count(0)
+    assert not AccessEvent.objects.filter(kind=AccessEventKind.REVEAL).exists()
+    page.get_by_label("用户名").fill(county_admin.username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", name="李建国")).to_be_visible()
+    assert page.url == detail_url
     assert_fits_phone(page)
     watch.assert_clean()
 
