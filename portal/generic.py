@@ -92,11 +92,15 @@ class ScopedListView(ScopedMixin, ListView):
 
     def get_context_data(self, **kwargs):
         filterset = self.filterset
+        applied = {
+            k for k, v in self.request.GET.items() if v and filterset and k in filterset.filters
+        }
         context = super().get_context_data(
             filterset=filterset,
-            filters_applied=bool(
-                filterset and any(v for k, v in self.request.GET.items() if k in filterset.filters)
-            ),
+            filters_applied=bool(applied),
+            # The search box always shows; the filters folded away on phones unfold when one of
+            # them is set, not for a search alone (its results would sink below them).
+            folded_filters_applied=bool(applied - {"q"}),
             **kwargs,
         )
         page = context.get("page_obj")

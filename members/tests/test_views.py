@@ -614,3 +614,17 @@ def test_filter_form_keeps_the_chosen_values(client, world):
     assert '<option value="full" selected>正式党员</option>' in page
     assert "---------" not in page
     assert '<option value="" selected>全部</option>' in page  # e.g. lost contact: any
+
+
+def test_a_search_alone_leaves_the_other_filters_folded(client, world):
+    """On a phone the filters beyond the search box fold away; a search does not unfold them
+    (its results would sink below them), a filter among them does."""
+    as_user(client, world, "secretary")
+    searched = html(client.get(reverse("members:list"), {"q": "王东村"}))
+    filtered = html(client.get(reverse("members:list"), {"q": "王东村", "mobile": "true"}))
+
+    assert '<div class="collapse d-md-block" id="more-filters">' in searched
+    assert 'aria-expanded="false"' in searched
+    assert "清除条件" in searched
+    assert '<div class="collapse d-md-block show" id="more-filters">' in filtered
+    assert 'aria-expanded="true"' in filtered
