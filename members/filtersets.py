@@ -30,6 +30,9 @@ class MemberFilterSet(django_filters.FilterSet):
     org = OrganizationSubtreeFilter(
         label=_("党组织(含下级)"), queryset=_visible_orgs, method="filter_org"
     )
+    inflow_org = django_filters.ModelChoiceFilter(
+        label=_("参加组织生活的党组织"), queryset=_visible_orgs, method="filter_inflow_org"
+    )
     member_type = django_filters.ChoiceFilter(label=_("党员类型"), choices=MemberType.choices)
     party_status = django_filters.ChoiceFilter(label=_("党籍状态"), choices=PartyStatus.choices)
     mobile = django_filters.BooleanFilter(label=_("流动党员"), method="filter_mobile")
@@ -40,7 +43,16 @@ class MemberFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Member
-        fields = ["q", "org", "member_type", "party_status", "mobile", "province", "lost_contact"]
+        fields = [
+            "q",
+            "org",
+            "inflow_org",
+            "member_type",
+            "party_status",
+            "mobile",
+            "province",
+            "lost_contact",
+        ]
 
     def filter_q(self, queryset, name, value):
         """Name, the last four characters of the ID number, or the phone: the whole number or
@@ -61,6 +73,14 @@ class MemberFilterSet(django_filters.FilterSet):
 
     def filter_org(self, queryset, name, value):
         return queryset.filter(home_org__path__startswith=value.path) if value else queryset
+
+    def filter_inflow_org(self, queryset, name, value):
+        """Members away now who take part in the life of this organization (a functional
+        branch, or a branch where they work): their 组织关系 stays elsewhere."""
+        if not value:
+            return queryset
+        current = Mobility.objects.current().filter(member=OuterRef("pk"), inflow_org=value)
+        return queryset.filter(Exists(current))
 
     def filter_mobile(self, queryset, name, value):
         if value is None:

@@ -86,6 +86,8 @@ def test_filters_are_the_html_filterset(world):
     client, _ = token_client(world["tree"]["root"])
     assert all_names(client, mobile="true") == ["东村0"]
     assert all_names(client, province="610000") == ["东村0"]
+    assert all_names(client, inflow_org=world["tree"]["functional"].pk) == ["东村0"]
+    assert all_names(client, inflow_org=world["tree"]["other"].pk) == []
     assert all_names(client, q="西村") == ["西村甲"]
     tail = world["members"][1].id_number[-4:]
     assert "东村1" in all_names(client, q=tail)

@@ -173,6 +173,29 @@ def test_org_detail_shows_location_and_inflow_members(client, county, users):
     assert response.context["inflow_members"] == 1
 
 
+def test_a_functional_branch_lists_the_members_taking_part_in_its_life(client, county, users):
+    """A functional branch holds no memberships: its roster button and its inflow count open
+    the list of the members taking part in its life, and the list shows them."""
+    functional = county["functional"]
+    west = make_member(home_org=county["other"], name="西村流入")
+    member_register_outflow(
+        member=west, left_on=datetime.date(2025, 3, 1), destination_code="610113",
+        inflow_org=functional,
+    )  # fmt: skip
+    client.force_login(users["functional"])
+    page = html(client.get(reverse("branches:detail", args=[functional.pk])))
+    roster = f"{reverse('members:list')}?inflow_org={functional.pk}"
+    assert f'href="{roster}">查看参加本组织生活的党员</a>' in page
+    assert f'href="{roster}">1</a>' in page
+    assert "查看党员名册" not in page
+    listed = html(client.get(reverse("members:list"), {"inflow_org": functional.pk}))
+    assert "西村流入" in listed
+    # An established branch keeps the roster of its own memberships.
+    client.force_login(users["county"])
+    page = html(client.get(reverse("branches:detail", args=[county["village"].pk])))
+    assert f'?org={county["village"].pk}&amp;party_status=normal">查看党员名册</a>' in page
+
+
 def test_org_detail_shows_branch_type_history(client, county, users):
     functional = county["functional"]
     services.organization_change_branch_type(

@@ -28,8 +28,9 @@ pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
 # Queries of the member-list view, whatever the number of rows: the user's role assignments, the
 # page count, the page of members (with home_org), their current mobilities, the choices of the
-# organization filter. (Middleware adds its own per-request queries: session, user, ...)
-MEMBER_LIST_QUERIES = 5
+# two organization filters (membership, and whose life they take part in). (Middleware adds its
+# own per-request queries: session, user, ...)
+MEMBER_LIST_QUERIES = 6
 
 
 def days_ago(n: int) -> datetime.date:
@@ -191,6 +192,29 @@ def test_member_list_filters(client, world):
     page = html(client.get(url, {"lost_contact": "true"}))
     assert "赵西村" in page and "王东村" not in page
     assert "失联" in page
+
+
+def test_member_list_filters_by_the_organization_whose_life_members_take_part_in(client, world):
+    functional = world.orgs["functional"]
+    for role in ("county", "functional"):
+        page = html(
+            as_user(client, world, role).get(reverse("members:list"), {"inflow_org": functional.pk})
+        )
+        assert "孙流入" in page, role
+        assert "王东村" not in page and "赵西村" not in page, role
+    # Returned home: no longer taking part there.
+    services.member_return(member=world.members["inflow"], returned_on=TODAY)
+    page = html(
+        as_user(client, world, "county").get(reverse("members:list"), {"inflow_org": functional.pk})
+    )
+    assert "孙流入" not in page
+    # Outside the user's scope: no rows, as with the organization filter.
+    page = html(
+        as_user(client, world, "secretary").get(
+            reverse("members:list"), {"inflow_org": functional.pk}
+        )
+    )
+    assert "没有符合条件的党员" in page
 
 
 def test_member_list_columns(client, world):
