@@ -23,6 +23,11 @@ class OrganizationSubtreeFilter(django_filters.ModelChoiceFilter):
     """An organization id; matches members whose 组织关系 is in its subtree."""
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class InflowOrganizationFilter(django_filters.ModelChoiceFilter):
+    """An organization id; matches members away now who take part in its life."""
+
+
 class MemberFilterSet(django_filters.FilterSet):
     """Filters of the member list (DOMAIN.md users' questions: where, which type, lost or not)."""
 
@@ -30,7 +35,7 @@ class MemberFilterSet(django_filters.FilterSet):
     org = OrganizationSubtreeFilter(
         label=_("党组织(含下级)"), queryset=_visible_orgs, method="filter_org"
     )
-    inflow_org = django_filters.ModelChoiceFilter(
+    inflow_org = InflowOrganizationFilter(
         label=_("参加组织生活的党组织"), queryset=_visible_orgs, method="filter_inflow_org"
     )
     member_type = django_filters.ChoiceFilter(label=_("党员类型"), choices=MemberType.choices)
