@@ -200,7 +200,7 @@ class Organization(models.Model):
         if self.holds_memberships:
             if full_members < BRANCH_MIN_FULL_MEMBERS:
                 warnings.append(
-                    _("正式党员仅 %(n)d 名,不足 %(min)d 名")
+                    _("正式党员仅 %(n)d 名，不足 %(min)d 名")
                     % {"n": full_members, "min": BRANCH_MIN_FULL_MEMBERS}
                 )
             if full_members >= BRANCH_COMMITTEE_THRESHOLD and not self.has_committee:
@@ -209,7 +209,7 @@ class Organization(models.Model):
                 )
             if members is not None and members > BRANCH_MAX_MEMBERS:
                 warnings.append(
-                    _("党员 %(n)d 名,超过 %(max)d 名,可考虑分设支部")
+                    _("党员 %(n)d 名，超过 %(max)d 名，可考虑分设支部")
                     % {"n": members, "max": BRANCH_MAX_MEMBERS}
                 )
         if (

@@ -101,7 +101,7 @@ def organization_change_branch_type(
     )
     if loses_memberships and org.members.exists():
         raise ValidationError(
-            _("该支部仍有 %(n)d 名党员的组织关系,请先转移组织关系再改为%(t)s")
+            _("该支部仍有 %(n)d 名党员的组织关系，请先转移组织关系再改为%(t)s")
             % {"n": org.members.count(), "t": BranchType(to_type).label}
         )
     change = BranchTypeChange(
@@ -144,10 +144,10 @@ def organization_dissolve(*, org: Organization, dissolved_on: datetime.date) -> 
     if org.status == OrgStatus.DISSOLVED:
         raise ValidationError(_("该组织已撤销"))
     if org.children.filter(status=OrgStatus.ACTIVE).exists():
-        raise ValidationError(_("该组织下还有未撤销的下级组织,请先撤销或调整下级组织"))
+        raise ValidationError(_("该组织下还有未撤销的下级组织，请先撤销或调整下级组织"))
     if org.members.exists():
         raise ValidationError(
-            _("该组织仍有 %(n)d 名党员的组织关系,请先转移组织关系") % {"n": org.members.count()}
+            _("该组织仍有 %(n)d 名党员的组织关系，请先转移组织关系") % {"n": org.members.count()}
         )
     org.status = OrgStatus.DISSOLVED
     org.dissolved_on = dissolved_on

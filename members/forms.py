@@ -44,7 +44,7 @@ class MobilityForm(ServiceForm):
     destination = forms.CharField(
         label=_("流入地"),
         max_length=100,
-        help_text=_("写到地级市或区县,如“陕西省西安市雁塔区”“北京市朝阳区”"),
+        help_text=_("写到地级市或区县，如“陕西省西安市雁塔区”“北京市朝阳区”"),
     )
     destination_address = forms.CharField(label=_("详细地址"), max_length=200, required=False)
     employer = forms.CharField(label=_("工作单位"), max_length=100, required=False)
@@ -52,7 +52,7 @@ class MobilityForm(ServiceForm):
         label=_("流入地党组织"),
         queryset=Organization.objects.none(),
         required=False,
-        empty_label=_("(不在本系统,填写下方名称)"),
+        empty_label=_("（不在本系统，填写下方名称）"),
         help_text=_("在本系统中的在外党组织"),
     )
     inflow_org_name = forms.CharField(

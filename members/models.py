@@ -255,12 +255,12 @@ class Member(models.Model):
             org = self.home_org
             if not org.holds_memberships:
                 errors.setdefault("home_org", []).append(
-                    _("“%(org)s”不能接收党员组织关系:只有建制型或联合党支部可以")
+                    _("“%(org)s”不能接收党员组织关系：只有建制型或联合党支部可以")
                     % {"org": org.name}
                 )
             elif org.dissolved_on:
                 errors.setdefault("home_org", []).append(
-                    _("“%(org)s”已撤销,不能接收党员组织关系") % {"org": org.name}
+                    _("“%(org)s”已撤销，不能接收党员组织关系") % {"org": org.name}
                 )
         if errors:
             raise ValidationError(errors)

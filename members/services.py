@@ -160,7 +160,7 @@ def member_register_outflow(
     member = _locked(member)
     _ensure_in_standing(member)
     if member.mobilities.current().exists():
-        raise ValidationError(_("该党员已有未结束的外出登记,请先办理返乡或修改现有登记"))
+        raise ValidationError(_("该党员已有未结束的外出登记，请先办理返乡或修改现有登记"))
     last = member.mobilities.order_by("-ended_on").first()
     if last and last.ended_on and left_on < last.ended_on:
         raise ValidationError(

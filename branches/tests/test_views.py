@@ -143,7 +143,7 @@ def test_org_detail_shows_fields_counts_and_warnings(client, county, users):
     response = client.get(reverse("branches:detail", args=[village.pk]))
     page = html(response)
     assert "组织编码" in page and village.code in page
-    assert "正式党员仅 2 名,不足 3 名" in page
+    assert "正式党员仅 2 名，不足 3 名" in page
     assert f"{reverse('members:list')}?org={village.pk}&amp;party_status=normal" in page
     # The parent is named but, being outside the secretary's scope, not linked.
     assert "测试镇党委" in page

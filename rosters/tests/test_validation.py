@@ -249,7 +249,7 @@ def test_home_organization(check, tree):
         "组织关系所在党组织": "系统中没有编码或全称为“XYZ”的党组织"
     }
     assert reason(check, 组织关系所在党组织=tree["functional"].code) == {
-        "组织关系所在党组织": "“驻西安党支部”不能接收党员组织关系:只有建制型或联合党支部可以"
+        "组织关系所在党组织": "“驻西安党支部”不能接收党员组织关系：只有建制型或联合党支部可以"
     }
     assert (
         "不能接收党员组织关系"
@@ -261,7 +261,7 @@ def test_home_organization(check, tree):
     rows = MemberRows(headers={}, present=set(), orgs=OrgDirectory())
     row = member_row(99, home=temporary.code)
     _clean, problems = rows.check(3, {KEY[h]: v for h, v in row.items()})
-    assert problems[0].reason == "“项目临时党支部”不能接收党员组织关系:只有建制型或联合党支部可以"
+    assert problems[0].reason == "“项目临时党支部”不能接收党员组织关系：只有建制型或联合党支部可以"
 
 
 def test_a_shared_name_needs_the_code(tree):
