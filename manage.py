@@ -15,7 +15,7 @@ def main():
         settings.INSTALLED_APPS  # noqa: B018 - load the settings now to report them clearly
     except ImproperlyConfigured as exc:
         # Django would swallow this and fail later with "Models aren't loaded yet".
-        sys.exit(f"配置错误(请检查环境变量,见 README“Configuration”):{exc}")
+        sys.exit(f"配置错误（请检查环境变量，见 README“Configuration”）：{exc}")
 
     import django
 

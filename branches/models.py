@@ -84,7 +84,7 @@ class Organization(models.Model):
         blank=True,
         default="",
         validators=[validate_region_code],
-        help_text=_("在外党组织所在城市(行政区划代码)"),
+        help_text=_("在外党组织所在城市（行政区划代码）"),
     )
     host_unit = models.CharField(_("依托单位"), max_length=100, blank=True, default="")
     phone = models.CharField(_("联系电话"), max_length=30, blank=True, default="")
@@ -114,7 +114,7 @@ class Organization(models.Model):
                 condition=(Q(kind=OrgKind.BRANCH) & ~Q(branch_type=""))
                 | (~Q(kind=OrgKind.BRANCH) & Q(branch_type="")),
                 name="org_branch_type_only_for_branches",
-                violation_error_message=_("党支部必须选择支部类型,其他组织不设支部类型"),
+                violation_error_message=_("党支部必须选择支部类型，其他组织不设支部类型"),
             ),
             models.CheckConstraint(
                 condition=~Q(branch_type=BranchType.TEMPORARY) | Q(planned_end_on__isnull=False),
@@ -125,7 +125,7 @@ class Organization(models.Model):
                 condition=(Q(status=OrgStatus.DISSOLVED) & Q(dissolved_on__isnull=False))
                 | (Q(status=OrgStatus.ACTIVE) & Q(dissolved_on__isnull=True)),
                 name="org_dissolved_on_matches_status",
-                violation_error_message=_("已撤销的组织须填写撤销日期,正常的组织不填"),
+                violation_error_message=_("已撤销的组织须填写撤销日期，正常的组织不填"),
             ),
             models.CheckConstraint(
                 condition=Q(planned_end_on__isnull=True)
@@ -205,7 +205,7 @@ class Organization(models.Model):
                 )
             if full_members >= BRANCH_COMMITTEE_THRESHOLD and not self.has_committee:
                 warnings.append(
-                    _("正式党员 %(n)d 名(7 名以上),应设立支部委员会") % {"n": full_members}
+                    _("正式党员 %(n)d 名（7 名以上），应设立支部委员会") % {"n": full_members}
                 )
             if members is not None and members > BRANCH_MAX_MEMBERS:
                 warnings.append(
@@ -218,7 +218,7 @@ class Organization(models.Model):
             and self.planned_end_on < timezone.localdate()
         ):
             warnings.append(
-                _("临时党支部已过计划撤销日期(%(d)s),应及时撤销") % {"d": self.planned_end_on}
+                _("临时党支部已过计划撤销日期（%(d)s），应及时撤销") % {"d": self.planned_end_on}
             )
         return warnings
 

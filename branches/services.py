@@ -69,7 +69,7 @@ def organization_update(*, org: Organization, **changes) -> Organization:
     if unknown:
         raise TypeError(f"organization_update does not change {sorted(unknown)}")
     if "branch_type" in changes and changes["branch_type"] != org.branch_type:
-        raise ValidationError(_("支部类型变更请使用“变更支部类型”,以保留变更记录"))
+        raise ValidationError(_("支部类型变更请使用“变更支部类型”，以保留变更记录"))
     org = Organization.objects.select_for_update().get(pk=org.pk)
     for field, value in changes.items():
         setattr(org, field, value)

@@ -33,7 +33,7 @@ class MemberFilterSet(django_filters.FilterSet):
 
     q = django_filters.CharFilter(label=_("搜索"), method="filter_q")
     org = OrganizationSubtreeFilter(
-        label=_("党组织(含下级)"), queryset=_visible_orgs, method="filter_org"
+        label=_("党组织（含下级）"), queryset=_visible_orgs, method="filter_org"
     )
     inflow_org = InflowOrganizationFilter(
         label=_("参加组织生活的党组织"), queryset=_visible_orgs, method="filter_inflow_org"

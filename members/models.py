@@ -158,7 +158,7 @@ class Member(models.Model):
                 condition=(Q(member_type=MemberType.FULL) & Q(converted_on__isnull=False))
                 | (Q(member_type=MemberType.PROBATIONARY) & Q(converted_on__isnull=True)),
                 name="member_converted_on_matches_type",
-                violation_error_message=_("正式党员须填写转正日期,预备党员不填转正日期"),
+                violation_error_message=_("正式党员须填写转正日期，预备党员不填转正日期"),
             ),
             models.CheckConstraint(
                 condition=Q(converted_on__isnull=True) | Q(converted_on__gt=models.F("joined_on")),
@@ -205,7 +205,7 @@ class Member(models.Model):
                 del errors["id_number_hash"]
                 other = Member.objects.filter(id_number_hash=self.id_number_hash).first()
                 errors["id_number"] = [
-                    _("该公民身份号码已登记(党员 %(name)s,%(org)s)")
+                    _("该公民身份号码已登记（党员 %(name)s，%(org)s）")
                     % {"name": other.name, "org": other.home_org.name}
                     if other
                     else _("该公民身份号码已登记")
@@ -224,7 +224,7 @@ class Member(models.Model):
         if info:
             if self.gender and self.gender != info.gender:
                 errors["gender"] = [
-                    _("性别“%(g)s”与身份证号不符(身份证号显示为%(id)s)")
+                    _("性别“%(g)s”与身份证号不符（身份证号显示为%(id)s）")
                     % {"g": Gender(self.gender).label, "id": Gender(info.gender).label}
                 ]
             if self.birth_date and self.birth_date != info.birth_date:
@@ -239,14 +239,14 @@ class Member(models.Model):
             birth = self.birth_date or (info.birth_date if info else None)
             if birth and self.joined_on < birth + relativedelta(years=MIN_JOIN_AGE):
                 errors.setdefault("joined_on", []).append(
-                    _("入党时未满 %(age)d 周岁(出生于 %(b)s)") % {"age": MIN_JOIN_AGE, "b": birth}
+                    _("入党时未满 %(age)d 周岁（出生于 %(b)s）") % {"age": MIN_JOIN_AGE, "b": birth}
                 )
         if self.member_type == MemberType.FULL and self.joined_on and self.converted_on:
             earliest = self.joined_on + relativedelta(years=PROBATION_MIN_YEARS)
             latest = self.joined_on + relativedelta(years=PROBATION_MAX_YEARS)
             if not earliest <= self.converted_on <= latest:
                 errors.setdefault("converted_on", []).append(
-                    _("转正日期应在入党日期后 1 至 2 年之间(入党日期 %(j)s)")
+                    _("转正日期应在入党日期后 1 至 2 年之间（入党日期 %(j)s）")
                     % {"j": self.joined_on}
                 )
             if self.converted_on > today:

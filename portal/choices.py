@@ -8,7 +8,7 @@ class Role(models.TextChoices):
     """What a user does, held on an organization (DOMAIN.md, "Users")."""
 
     COUNTY_ADMIN = "county_admin", _("县委组织部管理员")
-    COMMITTEE_STAFF = "committee_staff", _("党(工)委工作人员")
+    COMMITTEE_STAFF = "committee_staff", _("党（工）委工作人员")
     BRANCH_SECRETARY = "branch_secretary", _("党支部书记")
     AUDITOR = "auditor", _("审计员")
     SYSTEM_ADMIN = "system_admin", _("系统管理员")

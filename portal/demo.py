@@ -195,7 +195,7 @@ OUTSIDE_HOME_FACTOR = 0.25
 XIAN_CODE = OUTSIDE_GENERAL_BRANCH_CODE + "001"
 XIAN_CONVERSION = (
     datetime.date(2019, 7, 1),
-    "在西安流动党员组织关系集中转入,由功能型党支部转为建制型党支部",
+    "在西安流动党员组织关系集中转入，由功能型党支部转为建制型党支部",
 )
 
 # Cities members go to that have no branch of ours: their inflow organization is named in text.
@@ -797,7 +797,7 @@ class _MemberGenerator:
                 f"{destination.short_name}{self._pick(BRANDS)}{self._pick(INDUSTRIES)}有限公司"
             )
         elif reason == _BUSINESS:
-            employer = f"{destination.short_name}万荣{self._pick(SHOPS)}(个体经营)"
+            employer = f"{destination.short_name}万荣{self._pick(SHOPS)}（个体经营）"
         elif reason == _STUDY:
             employer = f"{destination.short_name}{self._pick(SCHOOLS)}"
         else:

@@ -76,7 +76,7 @@ class RoleAssignment(models.Model):
             if held:
                 raise ValidationError(
                     {
-                        "role": _("三权分立:该用户已担任%(held)s,不能再担任%(role)s")
+                        "role": _("三权分立：该用户已担任%(held)s，不能再担任%(role)s")
                         % {
                             "held": "、".join(str(Role(r).label) for r in sorted(held)),
                             "role": Role(self.role).label,
@@ -115,7 +115,7 @@ class ApiToken(models.Model):
     unmasked = models.BooleanField(
         _("返回完整身份证号和电话"),
         default=False,
-        help_text=_("仅对确需完整信息的上级系统开启;每次调用均记录"),
+        help_text=_("仅对确需完整信息的上级系统开启；每次调用均记录"),
     )
 
     objects = ApiTokenQuerySet.as_manager()

@@ -34,7 +34,7 @@ class TokenForm(forms.Form):
     def clean_token(self):
         token = self.cleaned_data["token"].strip()
         if not token.isdigit() or not self.device.verify_token(token):
-            raise forms.ValidationError(_("验证码不正确或已过期,请输入验证器当前显示的 6 位数字"))
+            raise forms.ValidationError(_("验证码不正确或已过期，请输入验证器当前显示的 6 位数字"))
         return token
 
 

@@ -18,7 +18,7 @@ class CharacterClassesValidator:
         has_symbol = any(c in string.punctuation or not c.isalnum() for c in password)
         if not (has_letter and has_digit and has_symbol):
             raise ValidationError(
-                _("密码必须同时包含字母、数字和符号(如 !@#$%)"), code="password_classes"
+                _("密码必须同时包含字母、数字和符号（如 !@#$%）"), code="password_classes"
             )
 
     def get_help_text(self):
@@ -30,7 +30,7 @@ class MinimumLengthValidator(_MinimumLengthValidator):
     translation yet, and every message a user sees must be Chinese)."""
 
     def get_error_message(self):
-        return _("密码太短:至少需要 %(min_length)d 个字符。") % {"min_length": self.min_length}
+        return _("密码太短：至少需要 %(min_length)d 个字符。") % {"min_length": self.min_length}
 
     def get_help_text(self):
         return _("密码至少需要 %(min_length)d 个字符。") % {"min_length": self.min_length}

@@ -29,9 +29,9 @@ def role_grant(
 ) -> RoleAssignment:
     """Create or update a user and give them a role on an organization."""
     if role not in Role.values or role == Role.API_CLIENT:
-        raise ValidationError(_("未知的角色:%(r)s") % {"r": role})
+        raise ValidationError(_("未知的角色：%(r)s") % {"r": role})
     if role in ORG_SCOPED_ROLES and organization is None:
-        raise ValidationError(_("该角色必须指定所在党组织(--org)"))
+        raise ValidationError(_("该角色必须指定所在党组织（--org）"))
     User = get_user_model()
     user, created = User.objects.get_or_create(username=username)
     if role in (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN) and not user.is_staff:

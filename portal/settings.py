@@ -289,7 +289,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "流动党员管理门户 API",
-    "DESCRIPTION": "供上级系统和数据大屏拉取党员台账的只读接口。认证:Authorization: Token <令牌>。",
+    "DESCRIPTION": (
+        "供上级系统和数据大屏拉取党员台账的只读接口。认证：Authorization: Token <令牌>。"
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from the sidecar package: /api/docs/ loads nothing from outside the machine.

@@ -73,7 +73,7 @@ class LedgerMixin(ScopedMixin):
     def prepare(self):
         if not self.scope.can_ledger():
             raise PermissionDenied(
-                gettext_lazy("只有县委组织部管理员和党(工)委工作人员可以导入登记表、导出台账")
+                gettext_lazy("只有县委组织部管理员和党（工）委工作人员可以导入登记表、导出台账")
             )
         return None
 

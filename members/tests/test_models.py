@@ -103,7 +103,7 @@ def test_duplicate_id_number_is_refused(village):
     make_member(home_org=village, id_number=number)
     with pytest.raises(ValidationError) as exc:
         make_member(home_org=village, id_number=number)
-    assert exc.value.message_dict["id_number"][0].startswith("该公民身份号码已登记(党员 ")
+    assert exc.value.message_dict["id_number"][0].startswith("该公民身份号码已登记（党员 ")
 
 
 def test_lost_contact_after_six_months(village, settings):

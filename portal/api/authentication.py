@@ -31,7 +31,7 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
             )
         if len(header) != 2:
             raise self.refused(
-                request, TokenRefusal.MALFORMED, _("令牌格式错误:应为“Token <令牌>”")
+                request, TokenRefusal.MALFORMED, _("令牌格式错误：应为“Token <令牌>”")
             )
         try:
             key = header[1].decode()

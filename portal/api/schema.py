@@ -12,5 +12,5 @@ class HashedTokenScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "Authorization: Token <令牌>(由 create_api_token 生成)",
+            "description": "Authorization: Token <令牌>（由 create_api_token 生成）",
         }

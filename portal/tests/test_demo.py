@@ -182,7 +182,7 @@ def test_every_generated_row_passes_full_clean_and_the_roster_looks_real():
 def test_same_seed_same_data_rerun_adds_nothing_other_seed_other_data(capsys):
     call_command("seed_demo", "--seed", "3", "--members", str(SMALL))
     out = capsys.readouterr().out
-    assert f"党员 {SMALL} 名(本次新增 {SMALL} 名)" in out
+    assert f"党员 {SMALL} 名（本次新增 {SMALL} 名）" in out
     assert "在外党组织" in out and "流动党员" in out and "失联党员" in out and "用时" in out
     counts = (Organization.objects.count(), Member.objects.count(), Mobility.objects.count())
     first = snapshot()

@@ -82,7 +82,7 @@ def test_gender_and_birth_date_agree_with_the_id_number(check):
     dates = {"入党日期": "2005-07-01", "转正日期": "2006-07-01"}
     check = functools.partial(check, **dates)
     assert reason(check, 公民身份号码=female, 出生日期="", 性别="男") == {
-        "性别": "性别“男”与身份证号不符(身份证号显示为女)"
+        "性别": "性别“男”与身份证号不符（身份证号显示为女）"
     }
     other = id_number(7, birth=datetime.date(1980, 5, 6), male=False)
     assert reason(check, 公民身份号码=other, 出生日期="1980-05-07", 性别="女") == {
@@ -207,7 +207,7 @@ def test_joining_before_eighteen(check):
     number = id_number(7, birth=birth)
     problems = reason(check, 公民身份号码=number, 出生日期="", 入党日期="2008-06-14",
                       转正日期="2009-06-14")  # fmt: skip
-    assert problems == {"入党日期": "入党时未满 18 周岁(出生于 1990-06-15)"}
+    assert problems == {"入党日期": "入党时未满 18 周岁（出生于 1990-06-15）"}
     assert check(公民身份号码=id_number(8, birth=birth), 出生日期="", 入党日期="2008-06-15",
                  转正日期="2009-06-15")[1] == {}  # fmt: skip
 
@@ -219,12 +219,12 @@ def test_dates_not_in_the_future(check):
 
 
 def test_conversion_rules(check):
-    assert reason(check, 转正日期="") == {"转正日期": "正式党员须填写转正日期,预备党员不填转正日期"}
+    assert reason(check, 转正日期="") == {"转正日期": "正式党员须填写转正日期，预备党员不填转正日期"}
     assert reason(check, 党员类型="预备党员") == {
-        "转正日期": "正式党员须填写转正日期,预备党员不填转正日期"
+        "转正日期": "正式党员须填写转正日期，预备党员不填转正日期"
     }
     assert check(党员类型="预备党员", 转正日期="")[1] == {}
-    window = "转正日期应在入党日期后 1 至 2 年之间(入党日期 %s)"
+    window = "转正日期应在入党日期后 1 至 2 年之间（入党日期 %s）"
     clean, _p = check()
     joined = clean.joined_on
     for converted in (

@@ -139,7 +139,7 @@ def test_a_branch_secretary_gets_403_on_every_roster_page(client, world):
     for method, url in every_url(own.pk):
         response = getattr(client, method)(url)
         assert response.status_code == 403, url
-    assert "只有县委组织部管理员和党(工)委工作人员" in html(client.get(reverse("rosters:index")))
+    assert "只有县委组织部管理员和党（工）委工作人员" in html(client.get(reverse("rosters:index")))
     assert not AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).exists()
 
 

@@ -8,16 +8,16 @@ from portal.services import api_token_create
 
 
 class Command(BaseCommand):
-    help = "为上级系统创建只读接口令牌(限定在某党组织及其下级范围内)"
+    help = "为上级系统创建只读接口令牌（限定在某党组织及其下级范围内）"
 
     def add_arguments(self, parser):
-        parser.add_argument("name", help="令牌名称,如 市委组织部数据大屏")
-        parser.add_argument("--org", required=True, help="党组织编码:令牌只能读取其下级范围")
-        parser.add_argument("--days", type=int, default=None, help="有效天数(默认 365)")
+        parser.add_argument("name", help="令牌名称，如 市委组织部数据大屏")
+        parser.add_argument("--org", required=True, help="党组织编码：令牌只能读取其下级范围")
+        parser.add_argument("--days", type=int, default=None, help="有效天数（默认 365）")
         parser.add_argument(
             "--unmasked",
             action="store_true",
-            help="返回完整身份证号和电话(默认脱敏);每次调用均被记录",
+            help="返回完整身份证号和电话（默认脱敏）；每次调用均被记录",
         )
 
     def handle(self, *args, name, org, days, unmasked, **options):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(";".join(exc.messages)) from exc
         self.stdout.write(
-            f"已创建令牌“{token.name}”,范围:{organization.name},"
-            f"有效期至 {token.expires_at:%Y-%m-%d}。令牌只显示这一次,请妥善保存:"
+            f"已创建令牌“{token.name}”，范围：{organization.name}，"
+            f"有效期至 {token.expires_at:%Y-%m-%d}。令牌只显示这一次，请妥善保存："
         )
         self.stdout.write(key)

@@ -6,7 +6,7 @@ from portal import embedded
 
 
 class Command(BaseCommand):
-    help = "管理内置的 PostgreSQL 与 Redis(未设置 DATABASE_URL / REDIS_URL 时使用)"
+    help = "管理内置的 PostgreSQL 与 Redis（未设置 DATABASE_URL / REDIS_URL 时使用）"
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["start", "stop", "status"])

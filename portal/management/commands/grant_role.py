@@ -9,7 +9,7 @@ from portal.services import role_grant
 
 
 class Command(BaseCommand):
-    help = "创建或更新用户,并授予其在某党组织上的角色"
+    help = "创建或更新用户，并授予其在某党组织上的角色"
 
     def add_arguments(self, parser):
         parser.add_argument("username")
@@ -17,7 +17,7 @@ class Command(BaseCommand):
             "role", choices=[r for r in Role.values if r != Role.API_CLIENT], help="角色"
         )
         parser.add_argument("--org", help="党组织编码")
-        parser.add_argument("--password", help="登录密码(将按密码规则校验)")
+        parser.add_argument("--password", help="登录密码（将按密码规则校验）")
 
     def handle(self, *args, username, role, org, password, **options):
         organization = None
@@ -31,4 +31,4 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError(";".join(exc.messages)) from exc
-        self.stdout.write(self.style.SUCCESS(f"已授权:{assignment}"))
+        self.stdout.write(self.style.SUCCESS(f"已授权：{assignment}"))

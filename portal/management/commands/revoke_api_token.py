@@ -7,7 +7,7 @@ from portal.services import api_token_revoke
 
 
 class Command(BaseCommand):
-    help = "吊销接口令牌(立即失效)"
+    help = "吊销接口令牌（立即失效）"
 
     def add_arguments(self, parser):
         parser.add_argument("name")

@@ -12,7 +12,7 @@ BATCH = 2000
 
 
 class Command(BaseCommand):
-    help = "用当前密钥重新加密身份证号和导入错误清单(密钥轮换);--rehash 在更换查询密钥后重算摘要"
+    help = "用当前密钥重新加密身份证号和导入错误清单（密钥轮换）；--rehash 在更换查询密钥后重算摘要"
 
     def add_arguments(self, parser):
         parser.add_argument("--rehash", action="store_true", help="同时重算身份证号摘要")
