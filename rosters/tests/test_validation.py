@@ -219,10 +219,9 @@ def test_dates_not_in_the_future(check):
 
 
 def test_conversion_rules(check):
-    assert reason(check, 转正日期="") == {"转正日期": "正式党员须填写转正日期，预备党员不填转正日期"}
-    assert reason(check, 党员类型="预备党员") == {
-        "转正日期": "正式党员须填写转正日期，预备党员不填转正日期"
-    }
+    mismatch = {"转正日期": "正式党员须填写转正日期，预备党员不填转正日期"}
+    assert reason(check, 转正日期="") == mismatch
+    assert reason(check, 党员类型="预备党员") == mismatch
     assert check(党员类型="预备党员", 转正日期="")[1] == {}
     window = "转正日期应在入党日期后 1 至 2 年之间（入党日期 %s）"
     clean, _p = check()
