@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.views.generic import TemplateView
 
-from members.models import Member, Mobility
+from members.models import Member
 from portal.generic import ScopedDetailView, ScopedMixin
 
 from .models import Organization
@@ -35,9 +35,7 @@ class OrganizationDetailView(ScopedDetailView):
         subtree = Organization.objects.subtree(org).order_by("path")
         counts = tallies(Member.objects.in_subtree(org))
         node = build_tree(subtree, counts)[0]
-        inflow = (
-            Mobility.objects.current().filter(inflow_org=org).values("member").distinct().count()
-        )
+        inflow = Member.objects.taking_part_in(org).count()
         return super().get_context_data(
             node=node,
             children=node.children,

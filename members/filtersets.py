@@ -19,23 +19,18 @@ def _visible_orgs(request):
 
 
 @extend_schema_field(OpenApiTypes.INT)
-class OrganizationSubtreeFilter(django_filters.ModelChoiceFilter):
-    """An organization id; matches members whose 组织关系 is in its subtree."""
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class InflowOrganizationFilter(django_filters.ModelChoiceFilter):
-    """An organization id; matches members away now who take part in its life."""
+class OrganizationFilter(django_filters.ModelChoiceFilter):
+    """An organization id (what it matches is the filter's method)."""
 
 
 class MemberFilterSet(django_filters.FilterSet):
     """Filters of the member list (DOMAIN.md users' questions: where, which type, lost or not)."""
 
     q = django_filters.CharFilter(label=_("搜索"), method="filter_q")
-    org = OrganizationSubtreeFilter(
+    org = OrganizationFilter(
         label=_("党组织（含下级）"), queryset=_visible_orgs, method="filter_org"
     )
-    inflow_org = InflowOrganizationFilter(
+    inflow_org = OrganizationFilter(
         label=_("参加组织生活的党组织"), queryset=_visible_orgs, method="filter_inflow_org"
     )
     member_type = django_filters.ChoiceFilter(label=_("党员类型"), choices=MemberType.choices)
@@ -80,12 +75,7 @@ class MemberFilterSet(django_filters.FilterSet):
         return queryset.filter(home_org__path__startswith=value.path) if value else queryset
 
     def filter_inflow_org(self, queryset, name, value):
-        """Members away now who take part in the life of this organization (a functional
-        branch, or a branch where they work): their 组织关系 stays elsewhere."""
-        if not value:
-            return queryset
-        current = Mobility.objects.current().filter(member=OuterRef("pk"), inflow_org=value)
-        return queryset.filter(Exists(current))
+        return queryset.taking_part_in(value) if value else queryset
 
     def filter_mobile(self, queryset, name, value):
         if value is None:

@@ -87,6 +87,13 @@ class MemberQuerySet(models.QuerySet):
     def in_subtree(self, org: Organization) -> MemberQuerySet:
         return self.filter(home_org__path__startswith=org.path)
 
+    def taking_part_in(self, org: Organization) -> MemberQuerySet:
+        """Members away now who take part in the life of ``org`` (a functional branch, or a
+        branch where they work): their current mobility names it; their 组织关系 stays home."""
+        return self.filter(
+            Exists(Mobility.objects.current().filter(member=OuterRef("pk"), inflow_org=org))
+        )
+
 
 @triggers.track()
 class Member(models.Model):
