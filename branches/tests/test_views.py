@@ -156,6 +156,8 @@ def test_org_detail_links_visible_parent_and_lists_children(client, county, user
     assert reverse("branches:detail", args=[county["root"].pk]) in page
     assert reverse("branches:detail", args=[county["village"].pk]) in page
     assert reverse("branches:detail", args=[county["other"].pk]) in page
+    # A child's warnings are counted in sight (a phone shows no title), as in the tree.
+    assert "1 条提示" in page  # 东村: fewer than 3 full members
 
 
 def test_org_detail_shows_location_and_inflow_members(client, county, users):
