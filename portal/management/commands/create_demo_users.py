@@ -38,7 +38,7 @@ class Command(BaseCommand):
             rows.append(f"  {username:<10} {Role(role).label:<12} {sees}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"\n演示门户: http://127.0.0.1:{port}/   接口文档: http://127.0.0.1:{port}/api/docs/\n"
+                f"\n演示门户：http://127.0.0.1:{port}/   接口文档：http://127.0.0.1:{port}/api/docs/\n"
                 f"演示账号（密码均为 {password}）：\n" + "\n".join(rows) + "\n"
             )
         )

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         if action == "stop":
             stopped = embedded.stop()
-            self.stdout.write("已停止: " + (", ".join(stopped) if stopped else "无"))
+            self.stdout.write("已停止：" + ("、".join(stopped) if stopped else "无"))
         elif action == "start":
             # Importing settings already started them; this only reports.
             self.stdout.write(f"PostgreSQL: {embedded.var_dir() / 'pg'}")
