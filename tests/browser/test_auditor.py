@@ -1,0 +1,39 @@
+"""The auditor on a phone: the trail's filters unfold behind their button (the trail has no
+search box to sit beside them), and each event reads as a card, its changes in sight."""
+
+import pytest
+from playwright.sync_api import expect
+
+from members import services
+from members.tests.factories import make_member
+from portal.choices import Role
+from portal.tests.factories import make_user
+
+from .support import PASSWORD, assert_fits_phone, sign_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_auditor_filters_the_trail_on_a_phone(live_server, page, watch, tree):
+    member = make_member(home_org=tree["village"], name="审计乙")
+    services.member_update(member=member, remarks="已核实")
+    auditor = make_user(Role.AUDITOR, username="shenji", password=PASSWORD)
+    sign_in(page, live_server, auditor)
+    page.goto(f"{live_server.url}/audit/")
+    operation = page.get_by_label("操作", exact=True)
+    expect(operation).to_be_hidden()
+    rows = page.locator("main tbody tr")
+    expect(rows.filter(has_text="新增").first).to_be_visible()
+
+    page.get_by_role("button", name="筛选条件").click()
+    operation.select_option(label="修改")
+    page.get_by_label("对象类型").select_option(label="党员")
+    page.get_by_label("对象编号").fill(str(member.pk))
+    page.get_by_role("button", name="筛选", exact=True).click()
+
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text(f"党员 #{member.pk}")
+    expect(rows).to_contain_text("备注：∅ → 已核实")
+    expect(page.locator("main thead")).to_be_hidden()  # stacked: each event a card
+    assert_fits_phone(page)
+    watch.assert_clean()
