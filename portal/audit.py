@@ -21,7 +21,9 @@ import django_filters
 from cryptography.exceptions import InvalidTag
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.db.models import Count, Window
+from django.db.models import Count, DateTimeField, Window
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Event, Events
@@ -186,6 +188,12 @@ def _text(value: Any, model_field=None) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if model_field is not None and model_field.choices:
         return str(dict(model_field.flatchoices).get(value, value))
+    if isinstance(model_field, DateTimeField) and isinstance(value, str):
+        # Stored as UTC ISO text; the page shows local time, as its event times, but to the
+        # microsecond and with its offset: two saves in one second still differ.
+        moment = parse_datetime(value)
+        if moment is not None and timezone.is_aware(moment):
+            return timezone.localtime(moment).isoformat(sep=" ")
     return str(value)
 
 

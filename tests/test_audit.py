@@ -350,6 +350,11 @@ def test_inserts_and_deletes_show_their_values(world, auditor_client):
     assert "备注：删除前备注" in html
     assert f"联系电话：{mask_phone(member.phone)}" in html
     assert "→" not in html.split("<tbody>")[1]
+    # Times among the values are local, as the event times are (not UTC).
+    created = timezone.localtime(member.created_at)
+    assert created.utcoffset() == datetime.timedelta(hours=8)
+    assert f"创建时间：{created.isoformat(sep=' ')}" in inserted.content.decode()
+    assert "+00:00" not in html
 
     rows = {r["操作"]: r for r in change_dicts(export_csv(auditor_client, **filters))}
     assert rows.keys() == {"新增", "修改", "删除"}
