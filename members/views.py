@@ -15,6 +15,7 @@ from django.views.generic.detail import SingleObjectMixin
 from portal.access import record_access
 from portal.choices import AccessEventKind
 from portal.generic import ScopedDetailView, ScopedListView, ScopedMixin, ServiceFormView
+from rosters.models import RosterImport
 
 from . import services
 from .choices import PartyStatus
@@ -71,13 +72,20 @@ class MemberDetailView(ScopedDetailView):
         )
         current = next((m for m in mobilities if m.is_current), None)
         # The roster imports that created or changed this member (rosters app), newest first;
-        # an import's page is its uploader's.
-        imports = [
-            {"link": link, "own": link.roster_import.user_id == self.request.user.pk}
-            for link in member.roster_links.select_related("roster_import__user").order_by(
+        # linked where the user may open them (RosterImport.objects.visible_to).
+        links = list(
+            member.roster_links.select_related("roster_import__user").order_by(
                 "-roster_import__created_at", "-pk"
             )
-        ]
+        )
+        opens = set()
+        if links:
+            opens = set(
+                RosterImport.objects.visible_to(self.request.user)
+                .filter(pk__in=[link.roster_import_id for link in links])
+                .values_list("pk", flat=True)
+            )
+        imports = [{"link": link, "opens": link.roster_import_id in opens} for link in links]
         actions = []
         if self.scope.can_write(member.home_org):
             possible = available_actions(member, current)

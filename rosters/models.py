@@ -6,12 +6,36 @@ import json
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from portal.fields import EncryptedTextField
 from portal.storage import sealed_uploads
 
 from .choices import FINISHED_STATUSES, ImportKind, ImportStatus, LinkAction
+
+
+class RosterImportQuerySet(models.QuerySet):
+    def visible_to(self, user) -> RosterImportQuerySet:
+        """The scoping door for imports: a user opens their own, and those of the ledger
+        keepers (county admins, committee staff) whose organizations lie in the subtrees where
+        the user keeps ledgers: the county sees every township's imports, a township its own
+        staff's. Command-line imports made without ``--user`` are a superuser's to open."""
+        from portal.choices import LEDGER_ROLES
+        from portal.models import RoleAssignment
+        from portal.scoping import scope_for
+
+        scope = scope_for(user)
+        if scope.everything:
+            return self.all()
+        if not user.is_authenticated:
+            return self.none()
+        if not scope.ledger_paths:
+            return self.filter(user=user)
+        keepers = RoleAssignment.objects.filter(role__in=LEDGER_ROLES).filter(
+            scope.path_q("organization__path", scope.ledger_paths)
+        )
+        return self.filter(Q(user=user) | Q(user__in=keepers.values("user")))
 
 
 class RosterImport(models.Model):
@@ -88,6 +112,8 @@ class RosterImport(models.Model):
     # ``bad_rows``.
     errors_data = EncryptedTextField(_("错误清单"), blank=True, default="", editable=False)
     bad_rows_data = EncryptedTextField(_("错误行"), blank=True, default="", editable=False)
+
+    objects = RosterImportQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("导入记录")

@@ -79,9 +79,8 @@ class LedgerMixin(ScopedMixin):
 
 
 def imports_of(user) -> QuerySet[RosterImport]:
-    """The imports a user may open: their own; a superuser's, all."""
-    queryset = RosterImport.objects.select_related("user")
-    return queryset if user.is_superuser else queryset.filter(user=user)
+    """The imports a user may open (``RosterImport.objects.visible_to``)."""
+    return RosterImport.objects.visible_to(user).select_related("user")
 
 
 def ledger_orgs(scope) -> QuerySet[Organization]:
@@ -132,7 +131,7 @@ def _stamp() -> str:
 
 
 class RosterIndexView(LedgerMixin, ScopedListView):
-    """The user's imports, and where to upload, get the template and export ledgers."""
+    """The imports the user may open, and where to upload, get the template and export ledgers."""
 
     template_name = "rosters/index.html"
     paginate_by = 20
@@ -179,7 +178,7 @@ class RosterUploadView(LedgerMixin, FormView):
 
 
 class ImportMixin(LedgerMixin):
-    """One of the user's imports; anyone else's is a 404."""
+    """An import the user may open (``RosterImport.objects.visible_to``); any other is a 404."""
 
     model = RosterImport
     context_object_name = "record"
@@ -200,8 +199,11 @@ def confirmed_import(preview: RosterImport) -> RosterImport | None:
     )
 
 
-def confirm_refusal(preview: RosterImport) -> str | None:
-    """Why a preview cannot be confirmed now, or None."""
+def confirm_refusal(preview: RosterImport, user) -> str | None:
+    """Why ``user`` cannot confirm a preview now, or None."""
+    if preview.user_id != user.pk:
+        # The preview was checked against its uploader's scope, and the import is theirs.
+        return _("只有上传该文件的用户可以确认导入")
     if preview.status != ImportStatus.PREVIEWED or not preview.dry_run:
         return _("只有预览完成的文件才能确认导入")
     if not preview.file:
@@ -228,7 +230,7 @@ class ImportDetailView(ImportMixin, DetailView):
         }
         if record.status == ImportStatus.PREVIEWED:
             context["confirmed"] = confirmed_import(record)
-            context["refusal"] = confirm_refusal(record)
+            context["refusal"] = confirm_refusal(record, self.request.user)
             context["confirm_form"] = ConfirmImportForm(
                 initial={"skip_invalid": record.skip_invalid}
             )
@@ -270,7 +272,7 @@ class ImportConfirmView(ImportMixin, SingleObjectMixin, View):
             if done is not None:
                 messages.info(request, _("该文件已确认导入，下面是导入结果"))
                 return redirect("rosters:detail", done.pk)
-            refusal = confirm_refusal(preview)
+            refusal = confirm_refusal(preview, request.user)
             if refusal is None and preview.rows_bad and not skip_invalid:
                 refusal = _(
                     "预览发现 %(n)d 个错误行：请修正后重新上传，或勾选“跳过错误行”只导入正确的行"

@@ -158,10 +158,11 @@ def test_the_navbar_links_the_rosters_only_for_ledger_rights(client, world):
     assert reverse("rosters:index") in page and "登记表导入" in page
 
 
-def test_another_users_import_is_404(client, world, eager):
-    theirs = RosterImport.objects.create(
-        filename="a.xlsx",
-        user=world.users.staff,
+def _previewed(user, filename="a.xlsx"):
+    return RosterImport.objects.create(
+        filename=filename,
+        user=user,
+        operator=user.get_username() if user else "root",
         status=ImportStatus.PREVIEWED,
         dry_run=True,
         rows_read=2,
@@ -170,21 +171,57 @@ def test_another_users_import_is_404(client, world, eager):
         errors=[[3, "姓名", "", "请填写姓名"]],
         bad_rows={"headers": ["姓名"], "rows": [[3, [""], "请填写姓名"]]},
     )
-    client.force_login(world.users.county)
-    for url in (
-        reverse("rosters:detail", args=[theirs.pk]),
-        reverse("rosters:progress", args=[theirs.pk]),
-        reverse("rosters:errors", args=[theirs.pk, "xlsx"]),
-        reverse("rosters:bad_rows", args=[theirs.pk, "csv"]),
+
+
+def _import_urls(record):
+    return (
+        reverse("rosters:detail", args=[record.pk]),
+        reverse("rosters:progress", args=[record.pk]),
+        reverse("rosters:errors", args=[record.pk, "xlsx"]),
+        reverse("rosters:bad_rows", args=[record.pk, "csv"]),
+    )
+
+
+def test_an_import_beyond_the_users_ledger_is_404(client, world, eager):
+    """Neither a neighbouring county nor a township's staff opens the county's own import;
+    nobody but a superuser opens a command-line import made without --user."""
+    theirs = _previewed(world.users.county)
+    command_line = _previewed(None, "命令行.csv")
+    for user in (
+        make_user(Role.COUNTY_ADMIN, world.neighbour, username="neighbour"),
+        world.users.staff,
     ):
-        assert client.get(url).status_code == 404, url
-    assert client.post(reverse("rosters:confirm", args=[theirs.pk])).status_code == 404
-    assert RosterImport.objects.count() == 1
-    assert "a.xlsx" not in html(client.get(reverse("rosters:index")))
+        client.force_login(user)
+        for record in (theirs, command_line):
+            for url in _import_urls(record):
+                assert client.get(url).status_code == 404, (user, url)
+            assert client.post(reverse("rosters:confirm", args=[record.pk])).status_code == 404
+        index = html(client.get(reverse("rosters:index")))
+        assert "a.xlsx" not in index and "命令行.csv" not in index
+    assert RosterImport.objects.count() == 2
     # Its owner sees it.
-    client.force_login(world.users.staff)
+    client.force_login(world.users.county)
     assert client.get(reverse("rosters:detail", args=[theirs.pk])).status_code == 200
     assert "a.xlsx" in html(client.get(reverse("rosters:index")))
+    assert "命令行.csv" not in html(client.get(reverse("rosters:index")))
+
+
+def test_the_county_opens_its_townships_imports_but_confirms_only_its_own(client, world, eager):
+    theirs = _previewed(world.users.staff, "镇上报.xlsx")
+    client.force_login(world.users.county)
+    index = html(client.get(reverse("rosters:index")))
+    assert "镇上报.xlsx" in index and "staff" in index  # with who uploaded it
+    for url in _import_urls(theirs):
+        assert client.get(url).status_code == 200, url
+    page = html(client.get(reverse("rosters:detail", args=[theirs.pk])))
+    assert "只有上传该文件的用户可以确认导入" in page
+    assert f'action="{reverse("rosters:confirm", args=[theirs.pk])}"' not in page
+    response = client.post(reverse("rosters:confirm", args=[theirs.pk]), {"skip_invalid": "on"})
+    assert response.status_code == 302
+    assert RosterImport.objects.count() == 1  # nothing queued
+    # The downloads of someone else's import are recorded like one's own.
+    downloads = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT, user=world.users.county)
+    assert downloads.count() == 2
 
 
 def test_the_index_lists_the_users_imports_in_constant_queries(
@@ -648,9 +685,16 @@ def test_a_members_page_lists_the_imports_that_touched_them(client, world, tmp_p
     page = html(client.get(reverse("members:detail", args=[member.pk])))
     assert "名册导入记录" in page
     assert page.index("秋季核对.csv") < page.index("春季登记.csv")  # newest first
-    # The county's own import links to its page; the staff member's is named only.
+    # The county opens both its own import and its township staff's.
     assert f'href="{reverse("rosters:detail", args=[again.pk])}"' in page
-    assert f'href="{reverse("rosters:detail", args=[first.pk])}"' not in page
+    assert f'href="{reverse("rosters:detail", args=[first.pk])}"' in page
+    # The staff member opens theirs; the county's is named only.
+    client.force_login(world.users.staff)
+    page = html(client.get(reverse("members:detail", args=[member.pk])))
+    assert "秋季核对.csv" in page
+    assert f'href="{reverse("rosters:detail", args=[again.pk])}"' not in page
+    assert f'href="{reverse("rosters:detail", args=[first.pk])}"' in page
+    client.force_login(world.users.county)
     assert "新增" in page and "更新" in page
     untouched = make_member(home_org=world.tree["village"], name="未导入")
     page = html(client.get(reverse("members:detail", args=[untouched.pk])))
