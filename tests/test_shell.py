@@ -228,3 +228,26 @@ def test_home_of_an_auditor_shows_no_data(client, tree):
         assert f'href="{audit_url}"' in page
     assert "cards" not in response.context
     assert "东村" not in page and tree["root"].name not in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "told"),
+    [
+        (Role.SYSTEM_ADMIN, "系统管理员管理账号和接口令牌"),
+        (Role.SECURITY_ADMIN, "安全管理员管理角色授权和登录锁定"),
+        (None, "您的账号还没有角色"),
+    ],
+)
+def test_home_of_a_user_without_data_says_where_their_work_is(client, tree, role, told):
+    """Not the auditor's text, nor a button to pages that would refuse them."""
+    make_member(home_org=tree["village"], name="东村甲")
+    user = make_user("duty", role, is_staff=role is not None)
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    assert told in page
+    assert "审计" not in page.split("<main")[1]
+    assert f'href="{reverse("audit:changes")}"' not in page
+    admin_button = f'href="{reverse("admin:index")}">进入后台管理'
+    assert (admin_button in page) is (role is not None)
+    assert "东村" not in page and tree["root"].name not in page
