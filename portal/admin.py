@@ -1,14 +1,16 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .choices import DUTY_ROLES, Role
 from .models import ApiToken, RoleAssignment
+from .services import api_tokens_revoke
 
 
 class DutyAdminMixin:
@@ -147,10 +149,22 @@ class ApiTokenAdmin(DutyAdminMixin, admin.ModelAdmin):
         "unmasked",
         "created_at",
         "expires_at",
+        "revoked_at",
         "last_used_at",
     )
     exclude = ("key_hash",)
+    # Revoking goes through the service, which also deactivates the token's service account.
+    actions = ["revoke"]
 
     def has_add_permission(self, request, *args):
         # Keys are created with `create_api_token`, which shows the key once.
         return False
+
+    @admin.action(description=_("吊销所选令牌（同时停用其服务账号）"))
+    def revoke(self, request, queryset):
+        revoked = api_tokens_revoke(tokens=queryset)
+        self.message_user(
+            request,
+            ngettext("已吊销 %(n)d 个令牌。", "已吊销 %(n)d 个令牌。", revoked) % {"n": revoked},
+            messages.SUCCESS,
+        )

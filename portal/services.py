@@ -96,12 +96,19 @@ def api_token_create(
 @transaction.atomic
 def api_token_revoke(*, name: str) -> ApiToken:
     """Revoke a token at once; its service account is deactivated too."""
-    token = ApiToken.objects.select_for_update().filter(name=name).first()
-    if token is None:
+    if not ApiToken.objects.filter(name=name).exists():
         raise ValidationError(_("没有名为“%(n)s”的令牌") % {"n": name})
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        token.user.is_active = False
-        token.user.save(update_fields=["is_active"])
-    return token
+    api_tokens_revoke(tokens=ApiToken.objects.filter(name=name))
+    return ApiToken.objects.get(name=name)
+
+
+@transaction.atomic
+def api_tokens_revoke(*, tokens) -> int:
+    """Revoke the tokens of a queryset not yet revoked, deactivating their service accounts;
+    returns how many were revoked. Three statements, however many tokens."""
+    pairs = list(
+        tokens.filter(revoked_at__isnull=True).select_for_update().values_list("pk", "user_id")
+    )
+    ApiToken.objects.filter(pk__in=[pk for pk, _user in pairs]).update(revoked_at=timezone.now())
+    get_user_model().objects.filter(pk__in=[user for _pk, user in pairs]).update(is_active=False)
+    return len(pairs)

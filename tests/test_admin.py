@@ -127,4 +127,30 @@ def test_only_token_creation_decides_whether_it_is_unmasked(client, system_admin
 
     token, _key = api_token_create(name="大屏", organization=make_tree()["root"])
     page = client.get(f"/admin/portal/apitoken/{token.pk}/change/").content.decode()
-    assert 'name="unmasked"' not in page and 'name="revoked_at' in page
+    assert 'name="unmasked"' not in page
+    assert 'name="revoked_at' not in page  # revoking is the action's, through the service
+
+
+def test_a_system_administrator_revokes_tokens_with_their_accounts(client, system_admin):
+    from portal.models import ApiToken
+    from portal.services import api_token_create
+
+    root = make_tree()["root"]
+    tokens = [api_token_create(name=n, organization=root)[0] for n in ("大屏", "报表", "留用")]
+    listing = client.get("/admin/portal/apitoken/").content.decode()
+    assert "create_api_token" in listing  # where tokens come from, since none is added here
+    response = client.post(
+        "/admin/portal/apitoken/",
+        {"action": "revoke", "_selected_action": [tokens[0].pk, tokens[1].pk]},
+        follow=True,
+    )
+    assert "已吊销 2 个令牌" in response.content.decode()
+    revoked = {t.name: (t.revoked_at is not None, t.user.is_active) for t in ApiToken.objects.all()}
+    assert revoked == {"大屏": (True, False), "报表": (True, False), "留用": (False, True)}
+    # Again: nothing left to revoke among them, and nothing else changes.
+    response = client.post(
+        "/admin/portal/apitoken/",
+        {"action": "revoke", "_selected_action": [tokens[0].pk]},
+        follow=True,
+    )
+    assert "已吊销 0 个令牌" in response.content.decode()
