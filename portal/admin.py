@@ -1,5 +1,6 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -8,9 +9,12 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from branches.models import Organization
+from rosters.validation import OrgDirectory
+
 from .choices import DUTY_ROLES, Role
 from .models import ApiToken, RoleAssignment
-from .services import api_tokens_revoke
+from .services import api_tokens_revoke, role_assignment_save
 
 
 class DutyAdminMixin:
@@ -101,15 +105,74 @@ class ScopedAdminMixin:
         return qs.filter(pk__in=self.model.objects.visible_to(request.user).values("pk"))
 
 
+class _ByUsername(forms.ModelChoiceField):
+    """An existing account, typed by its username (no lookup popup: the security administrator
+    may not open the accounts list, which is the system administrator's)."""
+
+    def __init__(self, **kwargs):
+        kwargs.update(queryset=get_user_model().objects.all(), to_field_name="username")
+        super().__init__(widget=forms.TextInput(attrs={"autocomplete": "off"}), **kwargs)
+        self.error_messages["invalid_choice"] = _("没有这个用户名的账号，请先由系统管理员创建账号")
+
+    def prepare_value(self, value):
+        if isinstance(value, int):  # a change form's initial value is the id
+            value = self.queryset.filter(pk=value).first() or value
+        return super().prepare_value(value)
+
+
+class _ByCodeOrName(forms.ModelChoiceField):
+    """An organization typed by its code or full name, as in roster files (OrgDirectory)."""
+
+    def __init__(self, **kwargs):
+        kwargs.update(queryset=Organization.objects.all(), to_field_name="code")
+        super().__init__(widget=forms.TextInput(attrs={"autocomplete": "off"}), **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, int):
+            value = self.queryset.filter(pk=value).first() or value
+        return super().prepare_value(value)
+
+    def to_python(self, value):
+        if value in self.empty_values or not str(value).strip():
+            return None
+        org = OrgDirectory(self.queryset).find(value)  # ValidationError if a name is shared
+        if org is None:
+            raise ValidationError(_("没有编码或全称为“%(org)s”的党组织") % {"org": value})
+        return org
+
+
+class RoleAssignmentForm(forms.ModelForm):
+    user = _ByUsername(label=_("用户名"))
+    organization = _ByCodeOrName(
+        label=_("所在党组织"),
+        required=False,
+        help_text=_("组织编码或全称；审计员、系统管理员和安全管理员不填"),
+    )
+
+    class Meta:
+        model = RoleAssignment
+        fields = ("user", "role", "organization")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A token's service account gets its role with its token (create_api_token).
+        if "role" in self.fields:  # not when the whole form is read-only
+            role = self.fields["role"]
+            role.choices = [c for c in role.choices if c[0] != Role.API_CLIENT]
+
+
 @admin.register(RoleAssignment)
 class RoleAssignmentAdmin(DutyAdminMixin, admin.ModelAdmin):
     """Roles are the security administrator's duty."""
 
     duty = Role.SECURITY_ADMIN
+    form = RoleAssignmentForm
     list_display = ("user", "role", "organization", "created_at")
     list_filter = ("role",)
     search_fields = ("user__username", "organization__name", "organization__code")
-    raw_id_fields = ("user", "organization")
+
+    def save_model(self, request, obj, form, change):
+        role_assignment_save(obj)
 
     # Nobody but a superuser changes their own roles: a security administrator could otherwise
     # give themselves data roles (every member, reveals) or another duty.

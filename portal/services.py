@@ -34,9 +34,6 @@ def role_grant(
         raise ValidationError(_("该角色必须指定所在党组织（--org）"))
     User = get_user_model()
     user, created = User.objects.get_or_create(username=username)
-    if role in (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN) and not user.is_staff:
-        user.is_staff = True  # the back office is where accounts and roles are managed
-        user.save(update_fields=["is_staff"])
     if password is not None:
         password_validation.validate_password(password, user)
         user.set_password(password)
@@ -48,8 +45,21 @@ def role_grant(
         user=user, role=role, organization=organization
     ).first() or RoleAssignment(user=user, role=role, organization=organization)
     if assignment.pk is None:
-        assignment.full_clean()
-        assignment.save()
+        role_assignment_save(assignment)
+    return assignment
+
+
+@transaction.atomic
+def role_assignment_save(assignment: RoleAssignment) -> RoleAssignment:
+    """Save a new or changed role assignment (grant_role and the back office): the model's
+    rules (三权分立, an organization where the role needs one), and the back office opened
+    to system and security administrators, whose work is there."""
+    assignment.full_clean()
+    user = assignment.user
+    if assignment.role in (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN) and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    assignment.save()
     return assignment
 
 
