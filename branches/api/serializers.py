@@ -5,6 +5,8 @@ from portal.api.serializers import ValidatedModelSerializer
 
 
 class OrganizationSerializer(ValidatedModelSerializer):
+    """党组织：编码、名称、上级组织编码、组织类别和支部类型。"""
+
     parent_code = serializers.CharField(source="parent.code", read_only=True, allow_null=True)
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
     branch_type_display = serializers.CharField(source="get_branch_type_display", read_only=True)

@@ -6,7 +6,7 @@ from .serializers import OrganizationSerializer
 
 
 class OrganizationViewSet(ScopedReadOnlyViewSet):
-    """党组织: the organization tree within the caller's scope."""
+    """组织架构：令牌所属党组织及其下级党组织。"""
 
     serializer_class = OrganizationSerializer
     filterset_class = OrganizationFilterSet

@@ -6,6 +6,8 @@ from portal.masking import mask_id_number, mask_phone
 
 
 class MobilitySerializer(ValidatedModelSerializer):
+    """外出登记：流入地、工作单位、流入地党组织等；结束日期为空表示仍在外。"""
+
     destination_name = serializers.CharField(read_only=True)
     inflow_org_code = serializers.CharField(source="inflow_org.code", read_only=True, default=None)
     inflow_org_display = serializers.CharField(read_only=True)
@@ -31,7 +33,7 @@ class MobilitySerializer(ValidatedModelSerializer):
 
 
 class MemberSerializer(ValidatedModelSerializer):
-    """A member with the current mobility; ID number and phone masked unless unmasked access."""
+    """党员，附当前外出登记（未外出时为空）。身份证号和电话默认脱敏；创建时允许查看完整信息的令牌返回完整号码。"""
 
     home_org_code = serializers.CharField(source="home_org.code", read_only=True)
     home_org_name = serializers.CharField(source="home_org.name", read_only=True)

@@ -8,7 +8,7 @@ from .serializers import MemberSerializer
 
 
 class MemberViewSet(ScopedReadOnlyViewSet):
-    """党员: members within the caller's scope, each with the current mobility."""
+    """党员台账：令牌所属党组织及其下级的党员（含参加本范围组织生活的流入党员），每人附当前外出登记。"""
 
     serializer_class = MemberSerializer
     filterset_class = MemberFilterSet

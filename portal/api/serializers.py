@@ -5,7 +5,10 @@ from rest_framework import serializers
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):
-    """One rule, three doors: forms, the API and imports all end in ``Model.full_clean()``."""
+    # One rule, three doors: forms, the API and imports all end in ``Model.full_clean()``.
+    # (A comment, not a docstring: drf-spectacular would publish a docstring as the description
+    # of every serializer without one of its own. Their docstrings are the API's documentation,
+    # shown at /api/docs/, and so in Chinese.)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)

@@ -8,7 +8,8 @@ from portal.models import ApiToken
 
 
 class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
-    """Concrete viewsets declare ``get_queryset`` from ``Model.objects.visible_to(user)``."""
+    # Concrete viewsets declare ``get_queryset`` from ``Model.objects.visible_to(user)``, and a
+    # docstring in Chinese: it is their description at /api/docs/ and in the browsable API.
 
     def token(self) -> ApiToken | None:
         return self.request.auth if isinstance(self.request.auth, ApiToken) else None
