@@ -65,7 +65,7 @@ def record_access(
     event = AccessEvent(
         kind=kind,
         user=user,
-        username=username or (user.get_username() if user else ""),
+        username=_masked(username or (user.get_username() if user else "")),
         ip_address=client_ip(request),
         path=(mask_in_text(request.get_full_path())[:300] if request is not None else ""),
         object_type=obj._meta.label_lower if obj is not None else "",
@@ -129,9 +129,11 @@ def _ended_by(user, auth_hash: str) -> dict:
 
 
 def _masked(value):
-    """An event's detail with phones and ID numbers masked in its text (search filters)."""
+    """An event's detail with phones and ID numbers masked in its text (search filters), and
+    any NUL character (which PostgreSQL's text and JSON cannot hold, and a crafted query
+    string can carry) shown as U+FFFD: the event is recorded, with a mark where it was."""
     if isinstance(value, str):
-        return mask_in_text(value)
+        return mask_in_text(value.replace("\x00", "\ufffd"))
     if isinstance(value, dict):
         return {key: _masked(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -21,6 +21,7 @@ import django_filters
 from cryptography.exceptions import InvalidTag
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.validators import validate_ipv46_address
 from django.db.models import Count, DateTimeField, Window
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -93,7 +94,9 @@ class AccessEventFilterSet(django_filters.FilterSet):
     until = django_filters.DateFilter(label=_("截止日期"), field_name="at", lookup_expr="date__lte")
     kind = django_filters.ChoiceFilter(label=_("类型"), choices=AccessEventKind.choices)
     username = django_filters.CharFilter(label=_("用户名"))
-    ip = django_filters.CharFilter(label=_("IP 地址"), field_name="ip_address")
+    ip = django_filters.CharFilter(
+        label=_("IP 地址"), field_name="ip_address", validators=[validate_ipv46_address]
+    )
     object_id = django_filters.CharFilter(label=_("对象编号"))
 
     class Meta:

@@ -461,3 +461,16 @@ def test_every_trail_table_refuses_updates_and_deletes():
         )
         protected = {name for (name,) in cursor.fetchall()}
     assert tables <= protected, tables - protected
+
+
+def test_crafted_filters_are_refused_or_recorded_never_a_server_error(world, client):
+    """A NUL character in a query string (PostgreSQL's text and JSON cannot hold one) and an
+    address filter that is no address: refused with a message, or recorded with a mark."""
+    client.force_login(make_user(Role.AUDITOR))
+    page = client.get(reverse("audit:access"), {"ip": "abc"})
+    assert page.status_code == 200 and "ip" in page.context["filterset"].form.errors
+    export = client.get(reverse("audit:export", args=["access"]), {"kind": "\x00"})
+    assert export.status_code == 200
+    b"".join(export.streaming_content)
+    event = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
+    assert event.detail["filters"] == {"kind": "\ufffd"}
