@@ -191,13 +191,20 @@ def _text(value: Any, model_field=None) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if model_field is not None and model_field.choices:
         return str(dict(model_field.flatchoices).get(value, value))
+    local = _local(value, model_field)
+    if local is not value:  # a date-time: "2026-11-25 20:32:38.472847+08:00"
+        return local.replace("T", " ", 1)
+    return str(value)
+
+
+def _local(value: Any, model_field) -> Any:
+    """A date-time value (stored as UTC ISO text) in local time, as the event times are shown,
+    to the microsecond and with its offset: two saves in one second still differ."""
     if isinstance(model_field, DateTimeField) and isinstance(value, str):
-        # Stored as UTC ISO text; the page shows local time, as its event times, but to the
-        # microsecond and with its offset: two saves in one second still differ.
         moment = parse_datetime(value)
         if moment is not None and timezone.is_aware(moment):
-            return timezone.localtime(moment).isoformat(sep=" ")
-    return str(value)
+            return timezone.localtime(moment).isoformat()
+    return value
 
 
 def model_name(label: str) -> str:
@@ -277,7 +284,11 @@ def before_after(event) -> tuple[dict, dict]:
     changes = event_changes(event)
     before = {} if event.pgh_label == "insert" else {c.field: c.before for c in changes}
     after = {} if event.pgh_label == "delete" else {c.field: c.after for c in changes}
-    return before, after
+    fields = {c.field: c.model_field for c in changes}
+    return (
+        {k: _local(v, fields[k]) for k, v in before.items()},
+        {k: _local(v, fields[k]) for k, v in after.items()},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,7 +333,7 @@ def change_row(e) -> list:
     context = e.pgh_context or {}
     before, after = before_after(e)
     return [
-        e.pgh_created_at.isoformat(),
+        timezone.localtime(e.pgh_created_at).isoformat(),
         context.get("username", ""),
         context.get("ip", ""),
         context.get("method", ""),
@@ -337,7 +348,7 @@ def change_row(e) -> list:
 
 def access_row(e) -> list:
     return [
-        e.at.isoformat(),
+        timezone.localtime(e.at).isoformat(),
         e.get_kind_display(),
         e.username,
         e.ip_address or "",

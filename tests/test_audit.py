@@ -366,6 +366,11 @@ def test_inserts_and_deletes_show_their_values(world, auditor_client):
     assert rows["删除"]["变更前"]["remarks"] == "删除前备注"
     assert rows["删除"]["变更前"]["id_number"] == mask_id_number(member.id_number)
     assert set(rows["修改"]["变更前"]) == {"remarks", "updated_at"}
+    # Times in the export are local, with their offset, like the page's.
+    offset = "+08:00"
+    assert rows["新增"]["时间"].endswith(offset)
+    assert rows["新增"]["变更后"]["created_at"] == timezone.localtime(member.created_at).isoformat()
+    assert rows["修改"]["变更后"]["updated_at"].endswith(offset)
 
 
 def test_the_trail_is_read_in_a_fixed_number_of_queries(world, auditor_client):
