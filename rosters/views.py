@@ -38,6 +38,7 @@ from members.models import Member
 from portal.access import client_ip, record_access
 from portal.choices import AccessEventKind
 from portal.generic import ScopedListView, ScopedMixin
+from portal.masking import mask_in_text
 
 from .choices import ImportStatus
 from .exports import (
@@ -221,9 +222,17 @@ class ImportDetailView(ImportMixin, DetailView):
     def get_context_data(self, **kwargs):
         record = self.object
         errors = record.errors if record.is_finished else []
+        shown = errors[:ERRORS_SHOWN]
+        if record.user_id != self.request.user.pk:
+            # Someone else's file: ID numbers and phones in what they typed are masked, as on
+            # every page (the downloads hold them in clear, and are recorded as exports).
+            shown = [
+                (row, column, mask_in_text(str(value)) if value else value, reason)
+                for row, column, value, reason in shown
+            ]
         context = {
             "summary": import_summary(record) if record.is_finished else "",
-            "errors": errors[:ERRORS_SHOWN],
+            "errors": shown,
             "errors_total": len(errors),
             "errors_more": max(len(errors) - ERRORS_SHOWN, 0),
             "has_bad_rows": bool(record.bad_rows_data),

@@ -21,9 +21,10 @@ from openpyxl import load_workbook
 from branches.tests.factories import make_branch, make_committee
 from members.models import Member
 from members.services import member_register_outflow
-from members.tests.factories import make_member
+from members.tests.factories import make_id_number, make_member
 from portal.celery import app
 from portal.choices import AccessEventKind, Role
+from portal.masking import mask_id_number
 from portal.models import AccessEvent, RoleAssignment
 from portal.storage import MARKER
 from portal.tests.factories import make_user
@@ -208,7 +209,14 @@ def test_an_import_beyond_the_users_ledger_is_404(client, world, eager):
 
 def test_the_county_opens_its_townships_imports_but_confirms_only_its_own(client, world, eager):
     theirs = _previewed(world.users.staff, "镇上报.xlsx")
+    id_number = make_id_number()
+    theirs.errors = [[3, "姓名", "", "请填写姓名"], [4, "公民身份号码", id_number, "与第 3 行重复"]]
+    theirs.save()
+    client.force_login(world.users.staff)
+    assert id_number in html(client.get(reverse("rosters:detail", args=[theirs.pk])))
     client.force_login(world.users.county)
+    page = html(client.get(reverse("rosters:detail", args=[theirs.pk])))
+    assert id_number not in page and mask_id_number(id_number) in page  # not the county's file
     index = html(client.get(reverse("rosters:index")))
     assert "镇上报.xlsx" in index and "staff" in index  # with who uploaded it
     for url in _import_urls(theirs):
