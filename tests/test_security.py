@@ -297,6 +297,37 @@ def test_password_change_ends_other_sessions(secretary):
     assert second.get(reverse("home")).status_code == 302
 
 
+def test_users_change_their_own_password_in_the_portal(secretary):
+    """The page every user has (not only the back office's staff): the old password, the
+    rules, and the other sessions ended while this one goes on."""
+    here, elsewhere = Client(), Client()
+    login(here, "sec")
+    login(elsewhere, "sec", ip="10.0.0.3")
+    assert reverse("password_change") in here.get(reverse("home")).content.decode()  # in the bar
+    url = reverse("password_change")
+
+    def change(old, new, again=None):
+        data = {"old_password": old, "new_password1": new, "new_password2": again or new}
+        return here.post(url, data)
+
+    for response, message in (
+        (change("Wrong#2026pw", "Another#2026pw"), "旧密码不正确"),
+        (change(PASSWORD, "another2026"), "密码必须同时包含字母、数字和符号"),
+        (change(PASSWORD, "Another#2026pw", "Another#2026px"), "输入的两个密码不一致"),
+    ):
+        assert response.status_code == 200 and message in response.content.decode(), message
+    secretary.refresh_from_db()
+    assert secretary.check_password(PASSWORD)
+
+    response = change(PASSWORD, "Another#2026pw")
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert "密码已修改" in here.get(reverse("home")).content.decode()
+    assert here.get(reverse("members:list")).status_code == 200  # this session goes on
+    assert elsewhere.get(reverse("home")).status_code == 302  # the other one ended
+    secretary.refresh_from_db()
+    assert secretary.check_password("Another#2026pw")
+
+
 # --- second factor --------------------------------------------------------------------------
 
 
