@@ -1,24 +1,49 @@
 """Login, logout, the second factor and one's own password (Django's auth views with the
 portal's templates)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
+from .middleware import CHANGE_DUE_KEY
 from .otp_views import OTPView
+from .services import DUE_EXPIRED, DUE_INITIAL
+
+DUE = {
+    DUE_INITIAL: _("您的密码是管理员设置的初始密码，请先修改为只有您知道的密码。"),
+    DUE_EXPIRED: _("您的密码已使用超过 %(days)d 天，请修改后继续使用。"),
+}
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     """Anyone signed in changes their own password (the password rules of settings apply).
     Django keeps this session and ends every other one: they were signed in with the old
-    password, and the hourly sweep records them as ended by the change."""
+    password, and the hourly sweep records them as ended by the change. After a login that
+    found the password due (PasswordChangeRequiredMiddleware), this is the only page open."""
 
     template_name = "registration/password_change.html"
-    success_url = reverse_lazy("home")
+
+    def get_context_data(self, **kwargs):
+        due = self.request.session.get(CHANGE_DUE_KEY)
+        reason = DUE[due] % {"days": settings.PORTAL_PASSWORD_MAX_AGE_DAYS} if due in DUE else ""
+        return super().get_context_data(due=reason, next=self._next(), **kwargs)
+
+    def _next(self) -> str:
+        target = self.request.POST.get("next") or self.request.GET.get("next") or ""
+        allowed = url_has_allowed_host_and_scheme(
+            target, {self.request.get_host()}, self.request.is_secure()
+        )
+        return target if allowed else ""
+
+    def get_success_url(self):
+        return self._next() or reverse("home")
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        response = super().form_valid(form)  # the PasswordState is reset by the password's save
+        self.request.session.pop(CHANGE_DUE_KEY, None)
         messages.success(self.request, _("密码已修改。其他设备上用旧密码的登录已失效。"))
         return response
 

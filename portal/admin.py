@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -14,7 +15,15 @@ from rosters.validation import OrgDirectory
 
 from .choices import DUTY_ROLES, Role
 from .models import ApiToken, RoleAssignment
-from .services import api_tokens_revoke, role_assignment_save
+from .services import api_tokens_revoke, password_set_by_admin, role_assignment_save
+
+
+class _AdminSetPasswordForm(AdminPasswordChangeForm):
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit and user.has_usable_password():
+            password_set_by_admin(user)
+        return user
 
 
 class DutyAdminMixin:
@@ -85,6 +94,15 @@ class PortalUserAdmin(DutyAdminMixin, UserAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and self._may_touch(request, obj)
+
+    # A password the system administrator sets, for a new account or a forgotten one, is theirs
+    # to know: its holder changes it at the first login.
+    change_password_form = _AdminSetPasswordForm
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change and obj.has_usable_password():
+            password_set_by_admin(obj)
 
 
 @admin.register(AccessAttempt)

@@ -23,8 +23,20 @@ from .choices import ADMIN_ROLES
 
 SESSION_STARTED_KEY = "portal_session_started"
 # Paths a signed-in user must reach before finishing the second factor.
-OTP_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz")
+# What a signed-in user reaches before the second factor: signing in and out, the factor's own
+# page. Not changing the password: a stolen password alone must not replace the holder's.
+OTP_EXEMPT_PREFIXES = (
+    "/accounts/login/",
+    "/accounts/logout/",
+    "/accounts/otp/",
+    "/static/",
+    "/healthz",
+)
+# And before a password found due at login is changed: that, besides.
+PASSWORD_DUE_EXEMPT_PREFIXES = (*OTP_EXEMPT_PREFIXES, "/accounts/password/")
 NO_DEVICE_KEY = "portal_otp_no_device"
+# Set at login when the password must be changed first (portal.signals); why, as its value.
+CHANGE_DUE_KEY = "portal_password_due"
 
 
 class HtmxRedirectMiddleware:
@@ -144,6 +156,27 @@ class OTPRequiredMiddleware:
         if not has:
             request.session[NO_DEVICE_KEY] = True
         return has
+
+
+class PasswordChangeRequiredMiddleware:
+    """After a login that found the password due (an administrator's initial password, or one
+    older than PORTAL_PASSWORD_MAX_AGE_DAYS), every page leads to changing it; signing out and
+    the second factor stay open."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        if (
+            session is not None
+            and session.get(CHANGE_DUE_KEY)
+            and request.user.is_authenticated
+            and not request.path.startswith(PASSWORD_DUE_EXEMPT_PREFIXES)
+        ):
+            target = reverse("password_change")
+            return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
 
 
 class AuditContextMiddleware(HistoryMiddleware):

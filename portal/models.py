@@ -136,6 +136,33 @@ class ApiToken(models.Model):
         return self.revoked_at is None and self.expires_at > timezone.now()
 
 
+@triggers.track()
+class PasswordState(models.Model):
+    """When an account's password was last set, and whether its holder must choose their own
+    before anything else (等保: 口令定期更换; an initial password given by an administrator is
+    changed at the first login). Kept by ``portal.password_validation.PasswordAgeValidator``
+    on every password save; read once per login (``portal.signals``)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("用户"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="password_state",
+    )
+    changed_at = models.DateTimeField(_("密码设置时间"))
+    must_change = models.BooleanField(
+        _("须由本人修改"), default=False, help_text=_("管理员设置的初始密码，首次登录时须修改")
+    )
+
+    class Meta:
+        verbose_name = _("密码状态")
+        verbose_name_plural = _("密码状态")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.changed_at:%Y-%m-%d}"
+
+
 class AccessEvent(models.Model):
     """An access worth recording: a reveal of masked data, an export, a login, a token use."""
 

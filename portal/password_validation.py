@@ -2,10 +2,12 @@
 
 import string
 
+from django.conf import settings
 from django.contrib.auth.password_validation import (
     MinimumLengthValidator as _MinimumLengthValidator,
 )
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 
@@ -34,3 +36,28 @@ class MinimumLengthValidator(_MinimumLengthValidator):
 
     def get_help_text(self):
         return _("密码至少需要 %(min_length)d 个字符。") % {"min_length": self.min_length}
+
+
+class PasswordAgeValidator:
+    """Not a rule on the password itself: Django tells every validator when a password has been
+    set (``password_changed``), which is where its date is recorded (``PasswordState``). A
+    password an administrator sets is then marked to be changed by ``password_set_by_admin``.
+    The help text tells users how long a password lasts."""
+
+    def validate(self, password, user=None):
+        return None
+
+    def password_changed(self, password, user=None):
+        if user is None or user.pk is None:
+            return
+        from .models import PasswordState
+
+        PasswordState.objects.update_or_create(
+            user=user, defaults={"changed_at": timezone.now(), "must_change": False}
+        )
+
+    def get_help_text(self):
+        days = settings.PORTAL_PASSWORD_MAX_AGE_DAYS
+        if days:
+            return _("密码有效期 %(days)d 天，到期后登录时须更换。") % {"days": days}
+        return _("管理员设置的初始密码须在首次登录时更换。")

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from branches.models import Organization
 
 from .choices import Role
-from .models import ORG_SCOPED_ROLES, ApiToken, RoleAssignment, hash_token
+from .models import ORG_SCOPED_ROLES, ApiToken, PasswordState, RoleAssignment, hash_token
 
 SERVICE_ACCOUNT_PREFIX = "api-"
 
@@ -122,3 +122,34 @@ def api_tokens_revoke(*, tokens) -> int:
     ApiToken.objects.filter(pk__in=[pk for pk, _user in pairs]).update(revoked_at=timezone.now())
     get_user_model().objects.filter(pk__in=[user for _pk, user in pairs]).update(is_active=False)
     return len(pairs)
+
+
+# --- passwords: first-login change and expiry (PORTAL_PASSWORD_MAX_AGE_DAYS) ------------------
+
+DUE_INITIAL = "initial"
+DUE_EXPIRED = "expired"
+
+
+def password_set_by_admin(user) -> None:
+    """An administrator gave ``user`` this password: they change it at their first login."""
+    PasswordState.objects.update_or_create(
+        user=user,
+        defaults={"must_change": True},
+        create_defaults={"must_change": True, "changed_at": timezone.now()},
+    )
+
+
+def password_change_due(user) -> str:
+    """Why ``user`` must change their password before anything else: ``DUE_INITIAL``,
+    ``DUE_EXPIRED`` or "" (nothing due). A password set before the portal kept dates is
+    counted from now."""
+    state = PasswordState.objects.filter(user=user).first()
+    if state is None:
+        PasswordState.objects.create(user=user, changed_at=timezone.now())
+        return ""
+    if state.must_change:
+        return DUE_INITIAL
+    days = settings.PORTAL_PASSWORD_MAX_AGE_DAYS
+    if days and state.changed_at < timezone.now() - datetime.timedelta(days=days):
+        return DUE_EXPIRED
+    return ""

@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "portal.middleware.SessionLifetimeMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "portal.middleware.OTPRequiredMiddleware",
+    "portal.middleware.PasswordChangeRequiredMiddleware",
     "portal.middleware.AuditContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns lockouts raised by the backend into responses.
@@ -190,7 +191,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "portal.password_validation.CharacterClassesValidator"},
+    # Records when each password was set (expiry and first-login change below).
+    {"NAME": "portal.password_validation.PasswordAgeValidator"},
 ]
+# 等保 2.0: passwords are changed periodically. A password older than this many days must be
+# changed at the next login (0: never expires); one an administrator set (the back office,
+# `grant_role --password`) must be changed at the first.
+PORTAL_PASSWORD_MAX_AGE_DAYS = env.int("PORTAL_PASSWORD_MAX_AGE_DAYS", default=90)
 # Lockout: 5 failures per username and client address lock that pair for 30 minutes.
 AXES_FAILURE_LIMIT = env.int("PORTAL_LOCKOUT_FAILURES", default=5)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("PORTAL_LOCKOUT_MINUTES", default=30))

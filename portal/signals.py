@@ -1,15 +1,23 @@
-"""Cross-cutting infrastructure only: access events for logins, failures and logouts."""
+"""Cross-cutting infrastructure only: access events for logins, failures and logouts, and at
+login, whether the password must be changed first."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from .access import record_access
 from .choices import AccessEventKind
+from .middleware import CHANGE_DUE_KEY
+from .services import password_change_due
 
 
 @receiver(user_logged_in, dispatch_uid="portal_login_event")
 def _logged_in(sender, request, user, **kwargs):
     record_access(kind=AccessEventKind.LOGIN, request=request, user=user)
+    # Whether the password must be changed first is read once, here, and kept in the session
+    # (PasswordChangeRequiredMiddleware): the other requests cost no query for it.
+    due = password_change_due(user)
+    if due and request is not None and hasattr(request, "session"):
+        request.session[CHANGE_DUE_KEY] = due
 
 
 @receiver(user_logged_out, dispatch_uid="portal_logout_event")

@@ -8,7 +8,7 @@ import pytest
 from axes.helpers import get_client_ip_address
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
@@ -328,6 +328,85 @@ def test_users_change_their_own_password_in_the_portal(secretary):
     assert secretary.check_password("Another#2026pw")
 
 
+def test_an_initial_password_is_changed_at_the_first_login(tree):
+    """A password the operator or the system administrator set is theirs to know: the holder
+    can do nothing but change it (or sign out), then goes where they were going."""
+    from portal.models import PasswordState
+
+    call_command(
+        "grant_role", "newsec", Role.BRANCH_SECRETARY, org=tree["village"].code, password=PASSWORD
+    )
+    client = Client()
+    assert login(client, "newsec").status_code == 302
+    members = reverse("members:list")
+    response = client.get(members)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('password_change')}?{urlencode({'next': members})}"
+    page = client.get(response["Location"]).content.decode()
+    assert "管理员设置的初始密码" in page and f'name="next" value="{members}"' in page
+    assert client.get(reverse("home")).status_code == 302  # every page leads there
+    changed = client.post(
+        reverse("password_change"),
+        {
+            "old_password": PASSWORD,
+            "new_password1": "Mine#2026pw",
+            "new_password2": "Mine#2026pw",
+            "next": members,
+        },
+    )
+    assert changed.status_code == 302 and changed["Location"] == members
+    assert client.get(members).status_code == 200
+    assert not PasswordState.objects.get(user__username="newsec").must_change
+
+    # The same for a password the system administrator gives in the back office.
+    admin = Client()
+    admin.force_login(role_grant(username="sysadm", role=Role.SYSTEM_ADMIN).user)
+    user = get_user_model().objects.get(username="newsec")
+    reset = admin.post(
+        f"/admin/auth/user/{user.pk}/password/",
+        {"password1": "Given#2026pw", "password2": "Given#2026pw", "usable_password": "true"},
+    )
+    assert reset.status_code == 302
+    assert PasswordState.objects.get(user=user).must_change
+    again = Client()
+    login(again, "newsec", password="Given#2026pw")
+    assert again.get(members)["Location"].startswith(reverse("password_change"))
+
+
+def test_a_password_older_than_the_limit_is_changed_at_the_next_login(secretary, settings):
+    from portal.models import PasswordState
+
+    assert "密码有效期 90 天" in str(password_validation.password_validators_help_text_html())
+    secretary.set_password(PASSWORD)
+    secretary.save()  # every password save records its date (PasswordAgeValidator)
+    state = PasswordState.objects.get(user=secretary)
+    assert not state.must_change and timezone.now() - state.changed_at < datetime.timedelta(1)
+    PasswordState.objects.filter(user=secretary).update(
+        changed_at=timezone.now() - datetime.timedelta(days=91)
+    )
+    client = Client()
+    login(client, "sec")
+    response = client.get(reverse("home"))
+    assert response["Location"].startswith(reverse("password_change"))
+    assert "已使用超过 90 天" in client.get(response["Location"]).content.decode()
+    # Signing out stays open; with expiry switched off, the same password goes on.
+    assert client.post(reverse("logout")).status_code == 302
+    settings.PORTAL_PASSWORD_MAX_AGE_DAYS = 0
+    login(client, "sec")
+    assert client.get(reverse("home")).status_code == 200
+
+
+def test_a_password_from_before_dates_were_kept_counts_from_the_first_login(secretary):
+    from portal.models import PasswordState
+
+    PasswordState.objects.filter(user=secretary).delete()
+    client = Client()
+    login(client, "sec")
+    assert client.get(reverse("home")).status_code == 200
+    state = PasswordState.objects.get(user=secretary)
+    assert timezone.now() - state.changed_at < datetime.timedelta(minutes=1)
+
+
 # --- second factor --------------------------------------------------------------------------
 
 
@@ -350,6 +429,15 @@ def test_totp_setup_then_required_at_every_login(secretary):
     login(other, "sec", ip="10.0.0.4")
     response = other.get(reverse("members:list"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("otp"))
+    # Changing the password too: the password alone must not replace the holder's.
+    change = {"old_password": PASSWORD, "new_password1": "Thief#2026pw"}
+    for response in (
+        other.get(reverse("password_change")),
+        other.post(reverse("password_change"), {**change, "new_password2": "Thief#2026pw"}),
+    ):
+        assert response.status_code == 302 and response["Location"].startswith(reverse("otp"))
+    secretary.refresh_from_db()
+    assert secretary.check_password(PASSWORD)
 
 
 def test_wrong_totp_codes_are_recorded(secretary):

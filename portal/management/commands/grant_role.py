@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from branches.models import Organization
 from portal.choices import Role
-from portal.services import role_grant
+from portal.services import password_set_by_admin, role_grant
 
 
 class Command(BaseCommand):
@@ -17,7 +17,9 @@ class Command(BaseCommand):
             "role", choices=[r for r in Role.values if r != Role.API_CLIENT], help="角色"
         )
         parser.add_argument("--org", help="党组织编码")
-        parser.add_argument("--password", help="登录密码（将按密码规则校验）")
+        parser.add_argument(
+            "--password", help="初始登录密码（按密码规则校验；本人首次登录时须修改）"
+        )
 
     def handle(self, *args, username, role, org, password, **options):
         organization = None
@@ -31,4 +33,7 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError(";".join(exc.messages)) from exc
+        if password is not None:
+            # The operator knows this password: its holder changes it at the first login.
+            password_set_by_admin(assignment.user)
         self.stdout.write(self.style.SUCCESS(f"已授权：{assignment}"))
