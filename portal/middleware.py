@@ -22,7 +22,6 @@ from .access import client_ip
 from .choices import ADMIN_ROLES
 
 SESSION_STARTED_KEY = "portal_session_started"
-# Paths a signed-in user must reach before finishing the second factor.
 # What a signed-in user reaches before the second factor: signing in and out, the factor's own
 # page. Not changing the password: a stolen password alone must not replace the holder's.
 OTP_EXEMPT_PREFIXES = (
