@@ -16,6 +16,15 @@ def mask_id_number(value: str) -> str:
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
 
 
+def mask_birth_date(value) -> str:
+    """``1949-12-31`` → ``1949-**-**``: beside the masked ID number (area and last four in
+    sight), the full date would give back all but two of the digits it hides."""
+    if not value:
+        return ""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text[:4] + "-**-**"
+
+
 def mask_phone(value: str) -> str:
     """``13800138000`` → ``138****8000``; ``0359-1234567`` → ``0359-***4567``."""
     if not value:

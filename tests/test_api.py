@@ -113,9 +113,13 @@ def test_id_number_and_phone_masked_unless_token_is_unmasked(world):
     assert row["id_number"] == member.id_number[:4] + "*" * 10 + member.id_number[-4:]
     assert member.id_number not in str(row)
     assert row["phone"] == member.phone[:3] + "****" + member.phone[-4:]
+    # The birth date too: with the masked number's ends, it would give back all but 2 digits.
+    assert row["birth_date"] == f"{member.birth_date.year}-**-**"
+    assert member.id_number[6:14] not in str(row)
     client, _ = token_client(world["tree"]["other"], unmasked=True)
     row = client.get("/api/v1/members/").json()["results"][0]
     assert row["id_number"] == world["members"][3].id_number
+    assert row["birth_date"] == world["members"][3].birth_date.isoformat()
     event = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE).latest("at")
     assert event.detail["unmasked"] is True and event.detail["rows"] == 1
 

@@ -345,6 +345,8 @@ def test_inserts_and_deletes_show_their_values(world, auditor_client):
     assert "姓名：审计甲" in html and f"编号：{member.pk}" in html
     assert f"联系电话：{mask_phone(member.phone)}" in html
     assert f"公民身份号码：{mask_id_number(member.id_number)}" in html
+    assert f"出生日期：{member.birth_date.year}-**-**" in html
+    assert member.birth_date.isoformat() not in html
     deleted = auditor_client.get(reverse("audit:changes"), {**filters, "label": "delete"})
     html = deleted.content.decode()
     assert "备注：删除前备注" in html

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from members.models import Member, Mobility
 from portal.api.serializers import ValidatedModelSerializer
-from portal.masking import mask_id_number, mask_phone
+from portal.masking import mask_birth_date, mask_id_number, mask_phone
 
 
 class MobilitySerializer(ValidatedModelSerializer):
@@ -39,6 +39,13 @@ class MemberSerializer(ValidatedModelSerializer):
     home_org_name = serializers.CharField(source="home_org.name", read_only=True)
     current_mobility = serializers.SerializerMethodField()
     is_lost_contact = serializers.BooleanField(read_only=True)
+    birth_date = serializers.CharField(
+        read_only=True,
+        label="出生日期",
+        help_text=(
+            "YYYY-MM-DD；脱敏时只给出年份，如 1985-**-**（否则与脱敏的身份证号合起来即可还原号码）"
+        ),
+    )
 
     class Meta:
         model = Member
@@ -74,5 +81,6 @@ class MemberSerializer(ValidatedModelSerializer):
         data = super().to_representation(member)
         if not self.context.get("unmasked"):
             data["id_number"] = mask_id_number(data["id_number"])
+            data["birth_date"] = mask_birth_date(data["birth_date"])
             data["phone"] = mask_phone(data["phone"])
         return data

@@ -305,6 +305,11 @@ def test_id_number_and_phone_are_masked_by_default(client, world):
     assert mask_id_number(east.id_number) in detail
     assert mask_phone(east.phone) in detail
     assert reverse("members:reveal", args=[east.pk, "id_number"]) in detail
+    # The birth date shows its year only: the full date and the masked number's ends would
+    # together leave two digits hidden.
+    assert f"{east.birth_date.year}-**-**" in detail
+    assert east.birth_date.strftime("%Y-%m-%d") not in detail
+    assert east.id_number[6:14] not in detail
 
 
 @pytest.mark.parametrize("field", ["id_number", "phone"])

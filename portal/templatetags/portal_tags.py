@@ -22,6 +22,12 @@ def mask_phone(value: str) -> str:
     return masking.mask_phone(value or "")
 
 
+@register.filter
+def mask_birth(value) -> str:
+    """A birth date as pages show it by default, the year only: ``1949-**-**``."""
+    return masking.mask_birth_date(value)
+
+
 @register.simple_tag(takes_context=True)
 def user_scope(context):
     """The scope of the request's user (cached on the user for the request)."""
