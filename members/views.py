@@ -24,7 +24,12 @@ from .forms import MobilityForm, ReturnForm, TransferForm
 from .models import Member, Mobility
 
 # Fields that are masked on every page and shown in clear only on an explicit, recorded request.
-REVEALABLE = {"id_number": _("公民身份号码"), "phone": _("联系电话")}
+REVEALABLE = {
+    "id_number": _("公民身份号码"),
+    "phone": _("联系电话"),
+    # The current mobility's contact: free text, often a name and a phone (masked on pages).
+    "contact_person": _("联系人"),
+}
 
 # The mobility actions, in button order: (action, URL name, label).
 ACTIONS = (
@@ -118,7 +123,11 @@ class MemberRevealView(ScopedMixin, SingleObjectMixin, View):
             raise PermissionDenied(_("您没有查看敏感信息的权限"))
         record_access(kind=AccessEventKind.REVEAL, request=request, obj=member, field=field)
         context = {"member": member, "field": field, "label": REVEALABLE[field]}
-        context["value"] = getattr(member, field)
+        if field == "contact_person":
+            current = member.mobilities.current().first()
+            context["value"] = current.contact_person if current else ""
+        else:
+            context["value"] = getattr(member, field)
         # htmx swaps the fragment into the detail page; without JavaScript a page shows it.
         htmx = request.headers.get("HX-Request") == "true"
         template = "members/_revealed.html" if htmx else "members/reveal.html"

@@ -33,7 +33,7 @@ from rosters.exports import escape_formula
 
 from . import crypto
 from .choices import AccessEventKind, TokenRefusal
-from .masking import mask_birth_date, mask_id_number, mask_phone
+from .masking import mask_birth_date, mask_id_number, mask_in_text, mask_phone
 from .models import AccessEvent
 
 # Rows fetched per round trip by the CSV export's server-side cursor.
@@ -134,6 +134,7 @@ MASKS: dict[str, Callable[[Any], Any]] = {
     "phone": lambda value: mask_phone(value) if value else value,
     "id_number": _mask_encrypted_id_number,
     "birth_date": lambda value: mask_birth_date(value) if value else value,
+    "contact_person": lambda value: mask_in_text(value) if value else value,
 }
 # Encrypted columns: a new ciphertext of the same value (every save, a key rotation) is no change.
 ENCRYPTED = frozenset({"id_number"})

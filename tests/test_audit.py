@@ -297,13 +297,20 @@ def test_phones_and_id_numbers_are_masked_in_the_trail(world, auditor_client):
     village = world["tree"]["village"]
     village.phone = "0359-1234567"
     village.save()
-    clear = [old_phone, new_phone, member.id_number, "0359-1234567"]
+    services.member_register_outflow(
+        member=member,
+        left_on=datetime.date(2025, 1, 1),
+        destination_code="610113",
+        contact_person="孙荣海 17326678980",
+    )
+    clear = [old_phone, new_phone, member.id_number, "0359-1234567", "17326678980"]
 
     html = auditor_client.get(reverse("audit:changes")).content.decode()
     assert not [value for value in clear if value in html]
     assert f"{mask_phone(old_phone)} → {mask_phone(new_phone)}" in html
     assert mask_phone("0359-1234567") in html
     assert mask_id_number(member.id_number) in html  # the insert's values
+    assert "联系人：孙荣海 173****8980" in html  # a phone inside free text
 
     lines = export_csv(auditor_client)
     body = "\n".join(",".join(line) for line in lines)

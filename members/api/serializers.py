@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from members.models import Member, Mobility
 from portal.api.serializers import ValidatedModelSerializer
-from portal.masking import mask_birth_date, mask_id_number, mask_phone
+from portal.masking import mask_birth_date, mask_id_number, mask_in_text, mask_phone
 
 
 class MobilitySerializer(ValidatedModelSerializer):
@@ -33,7 +33,7 @@ class MobilitySerializer(ValidatedModelSerializer):
 
 
 class MemberSerializer(ValidatedModelSerializer):
-    """党员，附当前外出登记（未外出时为空）。身份证号和电话默认脱敏；创建时允许查看完整信息的令牌返回完整号码。"""
+    """党员，附当前外出登记（未外出时为空）。身份证号、电话、联系人中的电话默认脱敏，出生日期只给年份；创建时允许查看完整信息的令牌返回完整信息。"""
 
     home_org_code = serializers.CharField(source="home_org.code", read_only=True)
     home_org_name = serializers.CharField(source="home_org.name", read_only=True)
@@ -83,4 +83,7 @@ class MemberSerializer(ValidatedModelSerializer):
             data["id_number"] = mask_id_number(data["id_number"])
             data["birth_date"] = mask_birth_date(data["birth_date"])
             data["phone"] = mask_phone(data["phone"])
+            if data["current_mobility"]:  # the contact's phone, in free text
+                mobility = data["current_mobility"]
+                mobility["contact_person"] = mask_in_text(mobility["contact_person"])
         return data

@@ -331,6 +331,24 @@ def test_reveal_shows_the_value_and_records_one_event(client, world, field):
     assert event.ip_address == "10.1.2.3"
 
 
+def test_a_phone_in_the_contact_person_is_masked_and_revealed_like_the_members(client, world):
+    east = world.members["east"]
+    east.mobilities.current().update(contact_person="孙荣海 17326678980")
+    as_user(client, world, "secretary")
+    detail = html(client.get(reverse("members:detail", args=[east.pk])))
+    assert "孙荣海 173****8980" in detail and "17326678980" not in detail
+    url = reverse("members:reveal", args=[east.pk, "contact_person"])
+    assert url in detail
+    response = client.post(url, HTTP_HX_REQUEST="true")
+    assert "孙荣海 17326678980" in html(response)
+    event = AccessEvent.objects.get(kind=AccessEventKind.REVEAL)
+    assert event.detail == {"field": "contact_person"}
+    # A contact without a number in it has nothing to reveal.
+    east.mobilities.current().update(contact_person="村委会")
+    detail = html(client.get(reverse("members:detail", args=[east.pk])))
+    assert "村委会" in detail and url not in detail
+
+
 def test_reveal_without_htmx_shows_a_page(client, world):
     east = world.members["east"]
     as_user(client, world, "county")

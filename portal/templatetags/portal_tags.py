@@ -23,6 +23,12 @@ def mask_phone(value: str) -> str:
 
 
 @register.filter
+def mask_text(value: str) -> str:
+    """Free text with every mobile number and ID number in it masked (a contact person)."""
+    return masking.mask_in_text(value or "")
+
+
+@register.filter
 def mask_birth(value) -> str:
     """A birth date as pages show it by default, the year only: ``1949-**-**``."""
     return masking.mask_birth_date(value)
