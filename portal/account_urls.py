@@ -4,8 +4,7 @@ portal's templates)."""
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from .middleware import CHANGE_DUE_KEY
@@ -18,28 +17,19 @@ DUE = {
 }
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(auth_views.RedirectURLMixin, auth_views.PasswordChangeView):
     """Anyone signed in changes their own password (the password rules of settings apply).
     Django keeps this session and ends every other one: they were signed in with the old
     password, and the hourly sweep records them as ended by the change. After a login that
     found the password due (PasswordChangeRequiredMiddleware), this is the only page open."""
 
     template_name = "registration/password_change.html"
+    next_page = "home"  # where to go without a safe ``next`` (Django's RedirectURLMixin)
 
     def get_context_data(self, **kwargs):
         due = self.request.session.get(CHANGE_DUE_KEY)
         reason = DUE[due] % {"days": settings.PORTAL_PASSWORD_MAX_AGE_DAYS} if due in DUE else ""
-        return super().get_context_data(due=reason, next=self._next(), **kwargs)
-
-    def _next(self) -> str:
-        target = self.request.POST.get("next") or self.request.GET.get("next") or ""
-        allowed = url_has_allowed_host_and_scheme(
-            target, {self.request.get_host()}, self.request.is_secure()
-        )
-        return target if allowed else ""
-
-    def get_success_url(self):
-        return self._next() or reverse("home")
+        return super().get_context_data(due=reason, next=self.get_redirect_url(), **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)  # the PasswordState is reset by the password's save
