@@ -123,14 +123,14 @@ class ScopedAdminMixin:
         return qs.filter(pk__in=self.model.objects.visible_to(request.user).values("pk"))
 
 
-class _ByUsername(forms.ModelChoiceField):
-    """An existing account, typed by its username (no lookup popup: the security administrator
-    may not open the accounts list, which is the system administrator's)."""
+class _Typed(forms.ModelChoiceField):
+    """A related object typed in a text box by one of its fields (``to_field_name``), not
+    picked by id from a lookup popup: the security administrator may not open the lists of
+    accounts and organizations, which are other duties'."""
 
-    def __init__(self, **kwargs):
-        kwargs.update(queryset=get_user_model().objects.all(), to_field_name="username")
-        super().__init__(widget=forms.TextInput(attrs={"autocomplete": "off"}), **kwargs)
-        self.error_messages["invalid_choice"] = _("没有这个用户名的账号，请先由系统管理员创建账号")
+    def __init__(self, *, queryset, to_field_name, **kwargs):
+        widget = forms.TextInput(attrs={"autocomplete": "off"})
+        super().__init__(queryset, to_field_name=to_field_name, widget=widget, **kwargs)
 
     def prepare_value(self, value):
         if isinstance(value, int):  # a change form's initial value is the id
@@ -138,17 +138,20 @@ class _ByUsername(forms.ModelChoiceField):
         return super().prepare_value(value)
 
 
-class _ByCodeOrName(forms.ModelChoiceField):
-    """An organization typed by its code or full name, as in roster files (OrgDirectory)."""
+class _ByUsername(_Typed):
+    """An existing account, by its username."""
 
     def __init__(self, **kwargs):
-        kwargs.update(queryset=Organization.objects.all(), to_field_name="code")
-        super().__init__(widget=forms.TextInput(attrs={"autocomplete": "off"}), **kwargs)
+        users = get_user_model().objects.all()
+        super().__init__(queryset=users, to_field_name="username", **kwargs)
+        self.error_messages["invalid_choice"] = _("没有这个用户名的账号，请先由系统管理员创建账号")
 
-    def prepare_value(self, value):
-        if isinstance(value, int):
-            value = self.queryset.filter(pk=value).first() or value
-        return super().prepare_value(value)
+
+class _ByCodeOrName(_Typed):
+    """An organization by its code or full name, as in roster files (OrgDirectory)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Organization.objects.all(), to_field_name="code", **kwargs)
 
     def to_python(self, value):
         if value in self.empty_values or not str(value).strip():
