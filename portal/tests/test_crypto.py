@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import io
 
 import pytest
@@ -32,6 +34,16 @@ def test_id_number_is_encrypted_in_the_database_and_clear_in_python():
     assert digest == crypto.lookup_hash(number) and tail == number[-4:]
     assert Member.objects.get(pk=member.pk).id_number == number
     assert Member.objects.by_id_number(number.lower()).get() == member
+
+
+def test_lookup_hash_is_hmac_sha256_of_the_lookup_key(settings):
+    # Stored hashes must keep matching whatever way the hash is computed.
+    expected = hmac.new(
+        settings.PORTAL_LOOKUP_KEY.encode(), b"11010519491231002X", hashlib.sha256
+    ).hexdigest()
+    assert crypto.lookup_hash("11010519491231002X") == expected
+    assert crypto.lookup_hash("11010519491231002X") == expected  # the keyed HMAC is not used up
+    assert crypto.lookup_hash("110105194912310010") != expected
 
 
 def test_encrypted_field_cannot_be_filtered_by_mistake():
