@@ -18,6 +18,8 @@ What it does, in one run:
      the services) on ``--baseline-rows`` rows, extrapolated linearly to N and marked so;
    - the tables alone: the import's own COPYs of the N rows, already validated, into the
      members, mobilities and links tables (indexes, constraints, audit triggers): the floor;
+   - reading alone: the same rows read, validated, hashed, encrypted and put in COPY's
+     format by the import's code, nothing written: the floor of the other side;
    - an xlsx ledger export of the N members (``rosters.exports.export_ledger``);
    - with ``--xlsx``, the import of the same rows as an .xlsx file (python-calamine);
    - with ``--costs``, what the parts of the tables cost: the floor's COPYs again, each time
@@ -249,14 +251,26 @@ def phase_floor(args) -> dict:
     return {"seconds": seconds, "rows": len(staged), "peak_mb": _peak_mb()}
 
 
-def _staged(args) -> tuple[list, datetime.date]:
+def phase_read(args) -> dict:
+    """The other side's own cost: the file read, validated and encrypted by the import's code,
+    ready for COPY, and nothing written (empty tables, so nothing stored to compare with)."""
+    _django()
+    _empty_members()
+    started = time.perf_counter()
+    staged, _today = _staged(args, empty=False)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": len(staged), "peak_mb": _peak_mb()}
+
+
+def _staged(args, *, empty: bool = True) -> tuple[list, datetime.date]:
     """The file's rows read, validated and formatted by the import's own code (empty tables)."""
     from rosters import sql
     from rosters.readers import open_table
     from rosters.schema import MEMBER_SCHEMA
     from rosters.validation import MemberRows, OrgDirectory
 
-    _empty_members()
+    if empty:
+        _empty_members()
     with open_table(
         args.source, filename=Path(args.source).name, schema=MEMBER_SCHEMA, upload_limit=False
     ) as table:
@@ -358,6 +372,7 @@ def phase_costs(args) -> dict:
 PHASES = {
     "setup": phase_setup,
     "floor": phase_floor,
+    "read": phase_read,
     "costs": phase_costs,
     "roster": phase_roster,
     "baseline": phase_baseline,
@@ -464,6 +479,7 @@ def main() -> None:
             export_csv = _run_phase("export", env, args, fmt="csv")
             bare = _run_phase("roster", env, args, source=source, no_triggers=True)
             floor = _run_phase("floor", env, args, source=source)
+            read = _run_phase("read", env, args, source=source)
             baseline = _run_phase("baseline", env, args, source=source)
             xlsx = costs = None
             if args.xlsx:
@@ -489,6 +505,8 @@ def main() -> None:
           bare["peak_mb"])  # fmt: skip
     _line("the tables alone: its COPYs, nothing read**", floor["seconds"], floor["rows"],
           copy["seconds"], floor["peak_mb"])  # fmt: skip
+    _line("reading alone: its rows, nothing written***", read["seconds"], read["rows"],
+          copy["seconds"], read["peak_mb"])  # fmt: skip
     if xlsx:
         _line(f"this import of the .xlsx ({setup['xlsx_mb']:.1f} MB)", xlsx["seconds"], n,
               copy["seconds"], xlsx["peak_mb"], "(all rows new)")  # fmt: skip
@@ -514,6 +532,9 @@ def main() -> None:
     print("** the import's COPYs of already validated rows into members, mobilities and links,")
     print("   with their indexes, constraints and audit triggers: the floor of any import that")
     print("   keeps them; 'this import, all rows new' reads, validates and encrypts on top.")
+    print("*** the import's reading thread alone: the file read, every row validated, its ID")
+    print("   number hashed and encrypted and the row put in COPY's format, nothing written.")
+    print("   The import runs this beside the tables' work, on the machine's other core.")
     if costs:
         print()
         print(f"What the tables' parts cost ({costs['rows']:,} new members, the floor's COPYs in a")
