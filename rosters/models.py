@@ -32,10 +32,14 @@ class RosterImportQuerySet(models.QuerySet):
             return self.none()
         if not scope.ledger_paths:
             return self.filter(user=user)
-        keepers = RoleAssignment.objects.filter(role__in=LEDGER_ROLES).filter(
-            scope.path_q("organization__path", scope.ledger_paths)
-        )
-        return self.filter(Q(user=user) | Q(user__in=keepers.values("user")))
+        # Someone else's import may hold any row of its uploader's scope (its bad rows are
+        # kept as read): it opens only when all of the uploader's ledger scope lies inside
+        # the user's, not when one of their roles does.
+        ledger = RoleAssignment.objects.filter(role__in=LEDGER_ROLES)
+        inside = scope.path_q("organization__path", scope.ledger_paths)
+        keepers = ledger.filter(inside).values("user")
+        elsewhere = ledger.exclude(inside).values("user")
+        return self.filter(Q(user=user) | (Q(user__in=keepers) & ~Q(user__in=elsewhere)))
 
 
 class RosterImport(models.Model):

@@ -232,6 +232,26 @@ def test_the_county_opens_its_townships_imports_but_confirms_only_its_own(client
     assert downloads.count() == 2
 
 
+def test_an_uploader_with_a_ledger_beyond_the_users_does_not_show_the_user_their_imports(
+    client, world, eager
+):
+    """Staff of the township and of the neighbouring county: their import may hold rows of
+    the neighbour, so the township does not open it (the county of both would)."""
+    both = make_user(Role.COMMITTEE_STAFF, world.tree["township"], username="both")
+    RoleAssignment.objects.create(
+        user=both, role=Role.COMMITTEE_STAFF, organization=world.neighbour
+    )
+    theirs = _previewed(both, "两地.csv")
+    client.force_login(world.users.staff)
+    for url in _import_urls(theirs):
+        assert client.get(url).status_code == 404, url
+    assert "两地.csv" not in html(client.get(reverse("rosters:index")))
+    # A keeper of the township alone still shows the township their imports.
+    mine = _previewed(make_user(Role.COMMITTEE_STAFF, world.tree["township"]), "本镇.csv")
+    assert client.get(reverse("rosters:detail", args=[mine.pk])).status_code == 200
+    assert set(RosterImport.objects.visible_to(world.users.staff)) == {mine}
+
+
 def test_the_index_lists_the_users_imports_in_constant_queries(
     client, world, django_assert_max_num_queries
 ):
