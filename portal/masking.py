@@ -2,9 +2,17 @@
 
 import re
 
-# A mobile number or an 18-character ID number inside other text, not part of a longer number.
-_MOBILE_IN_TEXT_RE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+# An 18-character ID number, a mobile number or a landline inside other text, not part of a
+# longer number. Phones are found the ways people write them: ``13800138000``,
+# ``138-0013-8000``, ``138 0013 8000``, ``+86 13800138000``, ``0086-138…``, ``0359-5123456``,
+# ``0359 5123456``, ``(0359)5123456``; a date (``2019-07-01``) has other groups and stays.
 _ID_IN_TEXT_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+_MOBILE_IN_TEXT_RE = re.compile(
+    r"(?<![0-9+])(?P<prefix>(?:\+|00)86[ -]?)?(?P<number>1[3-9][0-9](?:[ -]?[0-9]{4}){2})(?![0-9])"
+)
+_LANDLINE_IN_TEXT_RE = re.compile(
+    r"(?<![0-9])(?P<prefix>[(（]0[0-9]{2,3}[)）] ?|0[0-9]{2,3}[ -])(?P<number>[0-9]{7,8})(?![0-9])"
+)
 
 
 def mask_id_number(value: str) -> str:
@@ -41,4 +49,19 @@ def mask_in_text(text: str) -> str:
     """``text`` with every mobile number and ID number in it masked: what someone searched
     for, in a recorded URL or filter, is kept the way the pages show it."""
     text = _ID_IN_TEXT_RE.sub(lambda m: mask_id_number(m.group()), text)
-    return _MOBILE_IN_TEXT_RE.sub(lambda m: mask_phone(m.group()), text)
+    text = _MOBILE_IN_TEXT_RE.sub(lambda m: (m["prefix"] or "") + _hide(m["number"], 3), text)
+    return _LANDLINE_IN_TEXT_RE.sub(lambda m: m["prefix"] + _hide(m["number"], 0), text)
+
+
+def _hide(number: str, head: int) -> str:
+    """The digits of ``number`` but the first ``head`` and the last four as ``*``; separators
+    stay: ``138-0013-8000`` → ``138-****-8000``, as mask_phone shows ``138****8000``."""
+    total = sum(c.isdigit() for c in number)
+    out, seen = [], 0
+    for c in number:
+        if c.isdigit():
+            out.append(c if seen < head or seen >= total - 4 else "*")
+            seen += 1
+        else:
+            out.append(c)
+    return "".join(out)
