@@ -218,6 +218,9 @@ def _make_date(text: str, year: str, month: str, day: str) -> datetime.date:
         ) from None
 
 
+_DIGITS_APART_RE = re.compile(r"\d\s+\d")
+
+
 def parse_date(value: object, *, allow_month: bool = False) -> datetime.date | None:
     """A date from an Excel date cell or one of the spellings ROSTER-FORMAT.md lists.
 
@@ -235,7 +238,12 @@ def parse_date(value: object, *, allow_month: bool = False) -> datetime.date | N
         # (43647) is not accepted: it would be a guess at what the cell meant.
         text = cell_text(value)
     else:
-        text = "".join(unicodedata.normalize("NFKC", cell_text(value)).split())
+        text = unicodedata.normalize("NFKC", cell_text(value)).strip()
+        if _DIGITS_APART_RE.search(text):
+            # 2010 1 1 is no listed spelling; read without its spaces it would be 201011,
+            # November 2010: refused rather than guessed.
+            raise _date_format_error(text, allow_month)
+        text = "".join(text.split())
     if allow_month and _MONTH_OR_OCTOBER_RE.fullmatch(text):
         # 2019.1: January, or October typed as 2019.10 in a number cell, which Excel stores
         # (and writes to CSV) without the zero. Which one is unknowable, so it is refused.

@@ -437,6 +437,22 @@ def test_months_that_are_not_ambiguous(typed, month):
     assert parse_date(typed, allow_month=True) == datetime.date(2019, month, 1)
 
 
+@pytest.mark.parametrize("typed", ["2010 1 1", "2019 07 01", "2019 7", "2019年7月 1 2日"])
+@pytest.mark.parametrize("allow_month", [True, False])
+def test_digits_set_apart_by_spaces_are_no_date(typed, allow_month):
+    """Read without its spaces, 2010 1 1 would be the month 201011: November 2010."""
+    with pytest.raises(ValidationError) as info:
+        parse_date(typed, allow_month=allow_month)
+    assert info.value.messages[0].startswith(f"无法识别的日期“{typed}”")
+
+
+@pytest.mark.parametrize(
+    "typed", [" 2019-07-01 ", "2019 - 07 - 01", "2019年 7月 1日", "2019年\u30007月1日"]
+)
+def test_spaces_beside_the_separators_of_a_date_are_ignored(typed):
+    assert parse_date(typed) == datetime.date(2019, 7, 1)
+
+
 @pytest.mark.parametrize("fmt", ["xlsx", "xls"])
 @pytest.mark.parametrize("header", ["入党日期", "外出日期"])
 def test_a_spreadsheet_number_2019_1_in_a_month_column(roster_file, tree, counts, fmt, header):
