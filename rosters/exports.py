@@ -331,7 +331,7 @@ def _start_sheet(sheet, headers: Sequence[str], title: str | None) -> None:
         sheet.append([cell])
     header_cells = []
     for header in headers:
-        cell = WriteOnlyCell(sheet, value=escape_formula(header))
+        cell = WriteOnlyCell(sheet, value=xlsx.spreadsheet_text(escape_formula(header)))
         cell.font = _HEADER_FONT
         cell.fill = _HEADER_FILL
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -407,6 +407,7 @@ def _write_table(
     _start_sheet(sheet, headers, title)
     for row in rows:
         cells = [escape_formula(value) for value in row]
+        cells = [xlsx.spreadsheet_text(c) if type(c) is str else c for c in cells]
         for index in text_columns:
             if index < len(cells):
                 cells[index] = _text_cell(sheet, cells[index])

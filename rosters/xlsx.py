@@ -22,8 +22,12 @@ from openpyxl.utils import get_column_letter
 # Cell styles (indexes into cellXfs of styles.xml below).
 PLAIN, DATE, TEXT, TITLE, HEADER = range(5)
 _EPOCH = datetime.date(1899, 12, 30)  # Excel's day 0 (1900 date system, after the leap bug)
-# Characters XML 1.0 does not allow; openpyxl refuses them, a ledger drops them.
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Characters XML 1.0 does not allow, and the carriage return (XML reads it as a line feed):
+# SpreadsheetML writes them as _xHHHH_, and a text that already looks like one gets its
+# underscore escaped (_x005F_), so that Excel, WPS and python-calamine read back the value
+# that was written.
+_ESCAPED = re.compile(r"[\x00-\x08\x0b-\x0d\x0e-\x1f\ufffe\uffff]")
+_LOOKS_ESCAPED = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
 _FLUSH_ROWS = 500
 
 _CONTENT_TYPES = (
@@ -97,9 +101,17 @@ _SHEET_START = (
 )
 
 
-def _text(value: str) -> str:
+def spreadsheet_text(value: str) -> str:
+    """``value`` as a cell's text holds it: _xHHHH_ for what XML cannot carry (see above)."""
+    if "_x" in value:
+        value = _LOOKS_ESCAPED.sub(r"_x005F_\1", value)
     if not value.isprintable():
-        value = _ILLEGAL.sub("", value)
+        value = _ESCAPED.sub(lambda m: f"_x{ord(m.group()):04X}_", value)
+    return value
+
+
+def _text(value: str) -> str:
+    value = spreadsheet_text(value)
     if "&" in value or "<" in value or ">" in value:
         value = escape(value)
     return value

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
 
 from branches.tests.factories import make_branch
 from members.models import Member
@@ -126,6 +127,42 @@ def test_a_value_starting_with_an_apostrophe_comes_back_unchanged(tree, imported
     assert record.status == ImportStatus.IMPORTED, record.errors
     assert record.rows_unchanged == 4 and record.rows_updated == 0
     assert Member.objects.by_id_number(number).get().remarks == "'=x"
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_line_breaks_control_characters_and_escape_lookalikes_come_back_unchanged(
+    tree, imported, tmp_path, fmt
+):
+    """XML cannot carry a carriage return or most control characters, and _x000D_ is how
+    SpreadsheetML writes one: each survives the xlsx ledger as typed."""
+    odd = {
+        "remarks": "第一行\r\n第二行\x0b完",
+        "employer": "单位\x01",
+        "destination_address": "a\rb _x000D_ _x005F_",
+    }
+    number = imported[2]["公民身份号码"]  # a member of 东村
+    member = Member.objects.by_id_number(number).get()
+    Member.objects.filter(pk=member.pk).update(remarks=odd["remarks"])
+    member.mobilities.update(
+        employer=odd["employer"], destination_address=odd["destination_address"]
+    )
+    path = tmp_path / f"ledger.{fmt}"
+    path.write_bytes(export(tree, fmt, scope=tree["village"]))
+    record = services.roster_import(source=path, filename=path.name)
+    assert record.status == ImportStatus.IMPORTED, record.errors
+    assert record.rows_unchanged == 4 and record.rows_updated == 0
+    member = Member.objects.by_id_number(number).get()
+    current = member.mobilities.get()
+    assert (member.remarks, current.employer, current.destination_address) == tuple(odd.values())
+
+
+def test_reports_hold_control_characters_in_xlsx(tmp_path):
+    out = tmp_path / "report.xlsx"
+    with out.open("wb") as handle:
+        write_error_report([[3, "备注", "第一行\x0b第二行\x01", "示例"]], handle, "xlsx")
+    with out.open("rb") as handle:
+        rows = CalamineWorkbook.from_filelike(handle).get_sheet_by_index(0).to_python()
+    assert rows[1][2] == "第一行\x0b第二行\x01"
 
 
 def test_a_shared_organization_name_is_exported_as_its_code(tree, imported, tmp_path):
