@@ -123,6 +123,8 @@ ORG_SCHEMA = Schema(
 
 # Columns whose dates may be given as a year and month (read as the first of the month).
 MONTH_DATE_KEYS = frozenset({"joined_on", "converted_on", "left_on"})
+# Every date column, of members and of organizations.
+DATE_KEYS = MONTH_DATE_KEYS | {"birth_date", "established_on", "planned_end_on"}
 
 # ---------------------------------------------------------------------------------------------
 # Cells

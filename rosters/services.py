@@ -38,7 +38,7 @@ from . import constants, schema, sql
 from .choices import ImportKind, ImportStatus
 from .models import RosterImport
 from .readers import RosterFileError, Table, open_table
-from .schema import MEMBER_SCHEMA, ORG_SCHEMA, cell_text, display_value
+from .schema import DATE_KEYS, MEMBER_SCHEMA, ORG_SCHEMA, cell_text, display_value
 from .validation import MemberRows, OrgDirectory, Problem
 
 logger = logging.getLogger(__name__)
@@ -67,12 +67,21 @@ class _Outcome:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    # Positions of the file's date columns: a date cell there is copied into the bad rows as
+    # the day the import reads from it, which reads back (a time of day would not).
+    date_columns: frozenset[int] = frozenset()
 
     def add(self, number: int, cells: list[Any], problems: list[Problem], width: int) -> None:
         self.problems.extend(problems)
         if number not in self.bad_rows:
             shown = [display_value(c) for c in cells[:width]]
+            for index in self.date_columns:
+                if index < len(shown) and isinstance(cells[index], datetime.datetime):
+                    shown[index] = cells[index].date().isoformat()
             self.bad_rows[number] = shown + [""] * (width - len(shown))
+
+    def dates_in(self, table: Table) -> None:
+        self.date_columns = frozenset(i for k, i in table.columns.items() if k in DATE_KEYS)
 
     @property
     def bad(self) -> int:
@@ -433,6 +442,7 @@ def _import_members(
         upload_limit=upload_limit,
     ) as table:
         record.warnings = table.warnings
+        outcome.dates_in(table)
         headers = {key: table.header_of(key, MEMBER_SCHEMA) for key in table.columns}
         present = set(table.columns)
         validator = MemberRows(headers=headers, present=present, orgs=directory)
@@ -772,6 +782,7 @@ def _import_orgs(
         upload_limit=upload_limit,
     ) as table:
         record.warnings = table.warnings
+        outcome.dates_in(table)
         rows = [_OrgRow(n, cells, table.values(cells)) for n, cells in table.rows]
     outcome.read = len(rows)
     reporter(0, len(rows))

@@ -2,6 +2,7 @@
 
 import codecs
 import csv
+import datetime
 import io
 
 import pytest
@@ -23,7 +24,7 @@ from rosters.readers import RosterFileError, open_table
 from rosters.schema import MEMBER_SCHEMA
 from rosters.template import write_template
 
-from .rosterdata import HEADERS, member_rows, write_xlsx
+from .rosterdata import HEADERS, member_rows, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
 
@@ -236,6 +237,32 @@ def test_bad_rows_come_back_fixable(tree, homes, tmp_path, fmt):
         assert sheet.cell(row=1, column=22).value == "错误"
         assert sheet.cell(row=2, column=22).value.startswith("联系电话 123 格式不正确")
         assert sheet.cell(row=2, column=5).number_format == "@"
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_date_cell_with_a_time_of_day_comes_back_as_its_day(tree, homes, tmp_path, fmt):
+    """The import reads the day of a date cell; the bad rows give that day back, not a text
+    with the time of day that the import would refuse."""
+    rows = member_rows(1, homes=homes)
+    rows[0]["外出日期"] = datetime.datetime(2024, 3, 1, 8, 30)
+    rows[0]["联系电话"] = "坏号码"
+    path = write_xlsx(tmp_path / "in.xlsx", rows)
+    record = services.roster_import(source=path, filename=path.name)
+    assert record.rows_bad == 1
+    out = tmp_path / f"bad.{fmt}"
+    with out.open("wb") as handle:
+        write_bad_rows(record.bad_rows, handle, fmt)
+    fixed = tmp_path / "fixed.csv"
+    with open_table(out, filename=out.name, schema=MEMBER_SCHEMA) as table:
+        ((_n, cells),) = table.rows
+        values = table.values(cells)
+    assert values["left_on"] == "2024-03-01"
+    fixed_row = {**rows[0], "外出日期": values["left_on"], "联系电话": "13800138000"}
+    write_csv(fixed, [fixed_row])
+    record = services.roster_import(source=fixed, filename=fixed.name)
+    assert record.status == ImportStatus.IMPORTED, record.errors
+    member = Member.objects.by_id_number(rows[0]["公民身份号码"]).get()
+    assert member.mobilities.get().left_on == datetime.date(2024, 3, 1)
 
 
 def test_headers_and_titles_of_downloads_are_never_formulas():
