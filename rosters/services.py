@@ -807,7 +807,7 @@ def _import_orgs(
         with _audit_context(record):
             for index, row in enumerate(order, start=1):
                 if not row.problems:
-                    _write_org(row, by_code, existing, done, outcome)
+                    _write_org(row, by_code, existing, done, outcome, set(table.columns))
                 reporter(index, len(rows))
         bad = sum(1 for row in rows if row.problems)
         status = _status(record.dry_run, bad, record.skip_invalid)
@@ -1024,11 +1024,15 @@ def _write_org(
     existing: dict[str, Organization],
     done: dict[str, Organization],
     outcome: _Outcome,
+    present: set[str],
 ) -> None:
     v = row.values
     parent_code = v["parent_code"]
     parent = None
-    if parent_code:
+    org = existing.get(v["code"])
+    if org is not None and "parent_code" not in present:
+        parent = org.parent  # a file without 上级组织编码 leaves the tree as it is
+    elif parent_code:
         parent_row = by_code.get(parent_code)
         if parent_row is not None and parent_row is not row:
             parent = done.get(parent_code)
@@ -1052,9 +1056,12 @@ def _write_org(
         "established_on": v["established_on"],
         "planned_end_on": v["planned_end_on"],
     }
+    if org is not None:
+        # Like a roster without 学历, a file without an optional column leaves that field
+        # of the organizations it updates alone.
+        fields = {k: value for k, value in fields.items() if _ORG_KEY_OF_FIELD[k] in present}
     try:
         with transaction.atomic():
-            org = existing.get(v["code"])
             if org is None:
                 org = org_services.organization_create(
                     code=v["code"], parent=parent, branch_type=v["branch_type"] or "", **fields
@@ -1088,7 +1095,7 @@ def _update_org(
             org_services.organization_change_branch_type(
                 org=org,
                 to_type=branch_type,
-                planned_end_on=fields["planned_end_on"],
+                planned_end_on=fields.get("planned_end_on", org.planned_end_on),
                 reason=_("组织架构表导入"),
             )
         org.refresh_from_db()

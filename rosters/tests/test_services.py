@@ -487,6 +487,29 @@ def test_organization_rows_that_break_the_rules(tmp_path, tree):
     assert by_row[12] == [("上级组织编码", "上级组织（第 5 行）有错误，本行未导入")]
 
 
+def test_an_organization_file_without_an_optional_column_leaves_that_field_alone(tmp_path):
+    full = [
+        org("W001", "中共万荣县委员会", "", "党委"),
+        org("W002", "万荣县在外党总支", "W001", "党总支"),
+        org("W003", "万荣县驻南京党支部", "W002", "党支部", "功能型", 所在地="江苏省南京市",
+            成立日期="2018-07-01", 依托单位="南京万荣商会", 联系电话="0359-4521234"),
+    ]  # fmt: skip
+    assert run_orgs(tmp_path, full).status == ImportStatus.IMPORTED
+    # Code, name, kind and type only, renaming the branch; then no parent column at all.
+    for headers in (ORG_HEADERS[:5], ["组织编码", "组织名称", "组织类别", "支部类型"]):
+        row = {**full[2], "组织名称": f"万荣县驻南京党支部{len(headers)}"}
+        path = write_xlsx(tmp_path / "few.xlsx", [row], headers=headers)
+        record = services.organization_import(source=path, filename=path.name)
+        assert record.status == ImportStatus.IMPORTED, record.errors
+        assert record.rows_updated == 1
+        branch = Organization.objects.get(code="W003")
+        assert branch.name == f"万荣县驻南京党支部{len(headers)}"
+        assert (branch.parent.code, branch.location_code, branch.host_unit, branch.phone) == (
+            "W002", "320100", "南京万荣商会", "0359-4521234"
+        )  # fmt: skip
+        assert branch.established_on == datetime.date(2018, 7, 1)
+
+
 def test_an_organization_import_is_limited_to_the_users_organizations(tmp_path, tree):
     scope = Organization.objects.subtree(tree["township"])
     rows = [
