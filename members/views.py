@@ -15,6 +15,7 @@ from django.views.generic.detail import SingleObjectMixin
 from portal.access import record_access
 from portal.choices import AccessEventKind
 from portal.generic import ScopedDetailView, ScopedListView, ScopedMixin, ServiceFormView
+from portal.masking import mask_in_text
 from rosters.models import RosterImport
 
 from . import services
@@ -178,6 +179,20 @@ class MobilityUpdateView(MemberServiceView):
         initial["destination"] = self.current.destination_name
         initial["inflow_org"] = self.current.inflow_org_id
         return initial
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        # The form shows the contact person as stored, to be edited: a phone in it is seen in
+        # clear, which is recorded like a reveal on the member's page (writers may reveal).
+        contact = self.current.contact_person if response.status_code == 200 else ""
+        if contact and mask_in_text(contact) != contact:
+            record_access(
+                kind=AccessEventKind.REVEAL,
+                request=request,
+                obj=self.object,
+                field="contact_person",
+            )
+        return response
 
     def perform(self, form):
         return services.mobility_update(mobility=self.current, **form.service_kwargs())

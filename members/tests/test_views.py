@@ -349,6 +349,21 @@ def test_a_phone_in_the_contact_person_is_masked_and_revealed_like_the_members(c
     assert "村委会" in detail and url not in detail
 
 
+def test_the_mobility_form_showing_a_phone_in_the_contact_person_records_a_reveal(client, world):
+    east = world.members["east"]
+    east.mobilities.current().update(contact_person="孙荣海 173-2667-8980")
+    as_user(client, world, "secretary")
+    url = reverse("members:mobility", args=[east.pk])
+    assert "孙荣海 173-2667-8980" in html(client.get(url))  # in clear, to be edited
+    event = AccessEvent.objects.get(kind=AccessEventKind.REVEAL)
+    assert (event.user, event.object_id) == (world.users["secretary"], str(east.pk))
+    assert event.detail == {"field": "contact_person"}
+    # Nothing to reveal, nothing recorded.
+    east.mobilities.current().update(contact_person="村委会")
+    client.get(url)
+    assert AccessEvent.objects.filter(kind=AccessEventKind.REVEAL).count() == 1
+
+
 def test_reveal_without_htmx_shows_a_page(client, world):
     east = world.members["east"]
     as_user(client, world, "county")
