@@ -237,6 +237,7 @@ DETAIL_VALUES = {
     "reason": {
         **dict(TokenRefusal.choices),
         "password_changed": _("密码已更改，会话此前已失效"),  # an expired session's
+        "absolute": _("登录超过最长时限"),  # a session that outlived its absolute lifetime
     },
     "source": {"command": _("命令行")},
 }

@@ -88,6 +88,8 @@ class SessionLifetimeMiddleware:
             if started is None:
                 request.session[SESSION_STARTED_KEY] = now
             elif now - started > settings.PORTAL_SESSION_ABSOLUTE_SECONDS:
+                # Recorded as a timeout, not as the user signing out (signals.py).
+                request.session_timed_out = "absolute"
                 logout(request)
                 hours = settings.PORTAL_SESSION_ABSOLUTE_SECONDS / 3600
                 messages.info(

@@ -22,7 +22,14 @@ def _logged_in(sender, request, user, **kwargs):
 
 @receiver(user_logged_out, dispatch_uid="portal_logout_event")
 def _logged_out(sender, request, user, **kwargs):
-    if user is not None:
+    if user is None:
+        return
+    timed_out = getattr(request, "session_timed_out", None)
+    if timed_out:  # SessionLifetimeMiddleware: the session outlived its absolute lifetime
+        record_access(
+            kind=AccessEventKind.SESSION_EXPIRED, request=request, user=user, reason=timed_out
+        )
+    else:
         record_access(kind=AccessEventKind.LOGOUT, request=request, user=user)
 
 

@@ -221,7 +221,13 @@ def test_absolute_limit_ends_even_an_active_session(secretary):
     assert "登录已超过 12 小时" in client.get(response["Location"]).content.decode()
     assert SESSION_KEY not in client.session
     assert client.get(reverse("home")).status_code == 302
-    assert AccessEvent.objects.filter(kind=AccessEventKind.LOGOUT, user=secretary).exists()
+    # Recorded as the timeout it is, not as the user signing out.
+    assert not AccessEvent.objects.filter(kind=AccessEventKind.LOGOUT).exists()
+    event = AccessEvent.objects.get(kind=AccessEventKind.SESSION_EXPIRED, user=secretary)
+    assert event.detail == {"reason": "absolute"}
+    from portal.audit import access_details
+
+    assert access_details(event) == [("原因", "登录超过最长时限")]
 
 
 def test_absolute_timeout_is_12_hours(secretary):
