@@ -82,6 +82,15 @@ def test_out_of_scope_detail_is_404_like_a_missing_one(world):
     assert uses[0].path == f"/api/v1/members/{world['far'].pk}/"
 
 
+def test_the_api_root_is_recorded_like_any_call_a_token_makes(world):
+    client, _ = token_client(world["tree"]["village"])
+    response = client.get("/api/v1/")
+    assert response.status_code == 200 and "members" in response.json()
+    event = AccessEvent.objects.get(kind=AccessEventKind.TOKEN_USE)
+    assert event.path == "/api/v1/" and event.detail["status"] == 200
+    assert "rows" not in event.detail  # links, not rows
+
+
 def test_filters_are_the_html_filterset(world):
     client, _ = token_client(world["tree"]["root"])
     assert all_names(client, mobile="true") == ["东村0"]

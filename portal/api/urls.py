@@ -7,12 +7,14 @@ from rest_framework.routers import DefaultRouter
 
 from branches.api.views import OrganizationViewSet
 from members.api.views import MemberViewSet
+from portal.api.views import ApiRootView
 
 # drf-spectacular's Swagger UI page keeps three layout rules in an inline <style>; that block
 # alone, by its hash, is allowed on that page (checked in a browser: tests/browser/test_pages.py).
 SWAGGER_UI_STYLE = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
 
 router = DefaultRouter()
+router.APIRootView = ApiRootView  # token use recorded there too
 router.register("members", MemberViewSet, basename="member")
 router.register("organizations", OrganizationViewSet, basename="organization")
 

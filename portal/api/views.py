@@ -1,13 +1,44 @@
 """The base of every API viewset: read-only, scoped by its queryset, token use recorded."""
 
-from rest_framework import viewsets
+from rest_framework import routers, viewsets
 
 from portal.access import record_access
 from portal.choices import AccessEventKind
 from portal.models import ApiToken
 
 
-class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+class TokenUseRecorded:
+    """Records every call a token makes, with its status and, when it got data, the number of
+    rows: probing for ids (404) or filters (400) is recorded too. Calls refused for the rate
+    (429) are not: they read nothing, and recording them would let a token flood the trail."""
+
+    counts_rows = True  # False where the answer is no rows (the API's root: its links)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if token is not None and response.status_code != 429:
+            detail = {"token": token.name, "status": response.status_code}
+            if response.status_code == 200 and self.counts_rows:
+                data = response.data
+                paged = isinstance(data, dict) and "results" in data
+                detail["rows"] = len(data["results"]) if paged else 1
+            record_access(
+                kind=AccessEventKind.TOKEN_USE,
+                request=request,
+                unmasked=token.unmasked,
+                **detail,
+            )
+        return response
+
+
+class ApiRootView(TokenUseRecorded, routers.APIRootView):
+    """接口根目录：列出各接口的地址。"""
+
+    counts_rows = False
+
+
+class ScopedReadOnlyViewSet(TokenUseRecorded, viewsets.ReadOnlyModelViewSet):
     # Concrete viewsets declare ``get_queryset`` from ``Model.objects.visible_to(user)``, and a
     # docstring in Chinese: it is their description at /api/docs/ and in the browsable API.
 
@@ -19,24 +50,3 @@ class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
         token = self.token()
         context["unmasked"] = bool(token and token.unmasked)
         return context
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        """Record every call a token makes, with its status and, when it got data, the number
-        of rows: probing for ids (404) or filters (400) is recorded too. Calls refused for the
-        rate (429) are not: they read nothing, and recording them would let a token flood
-        the trail."""
-        response = super().finalize_response(request, response, *args, **kwargs)
-        token = self.token()
-        if token is not None and response.status_code != 429:
-            detail = {"token": token.name, "status": response.status_code}
-            if response.status_code == 200:
-                data = response.data
-                paged = isinstance(data, dict) and "results" in data
-                detail["rows"] = len(data["results"]) if paged else 1
-            record_access(
-                kind=AccessEventKind.TOKEN_USE,
-                request=request,
-                unmasked=token.unmasked,
-                **detail,
-            )
-        return response
