@@ -4,6 +4,9 @@ import string
 
 from django.conf import settings
 from django.contrib.auth.password_validation import (
+    CommonPasswordValidator as _CommonPasswordValidator,
+)
+from django.contrib.auth.password_validation import (
     MinimumLengthValidator as _MinimumLengthValidator,
 )
 from django.core.exceptions import ValidationError
@@ -25,6 +28,31 @@ class CharacterClassesValidator:
 
     def get_help_text(self):
         return _("密码必须同时包含字母、数字和符号。")
+
+
+class DisguisedCommonPasswordValidator(_CommonPasswordValidator):
+    """Django's list of common passwords, seen through the usual disguises: digits and symbols
+    at either end (Admin@123, Qwerty@123) and symbols or digits for letters (P@ssw0rd1)."""
+
+    _LETTERS = str.maketrans("@4$5!1|0373+", "aassiiloeett")
+    _MIN_CORE = 4
+
+    def validate(self, password, user=None):
+        lowered = password.lower().strip()
+        cores = {
+            core.strip(string.digits + string.punctuation + " ")
+            for core in (lowered, lowered.translate(self._LETTERS))
+        }
+        # The disguised letters first, then the ends: P@ssw0rd1 → p@ssw0rd → password.
+        cores.add(lowered.strip(string.digits + string.punctuation + " ").translate(self._LETTERS))
+        if any(len(core) >= self._MIN_CORE and core in self.passwords for core in cores):
+            raise ValidationError(
+                _("密码太常见：去掉首尾的数字和符号、还原 @、0 之类的替换字母后是常用密码"),
+                code="password_too_common",
+            )
+
+    def get_help_text(self):
+        return _("密码不能是常用密码，也不能是常用密码加上数字、符号或替换字母。")
 
 
 class MinimumLengthValidator(_MinimumLengthValidator):

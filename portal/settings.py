@@ -188,7 +188,7 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "portal.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 8},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "portal.password_validation.DisguisedCommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "portal.password_validation.CharacterClassesValidator"},
     # Records when each password was set (expiry and first-login change below).

@@ -58,6 +58,12 @@ def secretary(tree):
         ("abcdefgh#!", "字母、数字和符号"),
         ("12345678#!", "字母、数字和符号"),
         ("Password1!", "太常见"),
+        # Common passwords disguised with digits and symbols at the ends, or for letters.
+        ("Admin@123", "太常见"),
+        ("Qwerty@123", "太常见"),
+        ("P@ssw0rd1", "太常见"),
+        ("Passw0rd!", "太常见"),
+        ("!1Dragon2024", "太常见"),
         ("zhangsan#2026", "相似"),
     ],
 )

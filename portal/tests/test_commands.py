@@ -71,9 +71,9 @@ def test_create_demo_users_gives_each_role_its_scope(capsys):
     build_county()
     call_command("create_demo_users")
     out = capsys.readouterr().out
-    assert "xian" in out and "Demo@2026!" in out
+    assert "xian" in out and "Wanrong@2026!" in out
     user = get_user_model().objects.get(username="xian")
-    assert user.check_password("Demo@2026!")
+    assert user.check_password("Wanrong@2026!")
     assignment = RoleAssignment.objects.get(user=user)
     assert assignment.role == Role.BRANCH_SECRETARY
     assert "驻西安" in assignment.organization.name

@@ -9,7 +9,7 @@ from portal.choices import Role
 from portal.demo import ROOT_CODE
 from portal.services import role_grant
 
-DEMO_PASSWORD = "Demo@2026!"  # noqa: S105 - documented demo accounts for laptops only
+DEMO_PASSWORD = "Wanrong@2026!"  # noqa: S105 - documented demo accounts for laptops only
 # (username, role, organization code or None, what they see)
 DEMO_USERS = (
     ("county", Role.COUNTY_ADMIN, ROOT_CODE, "全县"),
