@@ -28,10 +28,13 @@ def os_user() -> str:
 
 
 def command_operator(user=None) -> str:
-    """Who a command's change, import or export is recorded as: the ``--user`` account, else
-    the operating-system user who ran it."""
+    """Who a command's change, import or export is recorded as: the ``--user`` account with
+    the operating-system user who ran it, else that user alone."""
     if user is not None:
-        return user.get_username()
+        return _("%(user)s（命令行，系统用户 %(name)s）") % {
+            "user": user.get_username(),
+            "name": os_user(),
+        }
     return _("命令行（系统用户 %(name)s）") % {"name": os_user()}
 
 

@@ -11,9 +11,12 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from branches.models import Organization
 from portal.commandline import command_operator
+from portal.scoping import scope_for
 
 from .choices import ImportStatus
 from .exports import CSV, FORMATS, XLSX, write_bad_rows, write_error_report
@@ -53,12 +56,26 @@ def report_format(path: str) -> str:
 
 
 def find_user(username: str | None):
+    """The ``--user`` account, which must keep ledgers: an import or export is recorded as
+    theirs, so it does only what they could do in the browser."""
     if not username:
         return None
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise UsageError(_("没有用户名为“%(name)s”的用户") % {"name": username})
+    if not user.is_active or not scope_for(user).can_ledger():
+        raise UsageError(
+            _("用户“%(name)s”没有导入登记表、导出台账的权限，不能记为其操作") % {"name": username}
+        )
     return user
+
+
+def orgs_of(user) -> QuerySet[Organization] | None:
+    """Where an import recorded as ``user``'s may write: what they are responsible for, as in
+    the browser (no limit without ``--user``: the operator of the server acts)."""
+    if user is None or scope_for(user).everything:
+        return None
+    return Organization.objects.visible_to(user)
 
 
 def check_input(options) -> Path:
@@ -139,6 +156,7 @@ class ImportCommand(BaseCommand):
             filename=path.name,
             user=user,
             operator=command_operator(user),
+            orgs=orgs_of(user),
             dry_run=options["dry_run"],
             skip_invalid=options["skip_invalid"],
             sheet=options["sheet"],

@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 from openpyxl import load_workbook
 
 from branches.models import Organization
+from branches.tests.factories import make_branch, make_committee
 from members.models import Member
-from portal.choices import AccessEventKind
+from portal.choices import AccessEventKind, Role
+from portal.commandline import os_user
 from portal.embedded import database_url
 from portal.models import AccessEvent
+from portal.tests.factories import make_user
 from rosters.models import RosterImport
 
 from .rosterdata import member_rows, write_csv, write_xlsx
@@ -37,15 +39,43 @@ def call(*args) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_a_good_roster_exits_0(tmp_path, homes):
-    get_user_model().objects.create_user("county", password="x")
+def test_a_good_roster_exits_0(tmp_path, tree, homes):
+    make_user(Role.COUNTY_ADMIN, tree["root"], username="county")
     path = write_xlsx(tmp_path / "r.xlsx", member_rows(5, homes=homes))
     code, out, err = call("import_roster", str(path), "--user", "county")
     assert (code, err) == (0, "")
     assert out.strip() == "已导入：读取 5 行：新增 5，更新 0，未变 0，错误 0"
     assert Member.objects.count() == 5
     assert RosterImport.objects.get().user.username == "county"
-    assert RosterImport.objects.get().operator == "county"
+    # Who ran the command stays on the record beside the account it is recorded as.
+    assert RosterImport.objects.get().operator == f"county（命令行，系统用户 {os_user()}）"
+
+
+def test_user_must_keep_ledgers_and_is_held_to_their_scope(tmp_path, tree, homes):
+    """--user records an import or export as that account's: it does only what they could."""
+    make_user(Role.BRANCH_SECRETARY, tree["village"], username="secretary")
+    elsewhere = make_committee(parent=tree["root"], name="另镇党委")
+    make_branch(parent=elsewhere, name="另村党支部")
+    make_user(Role.COMMITTEE_STAFF, elsewhere, username="other_staff")
+    path = write_xlsx(tmp_path / "r.xlsx", member_rows(2, homes=homes))
+    code, _out, err = call("import_roster", str(path), "--user", "secretary")
+    assert (code, err.strip()) == (
+        2,
+        "用户“secretary”没有导入登记表、导出台账的权限，不能记为其操作",
+    )
+    code, out, _err = call("import_roster", str(path), "--user", "other_staff")
+    assert code == 1 and "不在您的管辖范围内" in out and not Member.objects.exists()
+    assert call("import_roster", str(path))[0] == 0  # the operator alone: no limit
+    out_file = tmp_path / "x.csv"
+    code, _out, err = call("export_ledger", "--org", tree["village"].code, "--user", "other_staff",
+                           "-o", str(out_file))  # fmt: skip
+    assert (code, err.strip()) == (1, "用户“other_staff”没有导出“东村党支部”台账的权限")
+    code, _out, err = call("export_ledger", "--user", "secretary", "-o", str(out_file))
+    assert code == 1 and "没有导入登记表、导出台账的权限" in err
+    # Without --org, the ledgers the account keeps: here, none of the two members.
+    assert call("export_ledger", "--user", "other_staff", "-o", str(out_file))[0] == 0
+    event = AccessEvent.objects.get(kind=AccessEventKind.EXPORT)
+    assert event.detail["rows"] == 0 and event.user.username == "other_staff"
 
 
 def test_an_import_without_user_is_recorded_as_the_system_user(tmp_path, homes):
@@ -170,13 +200,14 @@ def test_export_ledger(tmp_path, tree, homes):
 
 
 def test_export_ledger_is_watermarked_and_recorded(tmp_path, tree, homes):
-    staff = get_user_model().objects.create_user("county", password="x")
+    staff = make_user(Role.COUNTY_ADMIN, tree["root"], username="county")
     call("import_roster", str(write_xlsx(tmp_path / "r.xlsx", member_rows(6, homes=homes))))
     branch = tmp_path / "branch.xlsx"
     assert call("export_ledger", "--org", tree["village"].code, "--user", "county",
                 "-o", str(branch))[0] == 0  # fmt: skip
     title = load_workbook(branch, read_only=True).active["A1"].value
-    assert title.startswith(f"{tree['village'].name}流动党员台账 导出人 county 导出时间 ")
+    who = f"county（命令行，系统用户 {os_user()}）"
+    assert title.startswith(f"{tree['village'].name}流动党员台账 导出人 {who} 导出时间 ")
     everything = tmp_path / "all.csv"
     assert call("export_ledger", "-o", str(everything))[0] == 0
     by_user, by_shell = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).order_by("pk")

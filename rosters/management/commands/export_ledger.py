@@ -16,8 +16,10 @@ from members.models import Member
 from portal.access import record_access
 from portal.choices import AccessEventKind
 from portal.commandline import command_operator
+from portal.scoping import scope_for
 from rosters.cli import UsageError, find_user
 from rosters.exports import CSV, FORMATS, XLSX, ledger_branches, watermark, write_ledger
+from rosters.views import ledger_orgs
 
 
 class Command(BaseCommand):
@@ -49,8 +51,17 @@ class Command(BaseCommand):
             if scope is None:
                 self.stderr.write(_("没有组织编码为“%(code)s”的党组织") % {"code": options["org"]})
                 raise SystemExit(1)
+        rights = scope_for(user) if user is not None else None
+        if rights is not None and scope is not None and not rights.can_ledger(scope):
+            self.stderr.write(
+                _("用户“%(name)s”没有导出“%(org)s”台账的权限")
+                % {"name": user.get_username(), "org": scope.name}
+            )
+            raise SystemExit(1)
         if scope is not None and scope.holds_memberships:
             branches = [scope]
+        elif rights is not None and not rights.everything:  # the ledgers the user keeps
+            branches = list(ledger_branches(scope, ledger_orgs(rights)))
         else:
             branches = list(ledger_branches(scope))
             if scope is not None and not branches:
@@ -60,7 +71,10 @@ class Command(BaseCommand):
                 )
                 raise SystemExit(1)
         members = Member.objects.mobile().filter(party_status=PartyStatus.NORMAL)
-        name = scope.name if scope is not None else _("全县")
+        if scope is not None:
+            name = scope.name
+        else:
+            name = _("全县") if rights is None or rights.everything else _("我管辖的党组织")
         with out.open("wb") as handle:
             written = write_ledger(
                 handle,
