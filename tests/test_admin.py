@@ -1,11 +1,13 @@
 """The back office (Django admin): no duty leads to the others, and masking holds there too."""
 
+import datetime
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from branches.tests.factories import make_tree
+from members.services import member_register_outflow
 from members.tests.factories import make_member
 from portal.choices import Role
 from portal.services import role_grant
@@ -69,10 +71,27 @@ def test_the_member_admin_shows_id_numbers_and_phones_masked(client):
     tree = make_tree()
     member = make_member(home_org=tree["village"])
     client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    member_register_outflow(
+        member=member, left_on=datetime.date(2024, 3, 1), destination_code="610113",
+        contact_person="孙荣海 173-2667-8980",
+    )  # fmt: skip
     page = client.get(f"/admin/members/member/{member.pk}/change/").content.decode()
     assert member.id_number not in page and member.phone not in page
     assert member.id_number[:4] + "*" * 10 + member.id_number[-4:] in page
     assert member.phone[:3] + "****" + member.phone[-4:] in page
+    # The birth date to its year, and a phone in the contact person, as on the member page.
+    born = member.birth_date
+    assert f"{born.year}-**-**" in page
+    assert born.isoformat() not in page and born.strftime("%Y/%m/%d") not in page
+    assert "孙荣海 173-****-8980" in page and "2667" not in page
+    mobility = member.mobilities.get()
+    page = client.get(f"/admin/members/mobility/{mobility.pk}/change/").content.decode()
+    assert "孙荣海 173-****-8980" in page and "2667" not in page
+    # The search takes whole phones and ID-number tails, not a part of a masked middle.
+    search = "/admin/members/member/?q="
+    assert member.name in client.get(search + member.phone).content.decode()
+    assert member.name in client.get(search + member.id_number[-4:]).content.decode()
+    assert member.name not in client.get(search + member.phone[3:7]).content.decode()
     # A new member's number is typed in the add form as usual.
     assert 'name="id_number"' in client.get("/admin/members/member/add/").content.decode()
 
