@@ -173,7 +173,11 @@ class Change(NamedTuple):
     def label(self) -> str:
         if self.field == "id":  # the object's own key, copied into the event
             return gettext("编号")
-        return str(self.model_field.verbose_name) if self.model_field else self.field
+        if self.model_field is None:
+            return self.field
+        # Join tables' columns are named by Django in English ("user", "permission"); its
+        # catalog has them in Chinese.
+        return gettext(str(self.model_field.verbose_name))
 
     @property
     def before_text(self) -> str:

@@ -9,6 +9,7 @@ import pgtrigger
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -220,6 +221,37 @@ class Account(get_user_model()):
 triggers.track(exclude=["password", "last_login"], model_name="UserEvent", app_label="portal")(
     Account
 )
+
+
+# Permissions and group memberships granted in the back office (by a superuser: the portal's
+# own rights are roles, above) reach the trail too: the join tables, seen from this app.
+class AccountGroup(get_user_model().groups.through):
+    class Meta:
+        proxy = True
+        app_label = "portal"
+        verbose_name = _("账号所属组")
+        verbose_name_plural = _("账号所属组")
+
+
+class AccountPermission(get_user_model().user_permissions.through):
+    class Meta:
+        proxy = True
+        app_label = "portal"
+        verbose_name = _("账号权限")
+        verbose_name_plural = _("账号权限")
+
+
+class GroupPermission(Group.permissions.through):
+    class Meta:
+        proxy = True
+        app_label = "portal"
+        verbose_name = _("组权限")
+        verbose_name_plural = _("组权限")
+
+
+triggers.track(model_name="AccountGroupEvent", app_label="portal")(AccountGroup)
+triggers.track(model_name="AccountPermissionEvent", app_label="portal")(AccountPermission)
+triggers.track(model_name="GroupPermissionEvent", app_label="portal")(GroupPermission)
 
 
 class Lockout(AccessAttempt):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from portal import triggers
 from portal.fields import EncryptedTextField
 from portal.storage import sealed_uploads
 
@@ -42,6 +44,11 @@ class RosterImportQuerySet(models.QuerySet):
         return self.filter(Q(user=user) | (Q(user__in=keepers) & ~Q(user__in=elsewhere)))
 
 
+# An import's record and its links to members are written by the import itself (their rows are
+# the record); deleting them, in the back office, is a change the trail keeps.
+@triggers.track(
+    triggers.DeleteEvent(level=pghistory.Statement), exclude=["errors_data", "bad_rows_data"]
+)
 class RosterImport(models.Model):
     """One file brought in (or previewed): who, when, which file, and what came of each row.
 
@@ -159,6 +166,7 @@ class RosterImport(models.Model):
         return min(99, self.progress * 100 // self.progress_total)
 
 
+@triggers.track(triggers.DeleteEvent(level=pghistory.Statement))
 class RosterImportMember(models.Model):
     """A member an import created or updated: each member keeps the imports that touched them."""
 

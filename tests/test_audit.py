@@ -261,6 +261,57 @@ def test_account_changes_are_recorded_without_the_password():
     assert events.count() == 2
 
 
+def test_permissions_groups_and_deleted_imports_are_recorded(world, client):
+    """What a superuser can do in the back office beyond roles: permissions and groups given
+    to accounts and groups, and deleting an import's record with its links to members."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+
+    from rosters.models import RosterImport
+
+    user = make_user(username="clerk")
+    group = Group.objects.create(name="办事员")
+    permission = Permission.objects.get(codename="change_member")
+    user.user_permissions.add(permission)
+    user.groups.add(group)
+    group.permissions.add(permission)
+    user.user_permissions.remove(permission)
+    events = {
+        name: list(apps.get_model("portal", name).objects.order_by("pgh_id").values_list(
+            "pgh_label", flat=True))
+        for name in ("AccountPermissionEvent", "AccountGroupEvent", "GroupPermissionEvent")
+    }  # fmt: skip
+    assert events == {
+        "AccountPermissionEvent": ["insert", "delete"],
+        "AccountGroupEvent": ["insert"],
+        "GroupPermissionEvent": ["insert"],
+    }
+    member = world["member"]
+    record = RosterImport.objects.create(filename="花名册.xlsx", rows_read=1, rows_created=1)
+    record.member_links.create(member=member, action="created", row_number=2)
+    client.force_login(get_superuser())
+    response = client.post(
+        reverse("admin:rosters_rosterimport_delete", args=[record.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302 and not RosterImport.objects.exists()
+    (gone,) = apps.get_model("rosters", "RosterImportEvent").objects.all()
+    assert (gone.pgh_label, gone.filename, gone.rows_created) == ("delete", "花名册.xlsx", 1)
+    assert gone.pgh_context["username"] == "root"
+    (link,) = apps.get_model("rosters", "RosterImportMemberEvent").objects.all()
+    assert (link.pgh_label, link.member_id, link.row_number) == ("delete", member.pk, 2)
+    # The auditor reads them in Chinese.
+    client.force_login(make_user(Role.AUDITOR, username="auditor9"))
+    page = client.get(reverse("audit:changes"), {"model": "portal.AccountPermission"})
+    text = page.content.decode()
+    assert "账号权限" in text and "权限" in text and ">user<" not in text
+
+
+def get_superuser():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser("root", password="Root#2026pw")
+
+
 # ---------------------------------------------------------------------------------------------
 # What the auditor reads: values masked, inserts and deletes with their values, exports counted
 
