@@ -308,6 +308,10 @@ def children(code: str | Region) -> list[Region]:
     return sorted(result, key=lambda r: r.code)
 
 
+# The start of a text naming a city (or prefecture): what a province's name may be followed by.
+_CITY_NAMED_RE = re.compile(r"[\u4e00-\u9fff]{1,8}?(?:市|自治州|州|盟|地区)")
+
+
 def parse_place(text: str) -> Region:
     """The most specific region named at the start of ``text``.
 
@@ -370,7 +374,16 @@ def parse_place(text: str) -> Region:
     best_rank = min((-consumed, start, jumped) for consumed, start, jumped, _r in readings)
     best = sorted({r for c, s, j, r in readings if (-c, s, j) == best_rank}, key=lambda r: r.code)
     if len(best) == 1:
-        return best[0]
+        region = best[0]
+        unread = _CITY_NAMED_RE.match(cleaned[-best_rank[0] :])
+        if region.level == PROVINCE and not region.is_municipality and unread:
+            # 陕西省杭州市: a city named, but not one of that province's.
+            raise ValidationError(
+                _("%(province)s没有“%(city)s”：请检查省和市是否对应，如“陕西省西安市”"),
+                code="place_unknown",
+                params={"province": region.name, "city": unread.group()},
+            )
+        return region
     names = [full_name(r) for r in best[:_MAX_CANDIDATES_SHOWN]]
     if len(best) > _MAX_CANDIDATES_SHOWN:
         names.append("…")

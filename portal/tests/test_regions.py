@@ -210,6 +210,16 @@ def test_parse_place_unknown(text):
     assert f"“{text}”" in error.messages[0]
 
 
+@pytest.mark.parametrize(("text", "city"), [("陕西省杭州市", "杭州"), ("陕西西按市", "西按市")])
+def test_a_city_not_of_the_province_named_is_refused_as_such(text, city):
+    """Not read as the province alone (which a mobility refuses as not naming a city)."""
+    error = parse_error(text)
+    assert error.code == "place_unknown"
+    assert error.messages[0].startswith(f"陕西省没有“{city}”：请检查省和市是否对应")
+    # A province with a street after it is still the province (and a city is asked for).
+    assert parse_place("陕西省小寨街道").code == "610000"
+
+
 @pytest.mark.parametrize("text", ["", "   ", None])
 def test_parse_place_empty(text):
     assert parse_error(text).code == "place_unknown"
