@@ -18,7 +18,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from members.choices import ETHNICITIES, Education, Gender, MemberType, OutflowReason
 
-from .schema import MEMBER_SCHEMA
+from .schema import MEMBER_SCHEMA, MONTH_DATE_KEYS
 
 # Rows of the template that carry formats and dropdowns.
 TEMPLATE_ROWS = 2000
@@ -37,8 +37,10 @@ _LISTS = {
     "member_type": [str(label) for label in MemberType.labels],
     "reason": [str(label) for label in OutflowReason.labels],
 }
-_TEXT_KEYS = ("id_number", "phone", "home_org", "certificate_no")
-_DATE_KEYS = ("birth_date", "joined_on", "converted_on", "left_on")
+# The columns that may be a year and month are text too: typed into a date cell, 2019.07 is the
+# number 2019.07, which Excel shows (and stores) as the date 1905-07-11.
+_TEXT_KEYS = ("id_number", "phone", "home_org", "certificate_no", *MONTH_DATE_KEYS)
+_DATE_KEYS = ("birth_date",)
 _NOTES = {
     "序号": gettext_lazy("可不填"),
     "姓名": gettext_lazy("必填，2 至 30 个字"),

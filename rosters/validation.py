@@ -143,6 +143,7 @@ _ID18_RE = re.compile(r"\d{17}[\dX]", re.ASCII)
 _CACHE_LIMIT = 50_000
 _MOBILE_RE = re.compile(r"1[3-9]\d{9}", re.ASCII)
 _EARLIEST_BIRTH = datetime.date(1900, 1, 1)
+PARTY_FOUNDED = datetime.date(1921, 7, 1)
 _MISSING = object()
 
 
@@ -271,6 +272,16 @@ class MemberRows:
                 self._dates[cache_key] = result
         if isinstance(result, ValidationError):
             raise _Fail(result.messages[0])
+        if allow_month and result is not None and result < PARTY_FOUNDED:
+            # No party date comes before the party: a year and month typed into a date cell
+            # (2019.07, a number to Excel) reads as a day of 1905.
+            raise _Fail(
+                _(
+                    "%(column)s“%(value)s”早于 1921 年：填的如果是年月（如 2019.07），Excel "
+                    "会把它当成数字并显示成日期，请把该列设为文本后重新填写"
+                )
+                % {"column": MEMBER_SCHEMA.column(key).header, "value": result.isoformat()}
+            )
         if result is None and required:
             raise _Fail(_("请填写%(column)s") % {"column": MEMBER_SCHEMA.column(key).header})
         return result

@@ -298,6 +298,10 @@ def test_the_blank_template(tmp_path):
     id_col = HEADERS.index("公民身份号码") + 1
     assert sheet.cell(row=3, column=id_col).number_format == "@"
     assert sheet.cell(row=500, column=id_col).number_format == "@"
+    # Dates that may be a year and month are text (2019.07 in a date cell is a 1905 date).
+    for header in ("入党日期", "转正日期", "外出日期"):
+        assert sheet.cell(row=3, column=HEADERS.index(header) + 1).number_format == "@"
+    assert sheet.cell(row=3, column=HEADERS.index("出生日期") + 1).number_format == "yyyy-mm-dd"
     lists = {
         str(dv.sqref).split(":")[0].rstrip("0123456789"): dv.formula1
         for dv in sheet.data_validations.dataValidation

@@ -437,6 +437,23 @@ def test_months_that_are_not_ambiguous(typed, month):
     assert parse_date(typed, allow_month=True) == datetime.date(2019, month, 1)
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_party_date_before_the_party_is_refused_with_the_likely_cause(
+    roster_file, tree, counts, fmt
+):
+    """2024.03 typed into a date-formatted cell is the number 2024.03: the day 1905-07-16."""
+    left = datetime.datetime(1905, 7, 16, 0, 43, 12) if fmt == "xlsx" else "1920-12-31"
+    rows = [member_row(0, home=tree["village"].code, 外出日期=left)]
+    record = services.roster_import(source=roster_file(rows, fmt), filename=f"r.{fmt}")
+    assert record.status == ImportStatus.REFUSED
+    ((row, column, _value, reason),) = record.errors
+    assert (row, column) == (2, "外出日期")
+    assert reason.startswith(
+        f"外出日期“{'1905-07-16' if fmt == 'xlsx' else '1920-12-31'}”早于 1921 年"
+    )
+    assert counts() == (0, 0)
+
+
 @pytest.mark.parametrize("typed", ["2010 1 1", "2019 07 01", "2019 7", "2019年7月 1 2日"])
 @pytest.mark.parametrize("allow_month", [True, False])
 def test_digits_set_apart_by_spaces_are_no_date(typed, allow_month):
