@@ -104,6 +104,8 @@ class RosterImport(models.Model):
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
     task_id = models.CharField(_("任务编号"), max_length=64, blank=True, default="")
+    # Times a worker started it: one whose worker died runs again, a bounded number of times.
+    runs = models.PositiveSmallIntegerField(_("运行次数"), default=0, editable=False)
 
     rows_read = models.PositiveIntegerField(_("读取行数"), default=0)
     rows_created = models.PositiveIntegerField(_("新增"), default=0)

@@ -48,6 +48,8 @@ ProgressCallback = Callable[[int, int], None]
 ANALYZE_AFTER = 5000
 # Rows staged, planned and written at a time, while the next ones are being read.
 BATCH_ROWS = 5000
+# Runs of one queued import, the first included, before a worker dying under it fails it.
+IMPORT_RUNS = 2
 # Stored uploads of previews never confirmed are deleted after this long.
 UPLOAD_RETENTION = datetime.timedelta(days=1)
 _IMPORT_RUN_LOCK = 0x726F7375  # with the import's id: one run of an import at a time
@@ -629,7 +631,9 @@ def roster_import_confirm(
 
 def roster_import_run(*, import_id: int, progress: ProgressCallback | None = None) -> RosterImport:
     """Run a queued import. Safe to run twice: a finished import, or one running elsewhere,
-    is left alone; one whose worker died is run again (its transaction was rolled back)."""
+    is left alone; one whose worker died is run again (its transaction was rolled back), up
+    to ``IMPORT_RUNS`` runs in all, then failed: a file that kills its worker every time must
+    not come back forever."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_IMPORT_RUN_LOCK, import_id])
         (locked,) = cursor.fetchone()
@@ -639,10 +643,19 @@ def roster_import_run(*, import_id: int, progress: ProgressCallback | None = Non
         record = RosterImport.objects.select_related("user").get(pk=import_id)
         if record.is_finished:
             return record
+        if record.runs >= IMPORT_RUNS:
+            failed = _fail(
+                record,
+                _("导入处理两次中断（处理进程意外退出），数据未作任何改动，请重新上传或联系管理员"),
+            )
+            if not record.dry_run:
+                _forget_upload(record)
+            return failed
         record.status = ImportStatus.RUNNING
         record.started_at = timezone.now()
         record.progress = 0
-        record.save(update_fields=["status", "started_at", "progress"])
+        record.runs += 1
+        record.save(update_fields=["status", "started_at", "progress", "runs"])
         if not record.file:
             return _fail(record, _("导入文件已不存在，请重新上传"))
         orgs = None

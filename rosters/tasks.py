@@ -5,7 +5,9 @@ from celery import shared_task
 from .services import roster_import_run, roster_uploads_purge
 
 
-@shared_task(acks_late=True, ignore_result=True)
+# Acknowledged when done, and put back in the queue if the worker process running it dies (out
+# of memory, killed): ``roster_import_run`` runs it again, a bounded number of times.
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_roster_import(import_id: int) -> str:
     """Run a queued import (members or organizations). Safe to run twice: see
     ``roster_import_run``; progress is kept on the import's row for the progress bar."""

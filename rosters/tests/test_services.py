@@ -351,6 +351,34 @@ def test_an_upload_is_stored_and_queued_after_commit(roster_file, rows, settings
     assert RosterImport.objects.exclude(file="").count() == 0
 
 
+def test_an_import_whose_worker_died_runs_again_once_then_fails(
+    roster_file, rows, settings, tmp_path
+):
+    """The task goes back to the queue when its worker process dies (reject_on_worker_lost):
+    the import left running is run again; if that run's worker dies too, it fails."""
+    from django.core.files import File
+
+    from rosters.tasks import run_roster_import
+
+    assert run_roster_import.acks_late and run_roster_import.reject_on_worker_lost
+    settings.MEDIA_ROOT = tmp_path / "media"
+    with roster_file(rows).open("rb") as handle:
+        record = services.roster_import_start(upload=File(handle, name="r.xlsx"), scoped=False)
+    # A first run whose worker died: left running at 30%, nothing written.
+    RosterImport.objects.filter(pk=record.pk).update(
+        status=ImportStatus.RUNNING, runs=1, progress=2
+    )
+    done = services.roster_import_run(import_id=record.pk)
+    assert (done.status, done.runs, done.rows_created) == (ImportStatus.IMPORTED, 2, 6)
+    with roster_file(rows).open("rb") as handle:
+        record = services.roster_import_start(upload=File(handle, name="r.xlsx"), scoped=False)
+    stored = settings.MEDIA_ROOT / record.file.name
+    RosterImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING, runs=2)
+    failed = services.roster_import_run(import_id=record.pk)
+    assert failed.status == ImportStatus.FAILED and "两次中断" in failed.message
+    assert not stored.exists()  # the roster (ID numbers in clear) is not kept for nothing
+
+
 def test_stored_previews_never_confirmed_are_purged(roster_file, rows, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     from django.core.files import File
