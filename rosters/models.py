@@ -104,6 +104,17 @@ class RosterImport(models.Model):
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
     task_id = models.CharField(_("任务编号"), max_length=64, blank=True, default="")
+    # The preview a real import was confirmed from (the stored file is deleted once imported,
+    # so the file cannot tie them together).
+    preview = models.OneToOneField(
+        "self",
+        verbose_name=_("预览"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="confirmation",
+    )
     # Times a worker started it: one whose worker died runs again, a bounded number of times.
     runs = models.PositiveSmallIntegerField(_("运行次数"), default=0, editable=False)
 

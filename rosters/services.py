@@ -616,6 +616,7 @@ def roster_import_confirm(
         kind=preview.kind,
         filename=preview.filename,
         file=preview.file.name,
+        preview=preview,
         sheet=preview.sheet,
         user=user,
         operator=_operator(user) or preview.operator,

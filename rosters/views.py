@@ -189,15 +189,17 @@ class ImportMixin(LedgerMixin):
 
 
 def confirmed_import(preview: RosterImport) -> RosterImport | None:
-    """The real import already queued from a preview's stored file, if any."""
-    if not preview.file:
-        return None
-    return (
-        RosterImport.objects.filter(file=preview.file.name, dry_run=False)
-        .exclude(pk=preview.pk)
-        .order_by("pk")
-        .first()
-    )
+    """The real import already queued from a preview, if any (its file may be gone since).
+    Imports confirmed before they named their preview are found by the file while it stays."""
+    found = RosterImport.objects.filter(preview=preview).first()
+    if found is None and preview.file:
+        found = (
+            RosterImport.objects.filter(file=preview.file.name, dry_run=False)
+            .exclude(pk=preview.pk)
+            .order_by("pk")
+            .first()
+        )
+    return found
 
 
 def confirm_refusal(preview: RosterImport, user) -> str | None:

@@ -315,6 +315,14 @@ def test_upload_preview_then_confirm_imports(
     assert counts() == (before[0] + 6, before[1] + 6)
     page = html(client.get(response["Location"]))
     assert "已导入" in page and "新增 6" in page
+    # The preview leads to the import, though the stored file is gone; confirming it again
+    # (another tab) lands there too.
+    assert not RosterImport.objects.get(pk=preview.pk).file
+    page = html(client.get(reverse("rosters:detail", args=[preview.pk])))
+    assert "该文件已确认导入" in page and reverse("rosters:detail", args=[record.pk]) in page
+    assert "已不在服务器上" not in page
+    again = client.post(reverse("rosters:confirm", args=[preview.pk]))
+    assert again["Location"] == reverse("rosters:detail", args=[record.pk])
     # Who and from where, on the import and on every change it made in the trail.
     username = world.users.county.username
     assert (record.operator, record.ip_address) == (username, "127.0.0.1")
