@@ -9,6 +9,7 @@ exported them and when, and are each recorded as an access event.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from functools import partial
@@ -53,6 +54,7 @@ from .exports import (
 )
 from .forms import ConfirmImportForm, LedgerExportForm, RosterUploadForm
 from .models import RosterImport
+from .schema import MEMBER_SCHEMA, header_key
 from .services import import_summary, roster_import_confirm, roster_import_start
 from .template import write_template
 
@@ -202,6 +204,22 @@ def confirmed_import(preview: RosterImport) -> RosterImport | None:
     return found
 
 
+_DAY_RE = re.compile(r"(?<![0-9])([0-9]{4})-[0-9]{2}-[0-9]{2}(?![0-9])")
+
+
+def _masked(column: str, text) -> str:
+    """What someone else's file says, as the pages show it: ID numbers and phones masked, and
+    in the birth-date column dates to their year (beside a masked ID number, the full date
+    would give back most of its hidden digits; the reason names the date in the number)."""
+    if not text:
+        return text
+    text = mask_in_text(str(text))
+    column_of = MEMBER_SCHEMA.by_name.get(header_key(column))
+    if column_of is not None and column_of.key == "birth_date":
+        text = _DAY_RE.sub(r"\1-**-**", text)
+    return text
+
+
 def confirm_refusal(preview: RosterImport, user) -> str | None:
     """Why ``user`` cannot confirm a preview now, or None."""
     if preview.user_id != user.pk:
@@ -229,7 +247,7 @@ class ImportDetailView(ImportMixin, DetailView):
             # Someone else's file: ID numbers and phones in what they typed are masked, as on
             # every page (the downloads hold them in clear, and are recorded as exports).
             shown = [
-                (row, column, mask_in_text(str(value)) if value else value, reason)
+                (row, column, _masked(column, value), _masked(column, reason))
                 for row, column, value, reason in shown
             ]
         context = {

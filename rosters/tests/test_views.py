@@ -210,13 +210,21 @@ def test_an_import_beyond_the_users_ledger_is_404(client, world, eager):
 def test_the_county_opens_its_townships_imports_but_confirms_only_its_own(client, world, eager):
     theirs = _previewed(world.users.staff, "镇上报.xlsx")
     id_number = make_id_number()
-    theirs.errors = [[3, "姓名", "", "请填写姓名"], [4, "公民身份号码", id_number, "与第 3 行重复"]]
+    born = f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}"
+    theirs.errors = [
+        [3, "姓名", "", "请填写姓名"],
+        [4, "公民身份号码", id_number, "与第 3 行重复"],
+        [4, "出生日期", "1960-07-25", f"与身份证号中的 {born} 不符"],
+    ]
     theirs.save()
     client.force_login(world.users.staff)
     assert id_number in html(client.get(reverse("rosters:detail", args=[theirs.pk])))
     client.force_login(world.users.county)
     page = html(client.get(reverse("rosters:detail", args=[theirs.pk])))
     assert id_number not in page and mask_id_number(id_number) in page  # not the county's file
+    # Nor the birth date beside it, in the value or in the reason.
+    assert "1960-07-25" not in page and born not in page
+    assert "1960-**-**" in page and f"与身份证号中的 {born[:4]}-**-** 不符" in page
     index = html(client.get(reverse("rosters:index")))
     assert "镇上报.xlsx" in index and "staff" in index  # with who uploaded it
     for url in _import_urls(theirs):
