@@ -63,8 +63,9 @@ def stat(page: Page, label: str):
 def test_a_roster_is_previewed_then_imported_under_a_progress_bar(
     live_server, page, watch, county_admin, tree, worker, tmp_path
 ):
+    # A long name without spaces, as files are named: it breaks, not widens the page.
     roster = write_csv(
-        tmp_path / "东村登记表.csv",
+        tmp_path / "Dongcun_liudong_dangyuan_dengjibiao_2026Q3_final_version_v2_revised.csv",
         member_rows(ROWS, homes=[tree["village"].code, tree["other"].code]),
     )
     sign_in(page, live_server, county_admin)
@@ -127,5 +128,8 @@ def test_a_roster_is_previewed_then_imported_under_a_progress_bar(
         county_admin,
     )
     assert Member.objects.count() == ROWS
+    assert_fits_phone(page)
+    page.goto(f"{live_server.url}/rosters/")  # the list of imports, with the long name twice
+    expect(page.get_by_role("link", name=roster.name).first).to_be_visible()
     assert_fits_phone(page)
     watch.assert_clean()
