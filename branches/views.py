@@ -7,6 +7,7 @@ from django.views.generic import TemplateView
 from members.models import Member
 from portal.generic import ScopedDetailView, ScopedMixin
 
+from .choices import OrgKind
 from .models import Organization
 from .selectors import build_tree, scoped_tree, tallies, walk
 
@@ -40,6 +41,10 @@ class OrganizationDetailView(ScopedDetailView):
             node=node,
             children=node.children,
             ancestors=[a for a in org.ancestors() if self.scope.covers(a)],
+            # Ledger export buttons for whoever keeps this organization's ledgers; a functional
+            # or temporary branch, or a party group, is no membership's home: it has none.
+            keeps_ledger=self.scope.can_ledger(org),
+            has_ledger=org.holds_memberships or org.kind not in (OrgKind.BRANCH, OrgKind.GROUP),
             type_changes=org.type_changes.all(),
             inflow_members=inflow,
             **kwargs,

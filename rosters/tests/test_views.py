@@ -687,6 +687,13 @@ def test_export_buttons_show_for_ledger_rights_only(client, world, members):
     page = html(client.get(reverse("members:list"), {"org": village.pk, "page": "1"}))
     assert "导出当前筛选结果" in page
     assert f"{reverse('rosters:export_members')}?org={village.pk}&amp;format=xlsx" in page
+    # A functional branch is no membership's home: no ledger to export, and the page says so.
+    client.force_login(world.users.county)
+    functional = world.tree["functional"]
+    page = html(client.get(reverse("branches:detail", args=[functional.pk])))
+    assert "导出台账" not in page and "本组织不接收党员组织关系，没有台账" in page
+    page = html(client.get(reverse("branches:detail", args=[world.tree["township"].pk])))
+    assert f"{reverse('rosters:export')}?org={world.tree['township'].pk}&amp;format=xlsx" in page
 
 
 def test_a_second_role_without_ledger_rights_adds_nothing_to_exports(client, world, members):
