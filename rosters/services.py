@@ -265,7 +265,8 @@ def import_summary(record: RosterImport) -> str:
         return _("预览（未写入）：%(counts)s") % {"counts": counts}
     if record.status == ImportStatus.REFUSED:
         return _(
-            "%(counts)s。因有错误行，本次未导入任何数据；请修正后重新上传，或选择跳过错误行"
+            "%(counts)s。因有错误行，本次未导入任何数据；请修正后重新上传（上传或确认导入时"
+            "可选择跳过错误行）"
         ) % {"counts": counts}
     if record.rows_skipped:
         return _("已导入：%(counts)s（%(skipped)d 个错误行已跳过）") % {

@@ -208,7 +208,7 @@ def test_by_default_a_bad_row_means_nothing_is_written(roster_file, rows, counts
     assert [e[:2] for e in record.errors] == [[4, "公民身份号码"], [6, "联系电话"]]
     assert record.errors[0][2] == "1.1010519491231e+17"
     assert record.message.endswith(
-        "因有错误行，本次未导入任何数据；请修正后重新上传，或选择跳过错误行"
+        "因有错误行，本次未导入任何数据；请修正后重新上传（上传或确认导入时可选择跳过错误行）"
     )
     bad = record.bad_rows
     assert bad["headers"][:3] == ["序号", "姓名", "性别"]

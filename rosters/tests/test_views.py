@@ -673,6 +673,17 @@ def test_the_member_list_export_is_exactly_the_filtered_scoped_list(client, worl
     assert events[3].detail["scope"] == f"members?org={world.tree['other'].pk}"
 
 
+def test_a_refused_import_says_what_it_could_have_done_not_what_it_did(client, world, eager):
+    refused = RosterImport.objects.create(
+        filename="r.xlsx", user=world.users.county, status=ImportStatus.REFUSED,
+        rows_read=3, rows_created=2, rows_bad=1,
+    )  # fmt: skip
+    client.force_login(world.users.county)
+    page = html(client.get(reverse("rosters:detail", args=[refused.pk])))
+    assert "可新增" in page and "可更新" in page
+    assert 'stat-label">新增<' not in page
+
+
 def test_export_buttons_show_for_ledger_rights_only(client, world, members):
     village = world.tree["village"]
     detail_url = reverse("branches:detail", args=[village.pk])
