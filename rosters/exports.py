@@ -300,8 +300,12 @@ def _ledger_xlsx(tables, labels, out: IO[bytes], title: str | None) -> int:
         return sheet
 
     for org, queryset in tables:
-        heading = title or _("%(org)s流动党员台账") % {"org": org.name}
-        sheet = start(_sheet_name(org.name, used), f"{heading}（{today:%Y-%m-%d}导出）")
+        # A title given carries its watermark (who and when): no second date after it.
+        heading = title or _("%(org)s流动党员台账（%(day)s导出）") % {
+            "org": org.name,
+            "day": f"{today:%Y-%m-%d}",
+        }
+        sheet = start(_sheet_name(org.name, used), heading)
         append = sheet.append
         for row in ledger_rows(queryset, labels):
             written += 1

@@ -208,6 +208,7 @@ def test_export_ledger_is_watermarked_and_recorded(tmp_path, tree, homes):
     title = load_workbook(branch, read_only=True).active["A1"].value
     who = f"county（命令行，系统用户 {os_user()}）"
     assert title.startswith(f"{tree['village'].name}流动党员台账 导出人 {who} 导出时间 ")
+    assert "导出）" not in title  # the watermark's time, not a second date after it
     everything = tmp_path / "all.csv"
     assert call("export_ledger", "-o", str(everything))[0] == 0
     by_user, by_shell = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).order_by("pk")
