@@ -34,7 +34,7 @@ class DisguisedCommonPasswordValidator(_CommonPasswordValidator):
     """Django's list of common passwords, seen through the usual disguises: digits and symbols
     at either end (Admin@123, Qwerty@123) and symbols or digits for letters (P@ssw0rd1)."""
 
-    _LETTERS = str.maketrans("@4$5!1|0373+", "aassiiloeett")
+    _LETTERS = str.maketrans("@4$5!1|037+", "aassiiloett")
     _MIN_CORE = 4
 
     def validate(self, password, user=None):

@@ -650,8 +650,7 @@ def roster_import_run(*, import_id: int, progress: ProgressCallback | None = Non
                 record,
                 _("导入处理两次中断（处理进程意外退出），数据未作任何改动，请重新上传或联系管理员"),
             )
-            if not record.dry_run:
-                _forget_upload(record)
+            _forget_upload(record)  # nothing will read it: a failed preview is not confirmed
             return failed
         record.status = ImportStatus.RUNNING
         record.started_at = timezone.now()
