@@ -191,6 +191,25 @@ def ledger_branches(scope: Organization | None, orgs_qs: QuerySet | None = None)
     return branches.order_by("path")
 
 
+def ledger_orgs(scope) -> QuerySet[Organization]:
+    """The organizations whose ledgers a user keeps: the subtrees of their ledger roles."""
+    orgs = Organization.objects.all()
+    return orgs if scope.everything else orgs.filter(scope.path_q("path", scope.ledger_paths))
+
+
+def ledger_of(org: Organization | None, scope=None) -> tuple[list[Organization], str]:
+    """The branches whose tables make up a ledger, and its name: ``org``'s (a branch's table or
+    a committee's book), else every ledger ``scope`` keeps (the whole county without one)."""
+    if org is not None and org.holds_memberships:
+        return [org], org.name
+    branches = list(ledger_branches(org, None if scope is None else ledger_orgs(scope)))
+    if org is not None:
+        return branches, org.name
+    if scope is None or scope.everything:
+        return branches, _("全县")
+    return branches, _("我管辖的党组织")
+
+
 def _sheet_name(name: str, used: set[str]) -> str:
     base = (name.translate(_SHEET_NAME_BAD).strip("'") or _("党支部"))[:_SHEET_NAME_MAX]
     candidate, n = base, 2

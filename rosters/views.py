@@ -39,14 +39,15 @@ from members.models import Member
 from portal.access import client_ip, record_access
 from portal.choices import AccessEventKind
 from portal.generic import ScopedListView, ScopedMixin
-from portal.masking import mask_in_text
+from portal.masking import mask_birth_date, mask_in_text
 
 from .choices import ImportStatus
 from .exports import (
     CSV,
     FORMATS,
     XLSX,
-    ledger_branches,
+    ledger_of,
+    ledger_orgs,
     watermark,
     write_bad_rows,
     write_error_report,
@@ -84,12 +85,6 @@ class LedgerMixin(ScopedMixin):
 def imports_of(user) -> QuerySet[RosterImport]:
     """The imports a user may open (``RosterImport.objects.visible_to``)."""
     return RosterImport.objects.visible_to(user).select_related("user")
-
-
-def ledger_orgs(scope) -> QuerySet[Organization]:
-    """The organizations whose ledgers the user keeps: the subtrees of their ledger roles."""
-    orgs = Organization.objects.all()
-    return orgs if scope.everything else orgs.filter(scope.path_q("path", scope.ledger_paths))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +199,7 @@ def confirmed_import(preview: RosterImport) -> RosterImport | None:
     return found
 
 
-_DAY_RE = re.compile(r"(?<![0-9])([0-9]{4})-[0-9]{2}-[0-9]{2}(?![0-9])")
+_DAY_RE = re.compile(r"(?<![0-9])[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])")
 
 
 def _masked(column: str, text) -> str:
@@ -216,7 +211,7 @@ def _masked(column: str, text) -> str:
     text = mask_in_text(str(text))
     column_of = MEMBER_SCHEMA.by_name.get(header_key(column))
     if column_of is not None and column_of.key == "birth_date":
-        text = _DAY_RE.sub(r"\1-**-**", text)
+        text = _DAY_RE.sub(lambda day: mask_birth_date(day.group()), text)
     return text
 
 
@@ -373,16 +368,7 @@ class LedgerExportView(LedgerMixin, View):
             org = get_object_or_404(Organization.objects.visible_to(request.user), pk=org_id)
             if not self.scope.can_ledger(org):
                 raise PermissionDenied(_("您没有导出该党组织台账的权限"))
-        if org is not None and org.holds_memberships:
-            branches = [org]
-        else:
-            branches = list(ledger_branches(org, ledger_orgs(self.scope)))
-        if org is not None:
-            name = org.name
-        elif self.scope.everything:
-            name = _("全县")
-        else:
-            name = _("我管辖的党组织")
+        branches, name = ledger_of(org, self.scope)
         members = (
             Member.objects.visible_to(request.user).mobile().filter(party_status=PartyStatus.NORMAL)
         )

@@ -18,8 +18,7 @@ from portal.choices import AccessEventKind
 from portal.commandline import command_operator
 from portal.scoping import scope_for
 from rosters.cli import UsageError, find_user
-from rosters.exports import CSV, FORMATS, XLSX, ledger_branches, watermark, write_ledger
-from rosters.views import ledger_orgs
+from rosters.exports import CSV, FORMATS, XLSX, ledger_of, watermark, write_ledger
 
 
 class Command(BaseCommand):
@@ -58,23 +57,14 @@ class Command(BaseCommand):
                 % {"name": user.get_username(), "org": scope.name}
             )
             raise SystemExit(1)
-        if scope is not None and scope.holds_memberships:
-            branches = [scope]
-        elif rights is not None and not rights.everything:  # the ledgers the user keeps
-            branches = list(ledger_branches(scope, ledger_orgs(rights)))
-        else:
-            branches = list(ledger_branches(scope))
-            if scope is not None and not branches:
-                self.stderr.write(
-                    _("“%(org)s”及其下级没有可接收党员组织关系的党支部，没有台账可导出")
-                    % {"org": scope.name}
-                )
-                raise SystemExit(1)
+        branches, name = ledger_of(scope, rights)  # with --user, the ledgers they keep
+        if scope is not None and not branches:
+            self.stderr.write(
+                _("“%(org)s”及其下级没有可接收党员组织关系的党支部，没有台账可导出")
+                % {"org": scope.name}
+            )
+            raise SystemExit(1)
         members = Member.objects.mobile().filter(party_status=PartyStatus.NORMAL)
-        if scope is not None:
-            name = scope.name
-        else:
-            name = _("全县") if rights is None or rights.everything else _("我管辖的党组织")
         with out.open("wb") as handle:
             written = write_ledger(
                 handle,
