@@ -14,9 +14,12 @@ class TokenUseRecorded:
 
     counts_rows = True  # False where the answer is no rows (the API's root: its links)
 
+    def token(self) -> ApiToken | None:
+        return self.request.auth if isinstance(self.request.auth, ApiToken) else None
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        token = request.auth if isinstance(request.auth, ApiToken) else None
+        token = self.token()
         if token is not None and response.status_code != 429:
             detail = {"token": token.name, "status": response.status_code}
             if response.status_code == 200 and self.counts_rows:
@@ -41,9 +44,6 @@ class ApiRootView(TokenUseRecorded, routers.APIRootView):
 class ScopedReadOnlyViewSet(TokenUseRecorded, viewsets.ReadOnlyModelViewSet):
     # Concrete viewsets declare ``get_queryset`` from ``Model.objects.visible_to(user)``, and a
     # docstring in Chinese: it is their description at /api/docs/ and in the browsable API.
-
-    def token(self) -> ApiToken | None:
-        return self.request.auth if isinstance(self.request.auth, ApiToken) else None
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
