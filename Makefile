@@ -54,6 +54,10 @@ backup: install
 restore-test: install
 	$(PY) manage.py restore_test $(if $(DUMP),--dump $(DUMP),)
 
+## bench: the roster import benchmark (BENCH_ARGS="--rows 100000 --xlsx --costs"; README "Speed")
+bench: install
+	$(PY) bench/import_bench.py $(BENCH_ARGS)
+
 ## stop: shut down the embedded PostgreSQL and Redis under var/
 stop: install
 	$(PY) manage.py embedded stop

@@ -42,7 +42,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -393,12 +392,10 @@ def _server() -> dict:
 
 
 def _url(db: dict, name: str) -> str:
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(db.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = quote(db.get("HOST") or "localhost", safe="")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{auth}{host}{port}/{name}"
+    from portal.embedded import database_url
+
+    # The embedded server listens on a socket directory only; database_url says so in the URL.
+    return database_url({**db, "NAME": name})
 
 
 def _admin(db: dict, sql: str) -> None:

@@ -120,9 +120,11 @@ if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
     # A socket directory given as ?host=/run/postgresql lands in OPTIONS; HOST is where every
     # user of these settings (Django, pg_dump and pg_restore for backups) looks for it.
+    # A URL without a port or query (postgres://portal@db/portal) has no OPTIONS at all.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
     for _key in ("host", "port"):
-        if not DATABASES["default"].get(_key.upper()) and _key in DATABASES["default"]["OPTIONS"]:
-            DATABASES["default"][_key.upper()] = DATABASES["default"]["OPTIONS"].pop(_key)
+        if not DATABASES["default"].get(_key.upper()) and _key in _options:
+            DATABASES["default"][_key.upper()] = _options.pop(_key)
 else:
     from portal.embedded import postgres_settings
 

@@ -227,3 +227,16 @@ def test_a_socket_given_as_a_url_query_reaches_pg_dump_and_psql(run_manage):
     env = json.loads(result.stdout.strip().splitlines()[-1])
     assert (env["PGHOST"], env["PGDATABASE"], env["PGUSER"]) == ("/run/pg", "portal", "u")
     assert "PGPORT" not in env or env["PGPORT"] == os.environ.get("PGPORT")
+
+
+def test_a_url_without_port_or_query_is_read(run_manage):
+    """postgres://user@host/name, the plainest URL an operator writes, has no OPTIONS at all."""
+    probe = (
+        "import json; from django.conf import settings;"
+        "db = settings.DATABASES['default'];"
+        "print(json.dumps([db['HOST'], db['PORT'], db['NAME'], db['USER']]))"
+    )
+    result = run_manage(
+        "shell", "-c", probe, env_changes={"DATABASE_URL": "postgres://u@db.example/portal"}
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["db.example", "", "portal", "u"]
