@@ -361,8 +361,8 @@ def _zip_bomb() -> RosterFileError:
     )
 
 
-def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, str]:
-    """Check an .xlsx before parsing; returns the chosen sheet's index and name.
+def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, list[str]]:
+    """Check an .xlsx before parsing; returns the chosen sheet's index and every sheet's name.
 
     Refuses a zip bomb from the sizes the zip declares and, to catch a zip that lies about
     them, by unpacking every entry in 1 MB pieces while counting (nothing is kept in memory).
@@ -389,7 +389,8 @@ def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, str]:
             if info.file_size > _CHUNK and ratio > max_ratio:
                 raise _zip_bomb()
         sheets = _xlsx_sheets(zf, infos)
-        index = _pick_sheet([name for name, _path in sheets], sheet)
+        names = [name for name, _path in sheets]
+        index = _pick_sheet(names, sheet)
         name, sheet_path = sheets[index]
         scanner = _ExtentScanner()
         unpacked = 0
@@ -418,7 +419,7 @@ def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, str]:
                 )
                 % {"sheet": name, "row": scanner.last_row}
             )
-        return index, name
+        return index, names
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -472,7 +473,7 @@ def _ole2_streams(data: bytes) -> list[str]:
 
 def _xls_rows(
     src: _Source, sheet: str | int | None
-) -> tuple[Iterator[tuple[int, list[Any]]], int, str]:
+) -> tuple[Iterator[tuple[int, list[Any]]], int, int, list[str]]:
     src.stream.seek(0)
     data = src.stream.read()
     streams = _ole2_streams(data)
@@ -517,7 +518,7 @@ def _xls_rows(
             yield rowx + 1, cells
         book.release_resources()
 
-    return rows(), xsheet.nrows, names[index]
+    return rows(), xsheet.nrows, index, names
 
 
 # ---------------------------------------------------------------------------------------------
@@ -684,15 +685,16 @@ def open_table(
         src.stream.seek(0)
         fmt = detect_format(head, filename or (src.path or ""))
         if fmt == XLSX:
-            index, sheet_name = check_xlsx(src.stream, sheet)
+            index, names = check_xlsx(src.stream, sheet)
             rows, total = _xlsx_rows(src, index)
         elif fmt == XLS:
-            rows, total, sheet_name = _xls_rows(src, sheet)
+            rows, total, index, names = _xls_rows(src, sheet)
         else:
             if sheet not in (None, "", 1, "1"):
                 raise RosterFileError(_("CSV 文件只有一个工作表，不能选择工作表"))
             rows, total = _csv_rows(src)
-            sheet_name = ""
+            index, names = 0, [""]
+        sheet_name = names[index]
         found = _find_header(rows, schema)
         if found is None:
             first, second = (schema.column(key) for key in schema.anchors)
@@ -710,6 +712,8 @@ def open_table(
         header_row, header_cells = found
         headers = [_header_text(cell) for cell in header_cells]
         columns, warnings = _columns(headers, schema, header_row)
+        if len(names) > 1 and sheet in (None, ""):
+            warnings.append(_other_sheets(names))
         data = _data_rows(rows, columns.get("seq"))
         first_row = next(data, None)
         if first_row is None:
@@ -727,6 +731,18 @@ def open_table(
             total_rows=max(total - header_row, 1),
             rows=_chain(first_row, data),
         )
+
+
+def _other_sheets(names: list[str]) -> str:
+    """A book read at its first sheet only, say a committee's ledger (one sheet per branch):
+    the rest are named, so that nobody takes the first branch's import for the whole book."""
+    shown = "、".join(f"“{name}”" for name in names[1:6])
+    if len(names) > 6:
+        shown += _("等")
+    return _(
+        "文件有 %(n)d 个工作表，只读取了第一个“%(first)s”；其余工作表（%(others)s）未读取，"
+        "要导入它们，请指定工作表名称或序号后分别导入"
+    ) % {"n": len(names), "first": names[0], "others": shown}
 
 
 def _header_text(cell: Any) -> str:

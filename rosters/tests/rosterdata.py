@@ -111,6 +111,7 @@ def write_xls(
     *,
     headers: Sequence[str] | None = None,
     title_rows: Sequence[Sequence] = (),
+    extra_sheets: Sequence[str] = (),
 ) -> Path:
     """An Excel 97-2003 file (xlwt, a development dependency)."""
     import xlwt
@@ -124,6 +125,8 @@ def write_xls(
                 sheet.write(r, c, value, date_style)
             elif value is not None:
                 sheet.write(r, c, value)
+    for name in extra_sheets:
+        workbook.add_sheet(name).write(0, 0, "其他")
     workbook.save(str(path))
     return path
 

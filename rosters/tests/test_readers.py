@@ -245,6 +245,24 @@ def test_only_the_first_sheet_unless_another_is_picked(tmp_path):
     assert refused(path, sheet="花名册") == "文件中没有名为“花名册”的工作表（现有：说明、登记表）"
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "xls"])
+def test_a_book_read_at_its_first_sheet_names_the_sheets_left_unread(tmp_path, fmt):
+    """A committee's ledger has one sheet per branch: uploaded back whole, only the first is
+    read, as the contract says, and the preview says which were not."""
+    writer = {"xlsx": write_xlsx, "xls": write_xls}[fmt]
+    branches = [f"第{i}村党支部" for i in range(2, 9)]
+    path = writer(tmp_path / f"book.{fmt}", ROWS, extra_sheets=branches)
+    table, rows = read(path)
+    assert len(rows) == 3
+    assert table.warnings == [
+        "文件有 8 个工作表，只读取了第一个“登记表”；其余工作表（“第2村党支部”、“第3村党支部”、"
+        "“第4村党支部”、“第5村党支部”、“第6村党支部”等）未读取，要导入它们，请指定工作表名称"
+        "或序号后分别导入"
+    ]
+    assert read(path, sheet="1")[0].warnings == []
+    assert read(path, sheet="登记表")[0].warnings == []
+
+
 # --- refused files -----------------------------------------------------------------------------
 
 
