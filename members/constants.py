@@ -1,5 +1,9 @@
 """Numbers from party rules (DOMAIN.md, "Members")."""
 
+import datetime
+
+# No one joined the party before it was founded.
+PARTY_FOUNDED = datetime.date(1921, 7, 1)
 # Joining requires this age.
 MIN_JOIN_AGE = 18
 # Probation lasts one year; it can be extended once by 6-12 months, so conversion falls 1-2

@@ -26,7 +26,7 @@ from .choices import (
     OutflowReason,
     PartyStatus,
 )
-from .constants import MIN_JOIN_AGE, PROBATION_MAX_YEARS, PROBATION_MIN_YEARS
+from .constants import MIN_JOIN_AGE, PARTY_FOUNDED, PROBATION_MAX_YEARS, PROBATION_MIN_YEARS
 from .validators import (
     id_number_info,
     normalize_id_number,
@@ -243,6 +243,10 @@ class Member(models.Model):
         if self.joined_on:
             if self.joined_on > today:
                 errors.setdefault("joined_on", []).append(_("入党日期不能晚于今天"))
+            if self.joined_on < PARTY_FOUNDED:
+                errors.setdefault("joined_on", []).append(
+                    _("入党日期不能早于建党之日（1921 年 7 月 1 日）")
+                )
             birth = self.birth_date or (info.birth_date if info else None)
             if birth and self.joined_on < birth + relativedelta(years=MIN_JOIN_AGE):
                 errors.setdefault("joined_on", []).append(

@@ -31,7 +31,12 @@ from django.utils.translation import gettext as _
 
 from branches.models import Organization
 from members.choices import MemberType
-from members.constants import MIN_JOIN_AGE, PROBATION_MAX_YEARS, PROBATION_MIN_YEARS
+from members.constants import (
+    MIN_JOIN_AGE,
+    PARTY_FOUNDED,
+    PROBATION_MAX_YEARS,
+    PROBATION_MIN_YEARS,
+)
 from members.models import Member, Mobility
 from members.validators import ID_CHECK_CHARS, ID_WEIGHTS, normalize_id_number, normalize_phone
 from portal import regions
@@ -143,7 +148,6 @@ _ID18_RE = re.compile(r"\d{17}[\dX]", re.ASCII)
 _CACHE_LIMIT = 50_000
 _MOBILE_RE = re.compile(r"1[3-9]\d{9}", re.ASCII)
 _EARLIEST_BIRTH = datetime.date(1900, 1, 1)
-PARTY_FOUNDED = datetime.date(1921, 7, 1)
 _MISSING = object()
 
 

@@ -65,6 +65,28 @@ def test_joining_under_18_is_refused(village):
     assert "未满 18 周岁" in exc.value.message_dict["joined_on"][0]
 
 
+def test_joining_before_the_party_was_founded_is_refused(village):
+    """Born in 1900 and 18 by 1918, yet no one joined before 1 July 1921: the rule the roster
+    import checks is the model's, so forms and the API refuse it too."""
+    with pytest.raises(ValidationError) as exc:
+        make_member(
+            home_org=village,
+            birth=datetime.date(1900, 2, 1),
+            joined_on=datetime.date(1921, 6, 30),
+            member_type=MemberType.PROBATIONARY,
+            converted_on=None,
+        )
+    assert exc.value.message_dict["joined_on"] == ["入党日期不能早于建党之日（1921 年 7 月 1 日）"]
+    founded = make_member(
+        home_org=village,
+        birth=datetime.date(1900, 2, 1),
+        joined_on=datetime.date(1921, 7, 1),
+        member_type=MemberType.PROBATIONARY,
+        converted_on=None,
+    )
+    assert founded.joined_on == datetime.date(1921, 7, 1)
+
+
 def test_full_member_conversion_date_within_one_to_two_years(village):
     with pytest.raises(ValidationError) as exc:
         make_member(
