@@ -8,7 +8,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends gettext \
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN useradd --create-home portal && mkdir -p /app/var /app/media /app/staticfiles \
-    && chown -R portal /app/var /app/media /app/staticfiles
+RUN useradd --create-home portal \
+    && mkdir -p /app/var /app/media /app/staticfiles /app/backups \
+    && chown -R portal /app/var /app/media /app/staticfiles /app/backups \
+    && chmod 700 /app/backups
 USER portal
 EXPOSE 8000

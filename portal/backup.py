@@ -23,6 +23,7 @@ machine (README "Backups").
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -44,24 +45,51 @@ class BackupError(Exception):
     """A backup or restore test that cannot go on; the message is meant for the operator."""
 
 
-def _binary(name: str) -> str:
-    """pg_dump / pg_restore: PG_BIN_DIR, else the ones pgserver ships, else the system's."""
-    candidates = []
-    if os.environ.get("PG_BIN_DIR"):
-        candidates.append(Path(os.environ["PG_BIN_DIR"]) / name)
+def _version(path: str) -> int | None:
+    """The major version a binary says it is (``pg_dump (PostgreSQL) 16.2``: 16)."""
     try:
-        import pgserver
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+        return int(out.stdout.split()[-1].split(".")[0])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
 
-        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin" / name)
-    except ImportError:  # pragma: no cover - pgserver is a requirement
-        pass
-    for candidate in candidates:
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which(name)
+
+def pick_binary(found: dict[str, int], server: int) -> str | None:
+    """Of binaries by major version, the one to use against a server of major version ``server``:
+    the same major version, else the oldest newer one (pg_dump refuses newer servers, and a newer
+    pg_dump's output may not restore into an older server), else the newest there is."""
     if not found:
-        raise FileNotFoundError(f"{name} not found; set PG_BIN_DIR")
-    return found
+        return None
+    same = [path for path, major in found.items() if major == server]
+    newer = sorted((major, path) for path, major in found.items() if major > server)
+    if same:
+        return same[0]
+    if newer:
+        return newer[0][1]
+    return max(found, key=found.get)
+
+
+def _binary(name: str, db: dict) -> str:
+    """pg_dump / pg_restore: PG_BIN_DIR's when set; else, of the system's (PATH) and the one
+    pgserver ships, the one matching the server's major version (``pick_binary``)."""
+    if os.environ.get("PG_BIN_DIR"):
+        return str(Path(os.environ["PG_BIN_DIR"]) / name)
+    candidates = [shutil.which(name)]
+    # Located without importing pgserver (whose import warns on a machine without a session).
+    spec = importlib.util.find_spec("pgserver")
+    if spec and spec.submodule_search_locations:
+        bundled = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name
+        candidates.append(str(bundled) if bundled.exists() else None)
+    found = {path: major for path in candidates if path and (major := _version(path)) is not None}
+    conn = _connect(db, db["NAME"])
+    try:
+        server = conn.server_version // 10000
+    finally:
+        conn.close()
+    chosen = pick_binary(found, server)
+    if chosen is None:
+        raise BackupError(f"找不到 {name}：请安装 PostgreSQL 客户端，或用 PG_BIN_DIR 指定其目录")
+    return chosen
 
 
 def _libpq_env(db: dict, name: str | None = None) -> dict:
@@ -170,8 +198,12 @@ def dump(out: Path, *, db: dict | None = None) -> Backup:
     """
     db = db or connection.settings_dict
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
+    # Every row of the portal is in a dump, phones in clear among them: only the owner reads it
+    # (pg_dump keeps the mode of the file it overwrites).
+    _private(partial)
+    pg_dump = _binary("pg_dump", db)  # before the snapshot: it asks the server its version
     done = False
     conn = _connect(db, db["NAME"])
     try:
@@ -184,7 +216,7 @@ def dump(out: Path, *, db: dict | None = None) -> Backup:
             # The exporting transaction must stay open until pg_dump has imported the snapshot;
             # it stays open for the whole dump.
             _run(
-                [_binary("pg_dump"), "--format=custom", "--no-owner", f"--snapshot={snapshot}",
+                [pg_dump, "--format=custom", "--no-owner", f"--snapshot={snapshot}",
                  "--file", str(partial)],
                 env=_libpq_env(db),
                 what="pg_dump 备份",
@@ -202,6 +234,7 @@ def dump(out: Path, *, db: dict | None = None) -> Backup:
         counts_file.unlink(missing_ok=True)
         os.replace(partial, out)
         tmp = counts_file.with_name(counts_file.name + ".partial")
+        _private(tmp)
         tmp.write_text(
             json.dumps(backup.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
@@ -212,6 +245,12 @@ def dump(out: Path, *, db: dict | None = None) -> Backup:
         conn.close()
         if not done:
             partial.unlink(missing_ok=True)
+
+
+def _private(path: Path) -> None:
+    """Create ``path`` empty, readable and writable by its owner only."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    os.chmod(path, 0o600)
 
 
 def load_counts(dump_file: Path) -> Backup | None:
@@ -245,9 +284,20 @@ def load_counts(dump_file: Path) -> Backup | None:
     return backup
 
 
+def backup_dir() -> Path:
+    """Where dumps go by default: PORTAL_BACKUP_DIR (``<PORTAL_VAR_DIR>/backups``)."""
+    return Path(settings.PORTAL_BACKUP_DIR)
+
+
 def fresh_dump_path() -> Path:
-    """Where a restore test without ``--dump`` writes its fresh dump."""
-    return Path(settings.BASE_DIR) / "var" / "backups" / f"restore-test-{os.getpid()}.dump"
+    """Where a restore test without ``--dump`` writes its fresh dump (deleted once it passed)."""
+    return backup_dir() / f"restore-test-{os.getpid()}.dump"
+
+
+def discard(backup: Backup) -> None:
+    """Delete a dump and its counts (a restore test's own fresh dump, once it passed)."""
+    backup.path.unlink(missing_ok=True)
+    backup.counts_file.unlink(missing_ok=True)
 
 
 def record_backup(backup: Backup, *, source: str = "command"):
@@ -304,7 +354,8 @@ def restore_test(
     approximation that any write since the dump breaks (``report.approximate``).
     """
     db = db or connection.settings_dict
-    if dump_file is None:
+    fresh = dump_file is None
+    if fresh:
         recorded = dump(fresh_dump_path(), db=db)
         dump_file = recorded.path
     else:
@@ -327,9 +378,17 @@ def restore_test(
     try:
         with admin.cursor() as cur:
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(scratch)))
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+            try:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+            except psycopg2.errors.InsufficientPrivilege:
+                user = db.get("USER") or "（默认）"
+                raise BackupError(
+                    f"数据库用户 {user} 没有建库权限：恢复演练要把备份恢复到临时数据库 "
+                    f"{scratch}，演练完即删除。请授予该用户 CREATEDB（ALTER ROLE … CREATEDB），"
+                    "或用有此权限的用户运行"
+                ) from None
         _run(
-            [_binary("pg_restore"), "--no-owner", "--exit-on-error", "--dbname", scratch,
+            [_binary("pg_restore", db), "--no-owner", "--exit-on-error", "--dbname", scratch,
              str(dump_file)],
             env=_libpq_env(db, scratch),
             what="pg_restore 恢复",
@@ -339,6 +398,9 @@ def restore_test(
         with admin.cursor() as cur:
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(scratch)))
         admin.close()
-    return RestoreReport(
+    report = RestoreReport(
         dump=dump_file, scratch=scratch, source=source, restored=restored, recorded=recorded
     )
+    if fresh and report.ok:
+        discard(recorded)  # its own copy of every row; kept only when the drill failed
+    return report

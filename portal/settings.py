@@ -5,6 +5,7 @@ Without DATABASE_URL / REDIS_URL the portal starts embedded PostgreSQL and Redis
 """
 
 import datetime
+import os
 from pathlib import Path
 
 import environ
@@ -22,7 +23,15 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # deployment (docker-compose.yml and every real host set DATABASE_URL). There, management
 # commands work without further configuration; anywhere else a missing secret is an error.
 LAPTOP = not env.str("DATABASE_URL", default="")
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+
+
+def _secret(name: str) -> str:
+    """A secret exactly as set. django-environ reads a value starting with "$" as the name of
+    another variable ("$HOME" would become /root), and a generated key may well start so."""
+    return os.environ.get(name, "").strip()
+
+
+SECRET_KEY = _secret("DJANGO_SECRET_KEY")
 _DEV_KEYS = not SECRET_KEY
 if not SECRET_KEY:
     if not (DEBUG or LAPTOP or env.bool("PORTAL_ALLOW_DEV_SECRET", default=False)):
@@ -33,8 +42,10 @@ if not SECRET_KEY:
 
 # --- Encryption at rest (portal/crypto.py): ID numbers are AES-GCM encrypted with a keyed hash
 # beside them for lookup. Production must set both; development derives throwaway keys.
-PORTAL_ENCRYPTION_KEYS = env.list("PORTAL_ENCRYPTION_KEYS", default=[])
-PORTAL_LOOKUP_KEY = env.str("PORTAL_LOOKUP_KEY", default="")
+PORTAL_ENCRYPTION_KEYS = [
+    k.strip() for k in _secret("PORTAL_ENCRYPTION_KEYS").split(",") if k.strip()
+]
+PORTAL_LOOKUP_KEY = _secret("PORTAL_LOOKUP_KEY")
 if not PORTAL_ENCRYPTION_KEYS or not PORTAL_LOOKUP_KEY:
     if not _DEV_KEYS:
         raise environ.ImproperlyConfigured(
@@ -78,6 +89,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files under gunicorn: nothing else serves them in production (docker-compose.yml).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -174,9 +187,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": datetime.timedelta(hours=1),
     },
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(
-    Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var"))) / "celerybeat-schedule"
-)
+PORTAL_VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
+CELERY_BEAT_SCHEDULE_FILENAME = str(PORTAL_VAR_DIR / "celerybeat-schedule")
+# Where backup_db and restore_test put dumps unless told otherwise (README "Backups").
+PORTAL_BACKUP_DIR = env.path("PORTAL_BACKUP_DIR", default=PORTAL_VAR_DIR / "backups")
 
 # --- Auth (等保 2.0 level 3: identification and authentication) ------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -277,6 +291,12 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic also writes gzipped copies, which WhiteNoise serves to browsers that take
+    # them: phones in the field on slow links.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 MEDIA_URL = "/media/"
 
 # --- REST framework ----------------------------------------------------------------------------

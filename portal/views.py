@@ -1,10 +1,14 @@
 """Views that belong to no single app."""
 
+import logging
+
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
 
 
 def _check_database() -> str | None:
@@ -33,14 +37,18 @@ def _check_redis() -> str | None:
 @never_cache
 @require_GET
 def healthz(request):
-    """200 when PostgreSQL and Redis answer; 503 naming the one that failed (for probes)."""
+    """200 when PostgreSQL and Redis answer; 503 naming the one that failed (for probes).
+
+    Anyone may ask, signed in or not: the answer names the failed service only, and the error
+    (host names, ports, user names) goes to the log for the operator.
+    """
     failures = {}
     if error := _check_database():
         failures["database"] = error
     if error := _check_redis():
         failures["redis"] = error
     if failures:
-        return JsonResponse(
-            {"status": "fail", "failed": sorted(failures), "detail": failures}, status=503
-        )
+        for service, error in sorted(failures.items()):
+            logger.error("healthz: %s is down: %s", service, error)
+        return JsonResponse({"status": "fail", "failed": sorted(failures)}, status=503)
     return JsonResponse({"status": "ok"})

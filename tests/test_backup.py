@@ -35,7 +35,7 @@ def backup(path):
 
 
 def test_restore_test_restores_every_row(capsys, settings, tmp_path):
-    settings.BASE_DIR = tmp_path  # the fresh dumps go to BASE_DIR/var/backups
+    settings.PORTAL_BACKUP_DIR = tmp_path / "backups"  # where the fresh dumps go
     tree = make_tree()
     for i in range(5):
         make_member(home_org=tree["village"], name=f"备份{i}")
@@ -51,7 +51,9 @@ def test_restore_test_restores_every_row(capsys, settings, tmp_path):
     # The fresh dump of the command is a backup like any other: recorded as an export.
     event = AccessEvent.objects.get(kind=AccessEventKind.EXPORT)
     assert event.detail["scope"] == "backup"
-    assert event.detail["file"].startswith(str(tmp_path / "var" / "backups" / "restore-test-"))
+    assert event.detail["file"].startswith(str(tmp_path / "backups" / "restore-test-"))
+    # A drill that passed leaves no copy of every row behind.
+    assert list((tmp_path / "backups").iterdir()) == []
 
 
 def test_an_older_dump_still_passes_after_writes_and_the_backup_is_recorded(tmp_path, capsys):
@@ -107,7 +109,7 @@ def test_dump_and_counts_share_one_snapshot(tmp_path, monkeypatch):
     real_run = subprocess.run
 
     def write_then_run(args, **kwargs):
-        if "pg_dump" in os.path.basename(args[0]):
+        if "pg_dump" in os.path.basename(args[0]) and "--version" not in args:
             make_member(home_org=tree["village"], name="快照之后")  # committed (autocommit)
         return real_run(args, **kwargs)
 
@@ -176,7 +178,13 @@ def test_a_dump_without_counts(tmp_path, capsys):
     # A dump taken with plain pg_dump of an unchanged database passes, labelled approximate.
     plain = tmp_path / "plain.dump"
     subprocess.run(
-        [backup_module._binary("pg_dump"), "--format=custom", "--no-owner", "--file", str(plain)],
+        [
+            backup_module._binary("pg_dump", connection.settings_dict),
+            "--format=custom",
+            "--no-owner",
+            "--file",
+            str(plain),
+        ],
         env=backup_module._libpq_env(connection.settings_dict),
         check=True,
         capture_output=True,
@@ -240,3 +248,47 @@ def test_a_url_without_port_or_query_is_read(run_manage):
         "shell", "-c", probe, env_changes={"DATABASE_URL": "postgres://u@db.example/portal"}
     )
     assert json.loads(result.stdout.strip().splitlines()[-1]) == ["db.example", "", "portal", "u"]
+
+
+def test_dumps_are_readable_by_their_owner_only(tmp_path):
+    """A dump holds every row, phones in clear among them."""
+    make_tree()
+    path = tmp_path / "nightly" / "portal.dump"
+    backup(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert counts_path(path).stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_restore_test_without_createdb_says_so(tmp_path):
+    make_tree()
+    path = tmp_path / "portal.dump"
+    backup(path)
+    role = f"no_createdb_{os.getpid()}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    try:
+        with pytest.raises(backup_module.BackupError) as exc:
+            restore_test(dump_file=path, db={**connection.settings_dict, "USER": role})
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP ROLE {role}")
+    assert str(exc.value).startswith(f"数据库用户 {role} 没有建库权限：恢复演练要把备份恢复到")
+    assert "CREATEDB" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("found", "server", "expected"),
+    [
+        ({"/usr/bin/pg_dump": 15, "/pgserver/pg_dump": 16}, 16, "/pgserver/pg_dump"),
+        ({"/usr/bin/pg_dump": 17, "/pgserver/pg_dump": 16}, 17, "/usr/bin/pg_dump"),
+        ({"/usr/bin/pg_dump": 18, "/pgserver/pg_dump": 16}, 17, "/usr/bin/pg_dump"),
+        ({"/usr/bin/pg_dump": 18, "/usr/local/pg17/pg_dump": 17}, 15, "/usr/local/pg17/pg_dump"),
+        ({"/usr/bin/pg_dump": 14}, 16, "/usr/bin/pg_dump"),
+        ({}, 16, None),
+    ],
+)
+def test_pg_dump_is_the_one_matching_the_server(found, server, expected):
+    """pg_dump refuses a newer server; a newer pg_dump may write what an older server cannot
+    restore. The same major version first, else the oldest newer one."""
+    assert backup_module.pick_binary(found, server) == expected

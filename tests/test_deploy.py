@@ -1,5 +1,7 @@
 """Production settings pass Django's deployment checks; intranet switches work."""
 
+import json
+
 import pytest
 
 PRODUCTION = {
@@ -62,3 +64,55 @@ def test_audit_retention_cannot_be_set_below_the_law(settings):
     assert "PORTAL_AUDIT_RETENTION_DAYS=90：审计记录保存期限不得少于 180 天" in str(exc.value)
     settings.PORTAL_AUDIT_RETENTION_DAYS = 365
     call_command("check")
+
+
+@pytest.mark.slow
+def test_production_serves_the_collected_static_files(run_manage, tmp_path):
+    """Under gunicorn nothing but the portal serves /static/ (docker-compose.yml has no other
+    web server): the styles, htmx and the admin's files come from STATIC_ROOT, gzipped to
+    browsers that take it."""
+    env = {**PRODUCTION, "DJANGO_STATIC_ROOT": str(tmp_path), "DJANGO_SECURE_SSL_REDIRECT": "0"}
+    unset = ("PORTAL_ALLOW_DEV_SECRET",)
+    collected = run_manage("collectstatic", "--noinput", env_changes=env, unset=unset)
+    assert collected.returncode == 0, collected.stderr
+    probe = (
+        "from django.test import Client; c = Client(HTTP_HOST='portal.example.gov.cn');"
+        "paths = ['/static/css/portal.css', '/static/admin/css/base.css', '/static/nope.css'];"
+        "print([c.get(p).status_code for p in paths]);"
+        "r = c.get(paths[0], HTTP_ACCEPT_ENCODING='gzip');"
+        "print(r.status_code, r.headers.get('Content-Encoding'), r.headers['Content-Type'])"
+    )
+    result = run_manage("shell", "-c", probe, env_changes=env, unset=unset)
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2:] == ["[200, 200, 404]", '200 gzip text/css; charset="utf-8"'], result.stderr
+
+
+@pytest.mark.django_db
+def test_a_host_name_not_allowed_gets_a_chinese_page(client):
+    response = client.get("/accounts/login/", HTTP_HOST="10.1.2.3")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "请求无效" in page and "DJANGO_ALLOWED_HOSTS" in page
+    assert "Bad Request" not in page
+
+
+@pytest.mark.slow
+def test_secrets_starting_with_a_dollar_are_read_as_written(run_manage):
+    """Django's own key generator uses "$"; django-environ would read "$HOME" as a reference."""
+    env = {
+        **PRODUCTION,
+        "DJANGO_SECRET_KEY": "$x9k2-" + "y" * 50,
+        "PORTAL_LOOKUP_KEY": "$HOME",
+        "PORTAL_ENCRYPTION_KEYS": "k2:" + "B" * 43 + ", k1:" + "A" * 43,
+    }
+    probe = (
+        "import json; from django.conf import settings as s;"
+        "print(json.dumps([s.SECRET_KEY, s.PORTAL_LOOKUP_KEY, s.PORTAL_ENCRYPTION_KEYS]))"
+    )
+    result = run_manage("shell", "-c", probe, env_changes=env, unset=("PORTAL_ALLOW_DEV_SECRET",))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "$x9k2-" + "y" * 50,
+        "$HOME",
+        ["k2:" + "B" * 43, "k1:" + "A" * 43],
+    ]

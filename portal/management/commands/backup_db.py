@@ -8,10 +8,9 @@ export access event (scope "backup"), since a dump is a copy of every row.
 import datetime
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.backup import BackupError, dump, record_backup
+from portal.backup import BackupError, backup_dir, dump, record_backup
 
 
 class Command(BaseCommand):
@@ -19,16 +18,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "-o", "--output", help="备份文件路径（默认 var/backups/portal-时间.dump）"
+            "-o",
+            "--output",
+            help="备份文件路径（默认 PORTAL_BACKUP_DIR 下的 portal-时间.dump，即 var/backups/）",
         )
 
     def handle(self, *args, output, **options):
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = (
-            Path(output)
-            if output
-            else Path(settings.BASE_DIR) / "var" / "backups" / (f"portal-{stamp}.dump")
-        )
+        out = Path(output) if output else backup_dir() / f"portal-{stamp}.dump"
         try:
             backup = dump(out)
         except BackupError as exc:

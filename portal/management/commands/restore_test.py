@@ -11,7 +11,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.backup import BackupError, dump, fresh_dump_path, record_backup, restore_test
+from portal.backup import (
+    BackupError,
+    discard,
+    dump,
+    fresh_dump_path,
+    record_backup,
+    restore_test,
+)
 
 
 def _n(count: int | None) -> str:
@@ -32,16 +39,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        fresh = None
         try:
             if options["dump"]:
                 dump_file = Path(options["dump"])
             else:
-                backup = dump(fresh_dump_path())
-                record_backup(backup)
-                dump_file = backup.path
+                fresh = dump(fresh_dump_path())
+                record_backup(fresh)
+                dump_file = fresh.path
             report = restore_test(dump_file=dump_file, allow_live=options["approximate"])
         except BackupError as exc:
             raise CommandError(f"恢复演练失败：{exc}") from None
+        if fresh is not None and report.ok:
+            discard(fresh)  # the drill's own copy of every row; kept only when it failed
 
         if report.recorded is not None:
             rec = report.recorded
