@@ -434,10 +434,18 @@ def _csv_problem(exc: csv.Error) -> str:
     return _("引号不成对或分隔符有误")
 
 
-def _xlsx_rows(src: _Source, index: int) -> tuple[Iterator[tuple[int, list[Any]]], int]:
+# A merged range of a sheet: first row, first column, last row, last column. Rows are the
+# spreadsheet's numbers (from 1), columns positions in the cell lists that rows yield.
+Merge = tuple[int, int, int, int]
+
+
+def _xlsx_rows(
+    src: _Source, index: int
+) -> tuple[Iterator[tuple[int, list[Any]]], int, list[Merge]]:
     src.stream.seek(0)
     try:
-        if src.path:
+        # calamine picks its reader by the file name: an .xlsx named .xls goes by its content.
+        if src.path and src.path.lower().endswith((".xlsx", ".xlsm")):
             workbook = python_calamine.CalamineWorkbook.from_path(src.path)
         else:
             workbook = python_calamine.CalamineWorkbook.from_filelike(src.stream)
@@ -449,6 +457,12 @@ def _xlsx_rows(src: _Source, index: int) -> tuple[Iterator[tuple[int, list[Any]]
         raise _damaged(XLSX) from None
     end = sheet.end
     total = end[0] + 1 if end else 0
+    # iter_rows starts at the sheet's first row but at its first used column.
+    first_column = sheet.start[1] if sheet.start else 0
+    merges = [
+        (top + 1, left - first_column, bottom + 1, right - first_column)
+        for (top, left), (bottom, right) in sheet.merged_cell_ranges or ()
+    ]
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         # iter_rows starts at the sheet's first row (leading empty rows included), so the
@@ -456,7 +470,7 @@ def _xlsx_rows(src: _Source, index: int) -> tuple[Iterator[tuple[int, list[Any]]
         yield from enumerate(sheet.iter_rows(), start=1)
         workbook.close()
 
-    return rows(), total
+    return rows(), total, merges
 
 
 # ---------------------------------------------------------------------------------------------
@@ -473,7 +487,7 @@ def _ole2_streams(data: bytes) -> list[str]:
 
 def _xls_rows(
     src: _Source, sheet: str | int | None
-) -> tuple[Iterator[tuple[int, list[Any]]], int, int, list[str]]:
+) -> tuple[Iterator[tuple[int, list[Any]]], int, int, list[str], list[Merge]]:
     src.stream.seek(0)
     data = src.stream.read()
     streams = _ole2_streams(data)
@@ -484,9 +498,19 @@ def _xls_rows(
             _("文件不是 Excel 表格（可能是 Word 文档等），请上传 .xlsx、.xls 或 .csv 文件")
         )
     try:
-        book = xlrd.open_workbook(
-            file_contents=data, on_demand=True, ragged_rows=True, logfile=io.StringIO()
-        )
+        try:
+            # Formatting is read for the merged ranges only.
+            book = xlrd.open_workbook(
+                file_contents=data,
+                on_demand=True,
+                ragged_rows=True,
+                formatting_info=True,
+                logfile=io.StringIO(),
+            )
+        except NotImplementedError:  # an old BIFF version: no formatting, so no merges
+            book = xlrd.open_workbook(
+                file_contents=data, on_demand=True, ragged_rows=True, logfile=io.StringIO()
+            )
     except xlrd.XLRDError as exc:
         if "encrypted" in str(exc).lower():
             raise RosterFileError(_("文件设置了密码，无法读取：请去掉密码后重新上传")) from None
@@ -518,7 +542,10 @@ def _xls_rows(
             yield rowx + 1, cells
         book.release_resources()
 
-    return rows(), xsheet.nrows, index, names
+    merges = [
+        (top + 1, left, bottom, right - 1) for top, bottom, left, right in xsheet.merged_cells
+    ]
+    return rows(), xsheet.nrows, index, names, merges
 
 
 # ---------------------------------------------------------------------------------------------
@@ -684,11 +711,12 @@ def open_table(
         head = src.stream.read(4096)
         src.stream.seek(0)
         fmt = detect_format(head, filename or (src.path or ""))
+        merges: list[Merge] = []
         if fmt == XLSX:
             index, names = check_xlsx(src.stream, sheet)
-            rows, total = _xlsx_rows(src, index)
+            rows, total, merges = _xlsx_rows(src, index)
         elif fmt == XLS:
-            rows, total, index, names = _xls_rows(src, sheet)
+            rows, total, index, names, merges = _xls_rows(src, sheet)
         else:
             if sheet not in (None, "", 1, "1"):
                 raise RosterFileError(_("CSV 文件只有一个工作表，不能选择工作表"))
@@ -714,6 +742,10 @@ def open_table(
         columns, warnings = _columns(headers, schema, header_row)
         if len(names) > 1 and sheet in (None, ""):
             warnings.append(_other_sheets(names))
+        filled = [m for m in merges if header_row < m[0] < m[2]]
+        if filled:
+            rows = _fill_merged(rows, filled)
+            warnings.append(_merged_warning(filled, headers))
         data = _data_rows(rows, columns.get("seq"))
         first_row = next(data, None)
         if first_row is None:
@@ -731,6 +763,45 @@ def open_table(
             total_rows=max(total - header_row, 1),
             rows=_chain(first_row, data),
         )
+
+
+def _fill_merged(
+    rows: Iterator[tuple[int, list[Any]]], merges: list[Merge]
+) -> Iterator[tuple[int, list[Any]]]:
+    """Rows with the value of each merged range copied down its first column.
+
+    A roster merges 工作单位 or 流入地党组织 down the members who share it; the file holds the
+    value in the range's first row only, and the rows below would read as blank. Only the
+    first column is filled: a range merged across a row (a section title such as 一、外出务工)
+    stays a row with one value, skipped like any row empty apart from 序号.
+    """
+    starting: dict[int, list[tuple[int, int]]] = {}
+    for top, left, bottom, _right in merges:
+        starting.setdefault(top, []).append((left, bottom))
+    running: dict[int, tuple[Any, int]] = {}  # column -> (value, last row)
+    for number, cells in rows:
+        for column, (value, last) in list(running.items()):
+            if number > last:
+                del running[column]
+            elif column >= len(cells):
+                cells = [*cells, *([None] * (column - len(cells))), value]
+            elif is_blank(cells[column]):
+                cells[column] = value
+        for column, last in starting.get(number, ()):
+            running[column] = (cells[column] if column < len(cells) else None, last)
+        yield number, cells
+
+
+def _merged_warning(merges: list[Merge], headers: list[str]) -> str:
+    shown = [
+        _("“%(column)s”第 %(top)d–%(bottom)d 行")
+        % {"column": headers[left] if left < len(headers) else "", "top": top, "bottom": bottom}
+        for top, left, bottom, _right in sorted(merges)[:5]
+    ]
+    more = _("等 %(n)d 处") % {"n": len(merges)} if len(merges) > 5 else ""
+    return _(
+        "合并单元格已按每行填写读取：%(ranges)s%(more)s，合并的值用于其中每一行，请在预览中核对"
+    ) % {"ranges": "、".join(shown), "more": more}
 
 
 def _other_sheets(names: list[str]) -> str:

@@ -263,6 +263,57 @@ def test_a_book_read_at_its_first_sheet_names_the_sheets_left_unread(tmp_path, f
     assert read(path, sheet="登记表")[0].warnings == []
 
 
+# --- merged cells ------------------------------------------------------------------------------
+
+
+def _merged_roster(tmp_path, fmt):
+    """Four members sharing 工作单位, merged down rows 3–6, under a section title merged across
+    row 2 (一、外出务工), as county rosters are laid out."""
+    rows = [member_row(i, home="B000001") for i in range(4)]
+    employer = HEADERS.index("工作单位")
+    table = [list(HEADERS), ["一、外出务工"] + [None] * (len(HEADERS) - 1)]
+    for i, row in enumerate(rows):
+        table.append([row[h] if (h != "工作单位" or i == 0) else None for h in HEADERS])
+    table[2][employer] = "西安市某建筑公司"
+    path = tmp_path / f"merged.{fmt}"
+    if fmt == "xlsx":
+        workbook = Workbook()
+        sheet = workbook.active
+        for line in table:
+            sheet.append(line)
+        sheet.merge_cells(
+            start_row=3, start_column=employer + 1, end_row=6, end_column=employer + 1
+        )
+        sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(HEADERS))
+        workbook.save(path)
+    else:
+        import xlwt
+
+        workbook = xlwt.Workbook(encoding="utf-8")
+        sheet = workbook.add_sheet("登记表")
+        for r, line in enumerate(table):
+            for c, value in enumerate(line):
+                if value is not None and not (r == 1 and c == 0) and not (c == employer and r == 2):
+                    sheet.write(r, c, str(value) if not isinstance(value, str) else value)
+        sheet.write_merge(1, 1, 0, len(HEADERS) - 1, "一、外出务工")
+        sheet.write_merge(2, 5, employer, employer, "西安市某建筑公司")
+        workbook.save(str(path))
+    return path, rows
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls"])
+def test_a_value_merged_down_several_rows_is_read_in_each(tmp_path, fmt):
+    """What the user sees in every row is what the import reads, and the preview says so."""
+    path, rows = _merged_roster(tmp_path, fmt)
+    table, values = read(path)
+    assert [n for n, _v in values] == [3, 4, 5, 6]  # the section title row is skipped
+    assert [v["employer"] for _n, v in values] == ["西安市某建筑公司"] * 4
+    assert [v["id_number"] for _n, v in values] == [r["公民身份号码"] for r in rows]
+    assert table.warnings == [
+        "合并单元格已按每行填写读取：“工作单位”第 3–6 行，合并的值用于其中每一行，请在预览中核对"
+    ]
+
+
 # --- refused files -----------------------------------------------------------------------------
 
 
@@ -295,6 +346,16 @@ def test_not_a_spreadsheet(tmp_path, content, name, expected):
     path = tmp_path / name
     path.write_bytes(content)
     assert refused(path, filename=name) == expected
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("xlsx", "r.xls"), ("xls", "r.xlsx"), ("xlsx", "r")])
+def test_a_file_goes_by_its_content_not_its_name(tmp_path, fmt, name):
+    """On the command line too, where the file is read from its path."""
+    writer = {"xlsx": write_xlsx, "xls": write_xls}[fmt]
+    path = writer(tmp_path / name, ROWS)
+    table, rows = read(path)
+    assert table.format == fmt
+    assert [v["id_number"] for _n, v in rows] == [r["公民身份号码"] for r in ROWS]
 
 
 def test_a_word_document_is_not_a_spreadsheet(tmp_path):
