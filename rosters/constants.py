@@ -14,3 +14,6 @@ ROSTER_MAX_SHEET_CELLS = 10_000_000
 HEADER_SEARCH_ROWS = 30
 # How often (rows) an import reports progress.
 PROGRESS_EVERY = 2000
+# Error values (#N/A, #REF!…) a sheet may hold before it is refused as a whole: each is a row
+# refused, and past this many the file is a formula gone wrong, not a roster to report on.
+MAX_ERROR_CELLS = 10_000

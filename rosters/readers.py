@@ -34,7 +34,7 @@ from django.core.files import File
 from django.utils.translation import gettext as _
 
 from . import constants
-from .schema import Schema, is_blank
+from .schema import CellError, ErrorCells, Schema, is_blank
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,15 @@ class Table:
         return schema.column(key).header
 
     def values(self, cells: list[Any]) -> dict[str, Any]:
-        """The row's cells by column key (missing trailing cells are None)."""
+        """The row's cells by column key (missing trailing cells are None); an
+        :class:`ErrorCells` for a row holding an error value (its cells are an ``_ErrorRow``)."""
         size = len(cells)
-        return {key: cells[i] if i < size else None for key, i in self.columns.items()}
+        values = {key: cells[i] if i < size else None for key, i in self.columns.items()}
+        return values if type(cells) is not _ErrorRow else ErrorCells(values)
+
+
+class _ErrorRow(list):
+    """The cells of a row holding a :class:`CellError`."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,6 +285,8 @@ _CELL_REF_RE = re.compile(rb'\br="([A-Z]{1,3})(\d{1,7})"')
 _WIDE_REF_RE = re.compile(rb'r="([A-Z]{2,3})(\d{1,7})"')
 _ROW_REF_RE = re.compile(rb'\br="(\d{1,7})"')
 _PREFIX_RE = re.compile(rb"<(\w+:)?sheetData\b")
+_ERROR_TYPE_RE = re.compile(rb"""\bt=["']e["']""")
+_VALUE_RE = re.compile(rb"<(?:\w+:)?v>([^<]{0,64})</")
 
 
 def _column_index(letters: bytes) -> int:
@@ -302,6 +310,10 @@ class _ExtentScanner:
         self.carry = b""
         self.last_row = 0
         self.width = 26  # at most Z without looking closer
+        # Row number -> [(column from 0, error text)] of the cells holding an error value
+        # (t="e"), which python-calamine reads as empty.
+        self.errors: dict[int, list[tuple[int, str]]] = {}
+        self.error_count = 0
 
     def feed(self, chunk: bytes) -> None:
         if self.prefix is None:
@@ -329,6 +341,8 @@ class _ExtentScanner:
         self.carry = b""
 
     def _segment(self, seg: bytes) -> None:
+        if b't="e"' in seg or b"t='e'" in seg:  # a plain search first: rare, and fast
+            self._errors(seg)
         for match in _WIDE_REF_RE.finditer(seg):
             before = seg[match.start() - 1 : match.start()] if match.start() else b""
             if before.isalnum() or before == b"_":
@@ -354,6 +368,28 @@ class _ExtentScanner:
                 return
             pos = seg.rfind(open_tag, 0, pos)
 
+    def _errors(self, seg: bytes) -> None:
+        open_tag = b"<" + self.prefix + b"c"
+        for match in _ERROR_TYPE_RE.finditer(seg):
+            start = seg.rfind(open_tag, 0, match.start())
+            end = seg.find(b">", match.end())
+            ref = _CELL_REF_RE.search(seg, start, end) if start >= 0 and end > 0 else None
+            if ref is None or seg[end - 1 : end] == b"/":
+                continue  # no place to put it, or no value at all
+            value = _VALUE_RE.match(seg, end + 1)
+            text = value.group(1).decode("utf-8", "replace") if value else "#ERROR"
+            self.error_count += 1
+            if self.error_count > constants.MAX_ERROR_CELLS:
+                raise RosterFileError(
+                    _(
+                        "工作表中公式出错的单元格（如 #N/A）超过 %(n)d 个：请先修正公式，或复制后"
+                        "“粘贴为数值”再上传"
+                    )
+                    % {"n": constants.MAX_ERROR_CELLS}
+                )
+            row = int(ref.group(2))
+            self.errors.setdefault(row, []).append((_column_index(ref.group(1)) - 1, text))
+
 
 def _zip_bomb() -> RosterFileError:
     return RosterFileError(
@@ -361,8 +397,11 @@ def _zip_bomb() -> RosterFileError:
     )
 
 
-def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, list[str]]:
-    """Check an .xlsx before parsing; returns the chosen sheet's index and every sheet's name.
+def check_xlsx(
+    stream: IO[bytes], sheet: str | int | None
+) -> tuple[int, list[str], dict[int, list[tuple[int, str]]]]:
+    """Check an .xlsx before parsing; returns the chosen sheet's index, every sheet's name and
+    the chosen sheet's error cells by row (``_ExtentScanner.errors``).
 
     Refuses a zip bomb from the sizes the zip declares and, to catch a zip that lies about
     them, by unpacking every entry in 1 MB pieces while counting (nothing is kept in memory).
@@ -419,7 +458,7 @@ def check_xlsx(stream: IO[bytes], sheet: str | int | None) -> tuple[int, list[st
                 )
                 % {"sheet": name, "row": scanner.last_row}
             )
-        return index, names
+        return index, names, scanner.errors
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -440,7 +479,7 @@ Merge = tuple[int, int, int, int]
 
 
 def _xlsx_rows(
-    src: _Source, index: int
+    src: _Source, index: int, errors: dict[int, list[tuple[int, str]]]
 ) -> tuple[Iterator[tuple[int, list[Any]]], int, list[Merge]]:
     src.stream.seek(0)
     try:
@@ -467,7 +506,16 @@ def _xlsx_rows(
     def rows() -> Iterator[tuple[int, list[Any]]]:
         # iter_rows starts at the sheet's first row (leading empty rows included), so the
         # position is the spreadsheet's own row number.
-        yield from enumerate(sheet.iter_rows(), start=1)
+        if not errors:
+            yield from enumerate(sheet.iter_rows(), start=1)
+        else:
+            for number, cells in enumerate(sheet.iter_rows(), start=1):
+                if number in errors:
+                    cells = _ErrorRow(cells)
+                    for column, text in errors[number]:
+                        if 0 <= column - first_column < len(cells):
+                            cells[column - first_column] = CellError(text)
+                yield number, cells
         workbook.close()
 
     return rows(), total, merges
@@ -537,7 +585,8 @@ def _xls_rows(
                 elif ctype == xlrd.XL_CELL_BOOLEAN:
                     value = bool(value)
                 elif ctype == xlrd.XL_CELL_ERROR:
-                    value = xlrd.error_text_from_code.get(value, "#ERROR")
+                    value = CellError(xlrd.error_text_from_code.get(value, "#ERROR"))
+                    cells = _ErrorRow(cells)
                 cells.append(value)
             yield rowx + 1, cells
         book.release_resources()
@@ -713,8 +762,8 @@ def open_table(
         fmt = detect_format(head, filename or (src.path or ""))
         merges: list[Merge] = []
         if fmt == XLSX:
-            index, names = check_xlsx(src.stream, sheet)
-            rows, total, merges = _xlsx_rows(src, index)
+            index, names, errors = check_xlsx(src.stream, sheet)
+            rows, total, merges = _xlsx_rows(src, index, errors)
         elif fmt == XLS:
             rows, total, index, names, merges = _xls_rows(src, sheet)
         else:
@@ -784,7 +833,7 @@ def _fill_merged(
             if number > last:
                 del running[column]
             elif column >= len(cells):
-                cells = [*cells, *([None] * (column - len(cells))), value]
+                cells = type(cells)([*cells, *([None] * (column - len(cells))), value])
             elif is_blank(cells[column]):
                 cells[column] = value
         for column, last in starting.get(number, ()):

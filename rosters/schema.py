@@ -141,6 +141,34 @@ def needs_formula_escape(text: str) -> bool:
     return text[:1] in FORMULA_PREFIXES or (text[:1] == "'" and text[1:2] in FORMULA_PREFIXES)
 
 
+@dataclass(frozen=True)
+class CellError:
+    """A spreadsheet's error value (#N/A, #REF!, #VALUE!…): a formula that failed, not a value.
+
+    The readers hand it over as such (python-calamine would give an empty cell, xlrd a code), so
+    that the import refuses the cell instead of storing "#N/A" or nothing.
+    """
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ErrorCells(dict):
+    """The values of a row holding at least one :class:`CellError` (rows are marked by their
+    type, so that the rows without one, nearly all, cost no search)."""
+
+
+def cell_error_problems(raw: Mapping[str, object]) -> dict[str, str]:
+    """Column key -> reason, for the error values of a row."""
+    return {
+        key: _("单元格是公式错误“%(error)s”，不是实际的值：请改为要导入的内容") % {"error": value}
+        for key, value in raw.items()
+        if type(value) is CellError
+    }
+
+
 def is_blank(value: object) -> bool:
     if value is None:
         return True

@@ -38,7 +38,7 @@ from . import constants, schema, sql
 from .choices import ImportKind, ImportStatus
 from .models import RosterImport
 from .readers import RosterFileError, Table, open_table
-from .schema import DATE_KEYS, MEMBER_SCHEMA, ORG_SCHEMA, cell_text, display_value
+from .schema import DATE_KEYS, MEMBER_SCHEMA, ORG_SCHEMA, ErrorCells, cell_text, display_value
 from .validation import MemberRows, OrgDirectory, Problem
 
 logger = logging.getLogger(__name__)
@@ -852,6 +852,9 @@ def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str |
     (column key, reason); the rules of the tree itself are checked when the row is written."""
     values: dict[str, Any] = {}
     problems: list[tuple[str | None, str]] = []
+    cell_errors = schema.cell_error_problems(raw) if type(raw) is ErrorCells else {}
+    if cell_errors:  # read as empty, and refused as what they are
+        raw = {**raw, **dict.fromkeys(cell_errors)}
 
     def text(key: str, *, required: bool = False, max_length: int | None = None) -> str:
         value = cell_text(raw.get(key))
@@ -929,6 +932,8 @@ def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str |
             values["phone"] = normalize_phone(raw.get("phone"))
         except ValidationError as exc:
             problems.append(("phone", exc.messages[0]))
+    if cell_errors:
+        problems = [p for p in problems if p[0] not in cell_errors] + list(cell_errors.items())
     return values, problems
 
 

@@ -42,7 +42,7 @@ from members.validators import ID_CHECK_CHARS, ID_WEIGHTS, normalize_id_number, 
 from portal import regions
 
 from . import schema
-from .schema import MEMBER_SCHEMA, MONTH_DATE_KEYS, cell_text, display_value
+from .schema import MEMBER_SCHEMA, MONTH_DATE_KEYS, ErrorCells, cell_text, display_value
 
 
 class Problem(NamedTuple):
@@ -462,6 +462,12 @@ class MemberRows:
     def check(self, number: int, raw: dict[str, Any]) -> tuple[CleanRow | None, list[Problem]]:
         """Clean values for a row, or the problems found in it."""
         failed: dict[str, str] = {}
+        shown = raw
+        if type(raw) is ErrorCells:  # error cells are read as empty, and refused below
+            cell_errors = schema.cell_error_problems(raw)
+            raw = {**raw, **dict.fromkeys(cell_errors)}
+        else:
+            cell_errors = None
         get = raw.get
         v: dict[str, Any] = {}
         for key, reader, cache in self.readers:
@@ -497,11 +503,13 @@ class MemberRows:
             id_birth = self._birth_of(id_number)
             id_gender = "male" if int(id_number[16]) % 2 else "female"
         gender, birth_date = v["gender"], v["birth_date"]
+        if cell_errors:
+            failed.update(cell_errors)
         if failed or not self._rules_hold(v, gender, birth_date, id_gender, id_birth):
             values = self._model_values(v, id_gender, id_birth)
             problems = list(failed.items()) + self._model_problems(values, failed)
             if problems:
-                return None, self._problems(number, raw, problems)
+                return None, self._problems(number, shown, problems)
         inflow_id, inflow_name = v["inflow_org"]
         return (
             CleanRow(

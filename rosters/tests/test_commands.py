@@ -23,7 +23,7 @@ from portal.models import AccessEvent
 from portal.tests.factories import make_user
 from rosters.models import RosterImport
 
-from .rosterdata import member_rows, write_csv, write_xlsx
+from .rosterdata import HEADERS, member_rows, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
 REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +113,67 @@ def test_bad_rows_exit_1_and_write_nothing(tmp_path, homes):
     report = list(csv.reader(io.StringIO(errors.read_text(encoding="utf-8-sig"))))
     assert report[0] == ["行号", "列", "值", "错误"] and report[1][0] == "4"
     assert load_workbook(bad).active.cell(row=1, column=22).value == "错误"
+
+
+def _with_error_cells(tmp_path, fmt, rows):
+    """Row 3's 流入地党组织 is a VLOOKUP gone wrong (#N/A), row 4's 工作单位 a #REF!."""
+    inflow, employer = HEADERS.index("流入地党组织"), HEADERS.index("工作单位")
+    path = tmp_path / f"r.{fmt}"
+    if fmt == "xlsx":
+        path = write_xlsx(path, rows)
+        book = load_workbook(path)
+        sheet = book.active
+        sheet.cell(row=3, column=inflow + 1).value = "#N/A"  # openpyxl writes it as an error
+        sheet.cell(row=4, column=employer + 1).value = "#REF!"
+        assert sheet.cell(row=3, column=inflow + 1).data_type == "e"
+        book.save(path)
+    else:
+        import xlwt
+
+        book = xlwt.Workbook(encoding="utf-8")
+        sheet = book.add_sheet("登记表")
+        for c, header in enumerate(HEADERS):
+            sheet.write(0, c, header)
+        for r, row in enumerate(rows, start=1):
+            for c, header in enumerate(HEADERS):
+                if row[header] is not None and (r, c) not in ((2, inflow), (3, employer)):
+                    sheet.write(r, c, str(row[header]))
+        sheet.row(2).set_cell_error(inflow, 0x2A)  # #N/A
+        sheet.row(3).set_cell_error(employer, 0x17)  # #REF!
+        book.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls"])
+def test_error_cells_are_refused_not_stored(tmp_path, homes, fmt):
+    """python-calamine reads an error cell as empty and xlrd as a code: neither "#N/A" nor
+    nothing may be stored for what the user sees as an error."""
+    rows = member_rows(4, homes=homes)
+    path = _with_error_cells(tmp_path, fmt, rows)
+    errors, bad = tmp_path / "errors.csv", tmp_path / "bad.xlsx"
+    code, out, _err = call(
+        "import_roster", str(path), "--errors", str(errors), "--bad-rows", str(bad)
+    )
+    assert code == 1
+    assert Member.objects.count() == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("读取 4 行：新增 2，更新 0，未变 0，错误 2")
+    assert lines[1:3] == [
+        "  第 3 行【流入地党组织】“#N/A”：单元格是公式错误“#N/A”，不是实际的值：请改为要导入的内容",
+        "  第 4 行【工作单位】“#REF!”：单元格是公式错误“#REF!”，不是实际的值：请改为要导入的内容",
+    ]
+    report = list(csv.reader(io.StringIO(errors.read_text(encoding="utf-8-sig"))))
+    # (the value column starts with a tab, as in every error report, so Excel shows it whole)
+    assert [(r[0], r[1], r[2].strip()) for r in report[1:]] == [
+        ("3", "流入地党组织", "#N/A"),
+        ("4", "工作单位", "#REF!"),
+    ]
+    # The bad-rows copy keeps the error where it was, for the user to correct.
+    copy = load_workbook(bad).active
+    assert copy.cell(row=2, column=HEADERS.index("流入地党组织") + 1).value == "#N/A"
+    # With --skip-invalid the two good rows go in, and the others stay out.
+    assert call("import_roster", str(path), "--skip-invalid")[0] == 1
+    assert Member.objects.count() == 2
 
 
 def test_skip_invalid_imports_the_rest_and_still_exits_1(tmp_path, homes):
