@@ -602,24 +602,48 @@ def _xls_rows(
 
 
 def _csv_encoding(stream: IO[bytes]) -> str:
+    """The file's encoding: the one its byte order mark names, else UTF-8, else GB18030, each
+    tried on the whole file (a file that does not decode whole is refused here, not halfway)."""
     stream.seek(0)
     head = stream.read(4)
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    stream.seek(0)
-    for encoding in ("utf-8", "gb18030"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        stream.seek(0)
-        try:
-            while chunk := stream.read(_CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return encoding
+        named = "utf-8-sig"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        named = "utf-16"
+    else:
+        named = None
+    for encoding in (named,) if named else ("utf-8", "gb18030"):
+        line = _undecodable_line(stream, encoding)
+        if line is None:
+            return encoding
+        if named:
+            # A file begun in one encoding and carried on in another: rows appended by a tool
+            # writing GBK to an exported ledger, or a file cut short.
+            raise RosterFileError(
+                _(
+                    "CSV 文件开头标明是 %(encoding)s 编码，但第 %(row)d 行起有不是该编码的内容"
+                    "（可能由不同软件拼接，或文件不完整）：请在 Excel 中打开后另存为“CSV UTF-8”"
+                    "再上传"
+                )
+                % {"encoding": "UTF-8" if named == "utf-8-sig" else "UTF-16", "row": line}
+            )
     raise RosterFileError(_("无法识别 CSV 文件的编码：请在 Excel 中另存为“CSV UTF-8”后上传"))
+
+
+def _undecodable_line(stream: IO[bytes], encoding: str) -> int | None:
+    """The line (from 1) where ``stream`` stops decoding as ``encoding``; None if it decodes."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    stream.seek(0)
+    lines = 0
+    try:
+        while chunk := stream.read(_CHUNK):
+            text = decoder.decode(chunk)
+            lines += text.count("\n")
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        before = exc.object[: exc.start].decode(exc.encoding, "replace")
+        return lines + before.count("\n") + 1
+    return None
 
 
 def _csv_delimiter(sample: str) -> str:

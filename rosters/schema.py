@@ -183,6 +183,8 @@ def cell_text(value: object) -> str:
         return ""
     if type(value) is str:
         text = (value if value.isascii() else _ZERO_WIDTH_RE.sub("", value)).strip()
+        if "\x00" in text:  # NUL, from legacy exports: invisible, and PostgreSQL refuses it
+            text = text.replace("\x00", "").strip()
         if text[:1] == "'" and needs_formula_escape(text[1:]):
             text = text[1:]  # an export's formula escape (rosters.exports.escape_formula)
         return text

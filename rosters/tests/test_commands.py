@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from branches.models import Organization
 from branches.tests.factories import make_branch, make_committee
-from members.models import Member
+from members.models import Member, Mobility
 from portal.choices import AccessEventKind, Role
 from portal.commandline import os_user
 from portal.embedded import database_url
@@ -174,6 +174,20 @@ def test_error_cells_are_refused_not_stored(tmp_path, homes, fmt):
     # With --skip-invalid the two good rows go in, and the others stay out.
     assert call("import_roster", str(path), "--skip-invalid")[0] == 1
     assert Member.objects.count() == 2
+
+
+def test_nul_characters_from_legacy_exports_are_dropped(tmp_path, homes):
+    """Invisible, and refused by PostgreSQL: a NUL must not pass the preview and then fail the
+    import's COPY."""
+    rows = member_rows(40, homes=homes)
+    rows[38]["工作单位"] = "宏达\x00建筑"
+    rows[39]["姓名"] = "王\x00五"
+    path = write_csv(tmp_path / "r.csv", rows)
+    assert b"\x00" not in path.read_bytes()[:4096]  # else the file is taken for a binary one
+    code, out, err = call("import_roster", str(path))
+    assert (code, err) == (0, ""), out
+    assert Member.objects.filter(name="王五").count() == 1
+    assert Mobility.objects.filter(employer="宏达建筑").count() == 1
 
 
 def test_skip_invalid_imports_the_rest_and_still_exits_1(tmp_path, homes):

@@ -56,6 +56,28 @@ def test_csv_encodings(tmp_path, encoding):
     assert rows[2][1]["destination"] == ROWS[2]["流入地"]
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # An exported UTF-8 ledger with rows appended by a tool writing GBK.
+        (
+            csv_text(ROWS).encode("utf-8-sig") + "王五,男\n".encode("gbk"),
+            "CSV 文件开头标明是 UTF-8 编码，但第 5 行起有不是该编码的内容",
+        ),
+        # Cut short in the middle of a character.
+        (
+            csv_text(ROWS).encode("utf-8-sig") + "王".encode()[:2],
+            "CSV 文件开头标明是 UTF-8 编码，但第 5 行起",
+        ),
+        (csv_text(ROWS).encode("utf-16") + b"\x00", "CSV 文件开头标明是 UTF-16 编码，但第 5 行起"),
+    ],
+)
+def test_a_csv_that_breaks_the_encoding_its_mark_names(tmp_path, data, expected):
+    path = tmp_path / "r.csv"
+    path.write_bytes(data)
+    assert refused(path).startswith(expected)
+
+
 def test_csv_with_tabs_or_semicolons(tmp_path):
     for delimiter in ("\t", ";"):
         path = tmp_path / "r.csv"
