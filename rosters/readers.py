@@ -54,6 +54,7 @@ _OTHER_MAGIC = (
     (b"\x1f\x8b", _("压缩包")),
 )
 _TEXT_EXTENSIONS = (".csv", ".txt")
+_SPREADSHEET_EXTENSIONS = (".xlsx", ".xls", ".xlsm", ".et")
 _CHUNK = 1 << 20
 # A complete row of sheet XML is never this long in a real file.
 _MAX_ROW_XML = 32 << 20
@@ -177,6 +178,18 @@ def _check_size(src: _Source, *, upload_limit: bool) -> None:
         )
 
 
+def _text_start(head: bytes) -> str:
+    """The first characters of a text file after its byte order mark and leading blanks."""
+    for mark, encoding in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if head.startswith(mark):
+            return head[len(mark) :].decode(encoding, "ignore").lstrip()[:20]
+    return head[:256].decode("latin-1").lstrip()[:20]
+
+
 def detect_format(head: bytes, filename: str) -> str:
     """xlsx, xls or csv, from the file's first bytes; the extension only decides text files."""
     extension = Path(filename or "").suffix.lower()
@@ -195,11 +208,14 @@ def detect_format(head: bytes, filename: str) -> str:
     )
     if looks_text and extension in _TEXT_EXTENSIONS:
         return CSV
-    if looks_text and head.lstrip()[:1] == b"<":
+    if looks_text and _text_start(head).startswith(("<", "MIME-Version")):
+        # Government systems often save a web page (or a web archive) as .xls.
         raise RosterFileError(
             _("文件内容是网页或 XML，不是 Excel 表格：请在 Excel 或 WPS 中另存为 .xlsx 后上传")
         )
-    if looks_text and not extension:
+    if looks_text and (not extension or extension in _SPREADSHEET_EXTENSIONS):
+        # Text saved under a spreadsheet's name (an export of tab- or comma-separated values
+        # named .xls): read as what it is, and open_table says so.
         return CSV
     raise RosterFileError(
         _("无法识别文件“%(name)s”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件")
@@ -799,22 +815,38 @@ def open_table(
         found = _find_header(rows, schema)
         if found is None:
             first, second = (schema.column(key) for key in schema.anchors)
-            raise RosterFileError(
-                _(
-                    "找不到表头：前 %(n)d 行中没有同时含有“%(first)s”和“%(second)s”的一行，"
-                    "请使用登记表模板"
+            message = _(
+                "找不到表头：前 %(n)d 行中没有同时含有“%(first)s”和“%(second)s”的一行，"
+                "请使用登记表模板"
+            ) % {
+                "n": constants.HEADER_SEARCH_ROWS,
+                "first": first.header,
+                "second": "”或“".join(second.names),
+            }
+            if len(names) > 1:
+                # A book opening on 填表说明 (or a hidden 字典 sheet): say which sheet was read.
+                message = message.replace(
+                    _("找不到表头："),
+                    _("找不到表头：工作表“%(sheet)s”") % {"sheet": names[index]},
+                    1,
                 )
-                % {
-                    "n": constants.HEADER_SEARCH_ROWS,
-                    "first": first.header,
-                    "second": "”或“".join(second.names),
-                }
-            )
+                if sheet in (None, ""):
+                    others = "、".join(f"“{name}”" for i, name in enumerate(names) if i != index)
+                    message += _(
+                        "；文件还有工作表%(others)s，登记表如在其中，请指定工作表后重新上传"
+                    ) % {"others": others}
+            raise RosterFileError(message)
         header_row, header_cells = found
         headers = [_header_text(cell) for cell in header_cells]
         columns, warnings = _columns(headers, schema, header_row)
         if len(names) > 1 and sheet in (None, ""):
             warnings.append(_other_sheets(names))
+        extension = Path(filename or src.path or "").suffix.lower()
+        if fmt == CSV and extension in _SPREADSHEET_EXTENSIONS:
+            warnings.append(
+                _("文件名是 %(ext)s，内容却是文本（逗号或制表符分隔），已按 CSV 读取")
+                % {"ext": extension}
+            )
         filled = [m for m in merges if header_row < m[0] < m[2]]
         if filled:
             rows = _fill_merged(rows, filled)

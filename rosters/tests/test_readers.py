@@ -354,13 +354,43 @@ def test_empty_sheet_and_header_only(tmp_path):
     )
 
 
+@pytest.mark.parametrize("name", ["r.xls", "r.xlsx", "r.et"])
+def test_text_saved_under_a_spreadsheet_name_is_read_as_csv(tmp_path, name):
+    """Systems export tab-separated text named .xls; it is read as what it is."""
+    path = tmp_path / name
+    path.write_text(csv_text(ROWS).replace(",", "\t"), encoding="gbk")
+    table, rows = read(path, filename=name)
+    assert table.format == "csv"
+    assert [v["name"] for _n, v in rows] == [r["姓名"] for r in ROWS]
+    ext = name[1:]
+    assert table.warnings == [f"文件名是 {ext}，内容却是文本（逗号或制表符分隔），已按 CSV 读取"]
+
+
+def test_a_book_without_the_header_on_its_first_sheet_names_its_sheets(tmp_path):
+    workbook = Workbook()
+    workbook.active.title = "填表说明"
+    workbook.active["A1"] = "请在“登记表”工作表中填写"
+    sheet = workbook.create_sheet("登记表")
+    sheet.append(HEADERS)
+    path = tmp_path / "r.xlsx"
+    workbook.save(path)
+    assert refused(path) == (
+        "找不到表头：工作表“填表说明”前 30 行中没有同时含有“姓名”和“公民身份号码”或“身份证号”或"
+        "“身份证号码”或“身份证”的一行，请使用登记表模板；文件还有工作表“登记表”，登记表如在其中，"
+        "请指定工作表后重新上传"
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "name", "expected"),
     [
         (b"%PDF-1.7\n...", "r.xlsx", "这是一个PDF文件，不是表格：请上传 .xlsx、.xls 或 .csv 文件"),
         (b"\x89PNG\r\n\x1a\n....", "r.csv", "这是一个图片文件，不是表格：请上传 .xlsx、.xls 或 .csv 文件"),  # noqa: E501
         (b"<html><table>", "r.xls", "文件内容是网页或 XML，不是 Excel 表格：请在 Excel 或 WPS 中另存为 .xlsx 后上传"),  # noqa: E501
-        ("姓名,公民身份号码".encode(), "r.xlsx", "无法识别文件“r.xlsx”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件"),  # noqa: E501
+        ("\ufeff<html><table>".encode(), "r.xls", "文件内容是网页或 XML，不是 Excel 表格：请在 Excel 或 WPS 中另存为 .xlsx 后上传"),  # noqa: E501
+        ("<html><table>".encode("utf-16"), "r.xls", "文件内容是网页或 XML，不是 Excel 表格：请在 Excel 或 WPS 中另存为 .xlsx 后上传"),  # noqa: E501
+        (b"MIME-Version: 1.0\r\nContent-Type: multipart/related", "r.xls", "文件内容是网页或 XML，不是 Excel 表格：请在 Excel 或 WPS 中另存为 .xlsx 后上传"),  # noqa: E501
+        ("姓名,公民身份号码".encode(), "r.pdf", "无法识别文件“r.pdf”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件"),  # noqa: E501
         (b"\x00\x01\x02binary", "r.dat", "无法识别文件“r.dat”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件"),  # noqa: E501
     ],
 )  # fmt: skip
