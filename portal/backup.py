@@ -116,13 +116,17 @@ def _run(args: list[str], *, env: dict, what: str) -> None:
 
 
 def _connect(db: dict, name: str):
-    return psycopg2.connect(
-        dbname=name,
-        user=db.get("USER") or None,
-        password=db.get("PASSWORD") or None,
-        host=db.get("HOST") or None,
-        port=db.get("PORT") or None,
-    )
+    try:
+        return psycopg2.connect(
+            dbname=name,
+            user=db.get("USER") or None,
+            password=db.get("PASSWORD") or None,
+            host=db.get("HOST") or None,
+            port=db.get("PORT") or None,
+        )
+    except psycopg2.OperationalError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackupError(f"无法连接数据库 {name}：{detail}") from exc
 
 
 def _count_rows(cur) -> dict[str, int]:
@@ -200,13 +204,13 @@ def dump(out: Path, *, db: dict | None = None) -> Backup:
     out = Path(out)
     out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    # Every row of the portal is in a dump, phones in clear among them: only the owner reads it
-    # (pg_dump keeps the mode of the file it overwrites).
-    _private(partial)
     pg_dump = _binary("pg_dump", db)  # before the snapshot: it asks the server its version
-    done = False
     conn = _connect(db, db["NAME"])
+    done = False
     try:
+        # Every row of the portal is in a dump, phones in clear among them: only the owner
+        # reads it (pg_dump keeps the mode of the file it overwrites).
+        _private(partial)
         conn.set_session(isolation_level=ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
         with conn.cursor() as cur:
             # The first statement fixes the transaction's snapshot; now() is its start time.

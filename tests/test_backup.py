@@ -292,3 +292,11 @@ def test_pg_dump_is_the_one_matching_the_server(found, server, expected):
     """pg_dump refuses a newer server; a newer pg_dump may write what an older server cannot
     restore. The same major version first, else the oldest newer one."""
     assert backup_module.pick_binary(found, server) == expected
+
+
+def test_a_database_that_cannot_be_reached_is_said_in_chinese_and_leaves_no_file(tmp_path):
+    db = {**connection.settings_dict, "NAME": "no_such_portal_database"}
+    with pytest.raises(backup_module.BackupError) as exc:
+        backup_module.dump(tmp_path / "portal.dump", db=db)
+    assert str(exc.value).startswith("无法连接数据库 no_such_portal_database：")
+    assert list(tmp_path.iterdir()) == []
