@@ -9,4 +9,11 @@ class PortalConfig(AppConfig):
     verbose_name = _("门户")
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from . import checks, signals  # noqa: F401 - registers checks, connects receivers
+        from .trail_guard import install_after_migrate
+
+        # After every app's migrations: portal's post_migrate comes once per migrate run, and
+        # every trail table exists by then (the triggers are made for whatever is missing).
+        post_migrate.connect(install_after_migrate, dispatch_uid="portal_trail_guard")

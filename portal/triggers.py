@@ -106,12 +106,3 @@ def track(*trackers, meta: dict | None = None, **kwargs):
     meta = dict(meta or {})
     meta["triggers"] = [*meta.get("triggers", []), no_truncate()]
     return pghistory.track(*trackers, meta=meta, **kwargs)
-
-
-def truncate_protections() -> list[str]:
-    """The URIs of every no-truncate trigger (the test suite's flush sets them aside)."""
-    return [
-        trigger.get_uri(model)
-        for model, trigger in pgtrigger.registered()
-        if trigger.name.endswith(NO_TRUNCATE)
-    ]

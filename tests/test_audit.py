@@ -136,6 +136,90 @@ def test_no_trail_table_can_be_truncated(world):
         ):
             cursor.execute(f"TRUNCATE {table}")
         assert f"Cannot truncate {table} table" in str(refused.value)
+        # Nor with every trigger of the table named in pgtrigger.ignore (trail_guard.py).
+        with (
+            pytest.raises(InternalError) as refused,
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            ignored = _every_trigger_of(cursor, [table])
+            cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [ignored])
+            cursor.execute(f"TRUNCATE {table}")
+        assert f"审计记录只能追加，不能修改、删除或清空（{table}）" in str(refused.value)
+
+
+def _every_trigger_of(cursor, tables: list[str]) -> str:
+    cursor.execute(
+        "SELECT array_agg(t.tgname::text) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " WHERE c.relname = ANY(%s) AND NOT t.tgisinternal",
+        [tables],
+    )
+    names = cursor.fetchone()[0]
+    return "{" + ",".join(names) + "}"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE members_memberevent SET remarks = 'x'",
+        "DELETE FROM members_memberevent",
+        "UPDATE portal_accessevent SET username = 'nobody', ip_address = '10.9.9.9'",
+        "DELETE FROM portal_accessevent",
+    ],
+)
+def test_no_session_setting_opens_the_trail(world, sql):
+    """django-pgtrigger's triggers skip themselves for any trigger ``pgtrigger.ignore`` names,
+    and any session may set it: the trail's own triggers do not ask."""
+    from portal.access import record_access
+
+    record_access(kind=AccessEventKind.LOGIN, user=make_user())
+    with (
+        pytest.raises(InternalError) as refused,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        ignored = _every_trigger_of(cursor, ["members_memberevent", "portal_accessevent"])
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [ignored])
+        cursor.execute(sql)
+    assert "审计记录只能追加，不能修改、删除或清空" in str(refused.value)
+    assert AccessEvent.objects.filter(kind=AccessEventKind.LOGIN).count() == 1
+
+
+def test_no_session_setting_skips_the_recording(world):
+    """Naming a tracked table's history triggers in ``pgtrigger.ignore`` does not make an
+    unrecorded change: the statement is refused."""
+    member = world["member"]
+    before = member_events(member).count()
+    with (
+        pytest.raises(InternalError) as refused,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        ignored = _every_trigger_of(cursor, ["members_member"])
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [ignored])
+        cursor.execute(
+            "UPDATE members_member SET remarks = 'unrecorded' WHERE id = %s", [member.pk]
+        )
+    assert "审计触发器不能被跳过" in str(refused.value)
+    member.refresh_from_db()
+    assert member.remarks != "unrecorded"
+    assert member_events(member).count() == before
+    # Ignoring nothing (what the import sets for speed) is no obstacle.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pgtrigger.ignore', '{}', true)")
+        cursor.execute("UPDATE members_member SET remarks = 'recorded' WHERE id = %s", [member.pk])
+    assert member_events(member).count() == before + 1
+
+
+def test_every_trail_and_tracked_table_has_its_guard():
+    from portal import trail_guard
+
+    with connection.cursor() as cursor:
+        assert trail_guard.missing(cursor) == set()
+    assert len(trail_guard.trail_tables()) >= 10
+    assert {"members_member", "members_mobility", "branches_organization"} <= set(
+        trail_guard.tracked_tables()
+    )
 
 
 def test_request_context_is_recorded(world, client):
