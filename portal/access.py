@@ -66,7 +66,7 @@ def record_access(
     event = AccessEvent(
         kind=kind,
         user=user,
-        username=_masked(username or (user.get_username() if user else "")),
+        username=_shown_username(username or (user.get_username() if user else ""), user),
         ip_address=client_ip(request),
         path=_shown_path(request)[:300] if request is not None else "",
         object_type=obj._meta.label_lower if obj is not None else "",
@@ -135,6 +135,21 @@ def _shown_path(request) -> str:
     query = request.META.get("QUERY_STRING", "")
     path = request.path + (f"?{unquote_plus(query, errors='replace')}" if query else "")
     return _masked(path)
+
+
+def _shown_username(name: str, user) -> str:
+    """Who acted, as the trail shows them: an account's username in clear, even one that looks
+    like a phone number (the person must be identifiable, and told apart from another); a name
+    no account has (typed at a failed sign-in, perhaps someone's phone or ID number) masked."""
+    if not name:
+        return ""
+    if user is not None and name.startswith(user.get_username()):
+        return name.replace("\x00", "\ufffd")  # the account, or "account（命令行，…）"
+    if name == mask_in_text(name):
+        return name  # nothing to mask: no lookup needed
+    if get_user_model().objects.filter(username=name).exists():
+        return name
+    return _masked(name)
 
 
 def _masked(value):

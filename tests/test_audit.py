@@ -324,6 +324,30 @@ def test_login_failures_and_logins_are_recorded(client):
     assert user.pk
 
 
+def test_accounts_named_like_phones_stay_identifiable(client):
+    """Two accounts whose names are phone numbers differing in the masked middle: the trail must
+    tell them apart. A phone-like name no account has (typed at a failed sign-in) is masked."""
+    first = make_user(username="13912345678", password="Zhao#2026abc")
+    make_user(username="13900005678", password="Zhao#2026abc")
+    client.post(reverse("login"), {"username": "13912345678", "password": "wrong"})
+    client.post(reverse("login"), {"username": "13900005678", "password": "Zhao#2026abc"})
+    client.logout()
+    client.post(reverse("login"), {"username": "13811112222", "password": "Zhao#2026abc"})
+    from portal.access import record_access
+
+    record_access(
+        kind=AccessEventKind.EXPORT, user=first, username="13912345678（命令行，系统用户 root）"
+    )
+    names = list(AccessEvent.objects.order_by("pk").values_list("kind", "username"))
+    assert names == [
+        (AccessEventKind.LOGIN_FAILED, "13912345678"),
+        (AccessEventKind.LOGIN, "13900005678"),
+        (AccessEventKind.LOGOUT, "13900005678"),
+        (AccessEventKind.LOGIN_FAILED, "138****2222"),
+        (AccessEventKind.EXPORT, "13912345678（命令行，系统用户 root）"),
+    ]
+
+
 def test_account_changes_are_recorded_without_the_password():
     from django.apps import apps
 
