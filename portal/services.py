@@ -53,7 +53,18 @@ def role_grant(
 def role_assignment_save(assignment: RoleAssignment) -> RoleAssignment:
     """Save a new or changed role assignment (grant_role and the back office): the model's
     rules (三权分立, an organization where the role needs one), and the back office opened
-    to system and security administrators, whose work is there."""
+    to system and security administrators, whose work is there.
+
+    The account's row is locked first, so that two grants to one account at the same moment
+    are checked one after the other: each would otherwise find the other not yet saved, and
+    one person could end up with two duties.
+    """
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=assignment.user_id).first()
+        return _role_assignment_save(assignment)
+
+
+def _role_assignment_save(assignment: RoleAssignment) -> RoleAssignment:
     assignment.full_clean()
     user = assignment.user
     if assignment.role in (Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN) and not user.is_staff:

@@ -549,6 +549,46 @@ def test_one_person_holds_one_duty(first, second):
         call_command("grant_role", "wang", second)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_duties_granted_at_once_to_one_person_are_checked_in_turn():
+    """Two grants racing: the first holds its transaction open a moment after saving; the
+    second, checked only once the first has committed, is refused."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from portal.services import role_assignment_save
+
+    user = make_user(username="racer")
+    saved, outcome = threading.Event(), {}
+
+    def grant(role, *, hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                role_assignment_save(RoleAssignment(user=user, role=role))
+                if hold:
+                    saved.set()
+                    time.sleep(1)
+            outcome[role] = "saved"
+        except ValidationError as exc:
+            outcome[role] = exc.messages[0]
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=grant, args=(Role.SYSTEM_ADMIN,), kwargs={"hold": True})
+    first.start()
+    assert saved.wait(10)
+    second = threading.Thread(target=grant, args=(Role.AUDITOR,), kwargs={"hold": False})
+    second.start()
+    first.join(15)
+    second.join(15)
+    assert outcome[Role.SYSTEM_ADMIN] == "saved"
+    assert "三权分立" in outcome[Role.AUDITOR]
+    assert list(RoleAssignment.objects.filter(user=user).values_list("role", flat=True)) == [
+        Role.SYSTEM_ADMIN
+    ]
+
+
 ADMIN_PAGES = {
     "users": "/admin/auth/user/",
     "roles": "/admin/portal/roleassignment/",
