@@ -67,9 +67,16 @@ class ChangeTrailView(AuditListView):
     def base_queryset(self):
         return audit.change_events()
 
+    def get_queryset(self):
+        # The page's keys first, then the values of its events only (audit.ChangePages).
+        self.filterset = self.filterset_class(self.request.GET, queryset=self.base_queryset())
+        if not self.filterset.is_valid():
+            return []
+        return audit.ChangePages(self.filterset.form.cleaned_data)
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        # The page's events, each with its masked values: one query, none per row.
+        # The page's events, each with its masked values: a query per event table on the page.
         events = list(context["object_list"])
         for event in events:
             event.changes = audit.event_changes(event)
