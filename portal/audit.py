@@ -23,7 +23,7 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.validators import validate_ipv46_address
 from django.db import connection
-from django.db.models import Count, DateTimeField, Window
+from django.db.models import Count, DateTimeField, Q, Window
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
@@ -64,6 +64,11 @@ def change_events():
     )
 
 
+# What a command run as an account adds to its name (portal.commandline.command_operator:
+# "county（命令行，系统用户 root）"): a search for the account finds those too.
+COMMAND_SUFFIX = "（命令行"
+
+
 class ChangePages:
     """The filtered change trail for Django's paginator, read in two steps.
 
@@ -85,10 +90,14 @@ class ChangePages:
         if data.get("until"):
             where.append("(pgh_created_at AT TIME ZONE %s)::date <= %s")
             params += [timezone.get_current_timezone_name(), data["until"]]
-        for key, column in (("username", "username"), ("ip", "ip")):
-            if data.get(key):
-                where.append(f"pgh_context ->> '{column}' = %s")
-                params.append(data[key])
+        if data.get("username"):
+            where.append(
+                "(pgh_context ->> 'username' = %s OR starts_with(pgh_context ->> 'username', %s))"
+            )
+            params += [data["username"], data["username"] + COMMAND_SUFFIX]
+        if data.get("ip"):
+            where.append("pgh_context ->> 'ip' = %s")
+            params.append(data["ip"])
         if data.get("object_id"):
             where.append("pgh_obj_id::text = %s")
             params.append(data["object_id"])
@@ -160,9 +169,7 @@ class ChangeEventFilterSet(django_filters.FilterSet):
     until = django_filters.DateFilter(
         label=_("截止日期"), field_name="pgh_created_at", lookup_expr="date__lte"
     )
-    username = django_filters.CharFilter(
-        label=_("操作人"), field_name="pgh_context__username", lookup_expr="exact"
-    )
+    username = django_filters.CharFilter(label=_("操作人"), method="by_operator")
     ip = django_filters.CharFilter(label=_("IP 地址"), field_name="pgh_context__ip")
     model = django_filters.ChoiceFilter(
         label=_("对象类型"), field_name="pgh_obj_model", choices=tracked_model_choices
@@ -178,6 +185,12 @@ class ChangeEventFilterSet(django_filters.FilterSet):
         model = Events
         fields: list = []
 
+    def by_operator(self, queryset, name, value):
+        return queryset.filter(
+            Q(pgh_context__username=value)
+            | Q(pgh_context__username__startswith=value + COMMAND_SUFFIX)
+        )
+
 
 class AccessEventFilterSet(django_filters.FilterSet):
     """Search of access events: logins, failures, reveals, exports, token use."""
@@ -185,7 +198,7 @@ class AccessEventFilterSet(django_filters.FilterSet):
     since = django_filters.DateFilter(label=_("起始日期"), field_name="at", lookup_expr="date__gte")
     until = django_filters.DateFilter(label=_("截止日期"), field_name="at", lookup_expr="date__lte")
     kind = django_filters.ChoiceFilter(label=_("类型"), choices=AccessEventKind.choices)
-    username = django_filters.CharFilter(label=_("用户名"))
+    username = django_filters.CharFilter(label=_("用户名"), method="by_operator")
     ip = django_filters.CharFilter(
         label=_("IP 地址"), field_name="ip_address", validators=[validate_ipv46_address]
     )
@@ -194,6 +207,9 @@ class AccessEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = AccessEvent
         fields: list = []
+
+    def by_operator(self, queryset, name, value):
+        return queryset.filter(Q(username=value) | Q(username__startswith=value + COMMAND_SUFFIX))
 
 
 LABELS = {"insert": _("新增"), "update": _("修改"), "delete": _("删除")}
@@ -334,6 +350,7 @@ DETAIL_VALUES = {
         **dict(TokenRefusal.choices),
         "password_changed": _("密码已更改，会话此前已失效"),  # an expired session's
         "absolute": _("登录超过最长时限"),  # a session that outlived its absolute lifetime
+        "locked_out": _("失败次数过多，用户名与地址已锁定"),  # a sign-in django-axes refused
     },
     "source": {"command": _("命令行")},
 }

@@ -35,9 +35,13 @@ def _logged_out(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="portal_login_failed_event")
 def _login_failed(sender, credentials, request=None, **kwargs):
+    # django-axes marks the request of a pair it has locked out (the failure that locks it, and
+    # every attempt while it stays locked, the right password included): the trail says so.
+    locked = {"reason": "locked_out"} if getattr(request, "axes_locked_out", False) else {}
     record_access(
         kind=AccessEventKind.LOGIN_FAILED,
         request=request,
         user=None,
         username=str(credentials.get("username", ""))[:150],
+        **locked,
     )

@@ -512,6 +512,12 @@ def test_the_pages_keys_find_what_pghistorys_query_finds(world, client):
         REMOTE_ADDR="10.1.2.3",
     )
     services.member_update(member=world["member"], remarks="核实")
+    import pghistory
+
+    with pghistory.context(username="secretary（命令行，系统用户 root）"):
+        services.member_update(member=world["member"], remarks="命令行核实")
+    with pghistory.context(username="secretary2"):
+        services.member_update(member=world["member"], remarks="另一人核实")
     today = timezone.localdate().isoformat()
     member_id = str(world["member"].pk)
     for query in [
@@ -531,7 +537,20 @@ def test_the_pages_keys_find_what_pghistorys_query_finds(world, client):
         assert pages.count() == len(expected), query
         assert [(e.pgh_model, e.pgh_id) for e in pages[0:1000]] == expected, query
         assert [(e.pgh_model, e.pgh_id) for e in pages[1:3]] == expected[1:3], query
-    assert ChangePages({"username": "secretary"}).count() >= 1
+    # An account's search finds its command-line work too, and not another account's.
+    found = ChangePages({"username": "secretary"})[0:100]
+    names = {e.pgh_context["username"] for e in found}
+    assert names == {"secretary", "secretary（命令行，系统用户 root）"}
+
+
+def test_an_accounts_access_events_include_its_command_line_ones(auditor_client):
+    from portal.access import record_access
+
+    for name in ("county", "county（命令行，系统用户 root）", "county2", "命令行（系统用户 root）"):
+        record_access(kind=AccessEventKind.EXPORT, username=name, scope="ledger", rows=1)
+    page = auditor_client.get(reverse("audit:access"), {"username": "county"})
+    shown = [e.username for e in page.context["object_list"]]
+    assert sorted(shown) == ["county", "county（命令行，系统用户 root）"]
 
 
 def test_inserts_and_deletes_show_their_values(world, auditor_client):

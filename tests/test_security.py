@@ -93,6 +93,13 @@ def test_five_failures_lock_the_username_and_address_for_30_minutes(secretary, s
     locked = login(client, "sec")  # right password, still locked
     assert locked.status_code == 429
     assert "已锁定 30 分钟" in locked.content.decode()
+    # The trail tells the failures that locked the pair from the attempts refused because of
+    # it (the right password among them).
+    failures = AccessEvent.objects.filter(kind=AccessEventKind.LOGIN_FAILED).order_by("pk")
+    assert [e.detail.get("reason") for e in failures] == [None] * 4 + ["locked_out"] * 2
+    from portal.audit import access_details
+
+    assert ("原因", "失败次数过多，用户名与地址已锁定") in access_details(failures.last())
     # Another address is not locked out for this username.
     assert login(Client(), "sec", ip="10.0.0.2").status_code == 302
     # After the cool-off the pair may try again.
