@@ -543,6 +543,25 @@ def test_the_pages_keys_find_what_pghistorys_query_finds(world, client):
     assert names == {"secretary", "secretary（命令行，系统用户 root）"}
 
 
+def test_the_page_says_where_each_change_came_from(world, auditor_client):
+    import pghistory
+    from django.test import Client
+
+    user = make_user(Role.BRANCH_SECRETARY, world["tree"]["village"], username="secretary")
+    client = Client()
+    client.force_login(user)
+    outflow = reverse("members:outflow", args=[world["member"].pk])
+    client.post(outflow, {"left_on": "2025-05-01", "reason": "work", "destination": "陕西省西安市"})
+    with pghistory.context(roster_import=7, username="county"):
+        services.member_update(member=world["member"], remarks="导入核实")
+    with pghistory.context(username="命令行（系统用户 root）", command="rotate_encryption_keys"):
+        services.member_update(member=world["member"], remarks="命令核实")
+    html = auditor_client.get(reverse("audit:changes")).content.decode()
+    assert f"POST {outflow}" in html
+    assert "登记表导入 #7" in html
+    assert "命令 rotate_encryption_keys" in html
+
+
 def test_an_accounts_access_events_include_its_command_line_ones(auditor_client):
     from portal.access import record_access
 
