@@ -726,3 +726,22 @@ def test_crafted_filters_are_refused_or_recorded_never_a_server_error(world, cli
     b"".join(export.streaming_content)
     event = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
     assert event.detail["filters"] == {"kind": "\ufffd"}
+
+
+def test_every_column_of_the_trail_is_named_in_chinese():
+    """Lockouts (django-axes) and TOTP devices (django-otp) come with English names only; the
+    portal's catalog names them for the auditor."""
+    from django.utils import translation
+
+    from portal.audit import Change, event_models
+
+    with translation.override("zh-hans"):
+        english = [
+            (model.__name__, field.column, Change(field.column, None, None, field).label)
+            for model in event_models()
+            for field in model._meta.concrete_fields
+            if not field.column.startswith("pgh_")
+            and Change(field.column, None, None, field).label.isascii()
+            and field.column != "id"
+        ]
+    assert english == []
