@@ -12,8 +12,10 @@ class PortalConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import checks, signals  # noqa: F401 - registers checks, connects receivers
+        from .db_roles import grant_after_migrate
         from .trail_guard import install_after_migrate
 
-        # After every app's migrations: portal's post_migrate comes once per migrate run, and
-        # every trail table exists by then (the triggers are made for whatever is missing).
+        # After every migrate run, when every trail table exists: the triggers are made for
+        # whatever is missing, and the application role is given what the tables need.
         post_migrate.connect(install_after_migrate, dispatch_uid="portal_trail_guard")
+        post_migrate.connect(grant_after_migrate, dispatch_uid="portal_db_roles")
