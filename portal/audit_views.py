@@ -81,6 +81,14 @@ class ChangeTrailView(AuditListView):
         for event in events:
             event.changes = audit.event_changes(event)
             event.object_label = audit.model_name(event.pgh_obj_model)
+        # The names of the objects and of what their references point to: a query per model.
+        names = audit.object_names(
+            [(e.pgh_obj_model, e.pgh_obj_id) for e in events]
+            + [(c.references, v) for e in events for c in e.changes for v in (c.before, c.after)]
+        )
+        for event in events:
+            event.object_name = names.get((event.pgh_obj_model.lower(), str(event.pgh_obj_id)), "")
+            event.changes = [change.named(names) for change in event.changes]
         context["object_list"] = events
         return context
 
@@ -96,9 +104,11 @@ class AccessTrailView(AuditListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         events = list(context["object_list"])
+        names = audit.object_names([(e.object_type, e.object_id) for e in events])
         for event in events:
             event.details = audit.access_details(event)
             event.object_label = audit.model_name(event.object_type) if event.object_type else ""
+            event.object_name = names.get((event.object_type, event.object_id), "")
         context["object_list"] = events
         return context
 

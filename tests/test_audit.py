@@ -745,3 +745,21 @@ def test_every_column_of_the_trail_is_named_in_chinese():
             and field.column != "id"
         ]
     assert english == []
+
+
+def test_references_are_named_on_the_pages(world, auditor_client):
+    """An auditor reads who and what, not bare ids: the object of each line, and the objects
+    its reference columns point to (a role's account and organization)."""
+    from portal.access import record_access
+    from portal.services import role_grant
+
+    village = world["tree"]["village"]
+    assignment = role_grant(username="wang", role=Role.BRANCH_SECRETARY, organization=village)
+    html = auditor_client.get(reverse("audit:changes"), {"model": "portal.RoleAssignment"})
+    html = html.content.decode()
+    assert f"用户：{assignment.user_id}（wang）" in html
+    assert f"所在党组织：{village.pk}（{village.name}）" in html
+    member = world["member"]
+    record_access(kind=AccessEventKind.REVEAL, user=assignment.user, obj=member, field="phone")
+    html = auditor_client.get(reverse("audit:access")).content.decode()
+    assert f"#{member.pk} 审计甲" in html
