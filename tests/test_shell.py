@@ -71,13 +71,17 @@ def test_base_layout_loads_the_vendored_assets():
 
 
 def test_every_page_template_extends_the_one_layout():
-    # 400 and 500: Django renders them without a request context (no user, no navigation).
-    standalone = {"base.html", "400.html", "500.html"}
+    # 400 and 500: Django renders them without a request context (no user, no navigation);
+    # they share the error pages' own layout.
+    errors = {"400.html", "500.html"}
     for path in template_files():
         name = str(path.relative_to(TEMPLATES))
-        if name in standalone or Path(name).name.startswith("_") or name.startswith("includes/"):
+        if name == "base.html" or Path(name).name.startswith("_") or name.startswith("includes/"):
             continue
         text = path.read_text(encoding="utf-8")
+        if name in errors:
+            assert re.search(r"{%\s*extends\s+\"_error_page\.html\"", text), name
+            continue
         if name.startswith("admin/"):  # the back office's pages extend Django admin's own
             assert re.search(r"{%\s*extends\s+\"admin/\w+\.html\"", text), name
             continue

@@ -39,6 +39,16 @@ def call(*args) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def import_with_reports(path: Path) -> tuple[int, str, Path, Path]:
+    """import_roster with an error report and a bad-rows copy beside the file: (exit status,
+    output, report, copy)."""
+    errors, bad = path.with_name("errors.csv"), path.with_name("bad.xlsx")
+    code, out, _err = call(
+        "import_roster", str(path), "--errors", str(errors), "--bad-rows", str(bad)
+    )
+    return code, out, errors, bad
+
+
 def test_a_good_roster_exits_0(tmp_path, tree, homes):
     make_user(Role.COUNTY_ADMIN, tree["root"], username="county")
     path = write_xlsx(tmp_path / "r.xlsx", member_rows(5, homes=homes))
@@ -96,10 +106,7 @@ def test_bad_rows_exit_1_and_write_nothing(tmp_path, homes):
     rows = member_rows(5, homes=homes)
     rows[2]["公民身份号码"] = 110105194912310000.0
     path = write_xlsx(tmp_path / "r.xlsx", rows)
-    errors, bad = tmp_path / "errors.csv", tmp_path / "bad.xlsx"
-    code, out, _err = call(
-        "import_roster", str(path), "--errors", str(errors), "--bad-rows", str(bad)
-    )
+    code, out, errors, bad = import_with_reports(path)
     assert code == 1
     assert Member.objects.count() == 0
     lines = out.splitlines()
@@ -150,10 +157,7 @@ def test_error_cells_are_refused_not_stored(tmp_path, homes, fmt):
     nothing may be stored for what the user sees as an error."""
     rows = member_rows(4, homes=homes)
     path = _with_error_cells(tmp_path, fmt, rows)
-    errors, bad = tmp_path / "errors.csv", tmp_path / "bad.xlsx"
-    code, out, _err = call(
-        "import_roster", str(path), "--errors", str(errors), "--bad-rows", str(bad)
-    )
+    code, out, errors, bad = import_with_reports(path)
     assert code == 1
     assert Member.objects.count() == 0
     lines = out.splitlines()

@@ -252,15 +252,21 @@ def test_org_files_have_their_own_header(tmp_path):
 # --- sheets ------------------------------------------------------------------------------------
 
 
-def test_only_the_first_sheet_unless_another_is_picked(tmp_path):
+def instructions_first(path, *, first: str, rows: list[dict]):
+    """A book whose first sheet is instructions and whose second, 登记表, holds the roster."""
     workbook = Workbook()
-    workbook.active.title = "说明"
-    workbook.active["A1"] = "请在第二个工作表填写"
+    workbook.active.title = first
+    workbook.active["A1"] = "请在“登记表”工作表中填写"
     sheet = workbook.create_sheet("登记表")
     sheet.append(HEADERS)
-    sheet.append([ROWS[0][h] for h in HEADERS])
-    path = tmp_path / "r.xlsx"
+    for row in rows:
+        sheet.append([row[h] for h in HEADERS])
     workbook.save(path)
+    return path
+
+
+def test_only_the_first_sheet_unless_another_is_picked(tmp_path):
+    path = instructions_first(tmp_path / "r.xlsx", first="说明", rows=ROWS[:1])
     assert refused(path).startswith("找不到表头")
     assert read(path, sheet="登记表")[1][0][0] == 2
     assert read(path, sheet="2")[1][0][0] == 2
@@ -367,13 +373,7 @@ def test_text_saved_under_a_spreadsheet_name_is_read_as_csv(tmp_path, name):
 
 
 def test_a_book_without_the_header_on_its_first_sheet_names_its_sheets(tmp_path):
-    workbook = Workbook()
-    workbook.active.title = "填表说明"
-    workbook.active["A1"] = "请在“登记表”工作表中填写"
-    sheet = workbook.create_sheet("登记表")
-    sheet.append(HEADERS)
-    path = tmp_path / "r.xlsx"
-    workbook.save(path)
+    path = instructions_first(tmp_path / "r.xlsx", first="填表说明", rows=[])
     assert refused(path) == (
         "找不到表头：工作表“填表说明”前 30 行中没有同时含有“姓名”和“公民身份号码”或“身份证号”或"
         "“身份证号码”或“身份证”的一行，请使用登记表模板；文件还有工作表“登记表”，登记表如在其中，"
