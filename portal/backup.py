@@ -37,6 +37,8 @@ from django.db import connection
 from psycopg2 import sql
 from psycopg2.extensions import ISOLATION_LEVEL_REPEATABLE_READ
 
+from .private_files import open_private
+
 COUNTS_SUFFIX = ".counts.json"
 COUNTS_VERSION = 1
 
@@ -253,8 +255,7 @@ def dump(out: Path, *, db: dict | None = None) -> Backup:
 
 def _private(path: Path) -> None:
     """Create ``path`` empty, readable and writable by its owner only."""
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
-    os.chmod(path, 0o600)
+    open_private(path).close()
 
 
 def load_counts(dump_file: Path) -> Backup | None:

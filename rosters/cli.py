@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from branches.models import Organization
 from portal.commandline import command_operator
+from portal.private_files import open_private
 from portal.scoping import scope_for
 
 from .choices import ImportStatus
@@ -118,12 +119,12 @@ def finish(command: BaseCommand, record: RosterImport, options) -> int:
         command.stdout.write(_("  ……另有 %(n)d 条错误，完整清单请用 --errors 导出") % {"n": hidden})
     if options.get("errors"):
         path = options["errors"]
-        with open(path, "wb") as out:
+        with open_private(path) as out:
             write_error_report(record.errors, out, report_format(path))
         command.stdout.write(_("错误清单已写入 %(path)s") % {"path": path})
     if options.get("bad_rows"):
         path = options["bad_rows"]
-        with open(path, "wb") as out:
+        with open_private(path) as out:
             write_bad_rows(record.bad_rows, out, report_format(path))
         command.stdout.write(_("错误行已写入 %(path)s") % {"path": path})
     return EXIT_BAD_ROWS if record.rows_bad else EXIT_OK

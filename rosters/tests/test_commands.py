@@ -119,6 +119,7 @@ def test_bad_rows_exit_1_and_write_nothing(tmp_path, homes):
     )
     report = list(csv.reader(io.StringIO(errors.read_text(encoding="utf-8-sig"))))
     assert report[0] == ["行号", "列", "值", "错误"] and report[1][0] == "4"
+    assert {errors.stat().st_mode & 0o777, bad.stat().st_mode & 0o777} == {0o600}
     assert load_workbook(bad).active.cell(row=1, column=22).value == "错误"
 
 
@@ -268,7 +269,11 @@ def test_export_ledger(tmp_path, tree, homes):
     assert call("export_ledger", "--org", tree["township"].code, "-o", str(book))[0] == 0
     assert len(load_workbook(book).sheetnames) == 2
     flat = tmp_path / "county.csv"
+    flat.write_text("an older file, readable by all")
+    flat.chmod(0o644)
     assert call("export_ledger", "-o", str(flat))[0] == 0
+    # ID numbers and phones in clear: for the owner's eyes only, whatever the umask.
+    assert {county.stat().st_mode & 0o777, flat.stat().st_mode & 0o777} == {0o600}
     lines = flat.read_text(encoding="utf-8-sig").splitlines()
     assert len(lines) == 8 and lines[0].startswith("全县流动党员台账 导出人 命令行（系统用户 ")
     code, _out, err = call("export_ledger", "--org", "NOPE", "-o", str(flat))

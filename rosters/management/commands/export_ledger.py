@@ -16,6 +16,7 @@ from members.models import Member
 from portal.access import record_access
 from portal.choices import AccessEventKind
 from portal.commandline import command_operator
+from portal.private_files import open_private
 from portal.scoping import scope_for
 from rosters.cli import UsageError, find_user
 from rosters.exports import CSV, FORMATS, XLSX, ledger_of, watermark, write_ledger
@@ -65,7 +66,7 @@ class Command(BaseCommand):
             )
             raise SystemExit(1)
         members = Member.objects.mobile().filter(party_status=PartyStatus.NORMAL)
-        with out.open("wb") as handle:
+        with open_private(out) as handle:  # ID numbers and phones in clear
             written = write_ledger(
                 handle,
                 fmt=fmt,
