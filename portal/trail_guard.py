@@ -9,9 +9,12 @@ do not ask it:
 - every trail table (the change events and the access events) refuses UPDATE, DELETE and
   TRUNCATE, whatever the session says;
 - every tracked table refuses a statement while ``pgtrigger.ignore`` names one of that table's
-  triggers, so the history triggers cannot be skipped.
+  triggers, so the history triggers cannot be skipped: checked before the statement and again
+  after it (the history triggers read the setting after the rows are written, and a statement
+  can set it on its way, in a WHERE clause or a CTE);
+- every tracked table refuses TRUNCATE, which no history trigger would see.
 
-Both are statement-level: one check per statement, however many rows it writes (the roster
+All are statement-level: one check per statement, however many rows it writes (the roster
 import writes 100,000). They are (re)installed after every ``migrate`` (``post_migrate``), so
 a trail table added later is covered as soon as it exists. Disabling them takes the owner of
 the tables (``ALTER TABLE … DISABLE TRIGGER``) or a superuser: the deployment's application
@@ -22,6 +25,15 @@ from __future__ import annotations
 
 APPEND_ONLY = "portal_trail_append_only"
 NOT_IGNORED = "portal_trail_not_ignored"
+NOT_IGNORED_AFTER = "portal_trail_not_ignored_after"
+NO_TRUNCATE = "portal_trail_no_truncate"
+# Trigger -> (when, operations, function, on the trail tables or the tracked ones).
+TRIGGERS = {
+    APPEND_ONLY: ("BEFORE", "UPDATE OR DELETE OR TRUNCATE", APPEND_ONLY, "trail"),
+    NOT_IGNORED: ("BEFORE", "INSERT OR UPDATE OR DELETE", NOT_IGNORED, "tracked"),
+    NOT_IGNORED_AFTER: ("AFTER", "INSERT OR UPDATE OR DELETE", NOT_IGNORED, "tracked"),
+    NO_TRUNCATE: ("BEFORE", "TRUNCATE", NO_TRUNCATE, "tracked"),
+}
 
 _FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION {APPEND_ONLY}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -43,6 +55,11 @@ BEGIN
     RETURN NULL;
 END
 $$;
+CREATE OR REPLACE FUNCTION {NO_TRUNCATE}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '受审计的表不能清空（%）：清空不会留下审计记录', TG_TABLE_NAME;
+END
+$$;
 """
 
 
@@ -61,18 +78,30 @@ def tracked_tables() -> list[str]:
     return sorted({m.pgh_tracked_model._meta.db_table for m in event_models()})
 
 
-def wanted() -> set[tuple[str, str]]:
-    """(table, trigger) pairs that must exist."""
-    return {(t, APPEND_ONLY) for t in trail_tables()} | {(t, NOT_IGNORED) for t in tracked_tables()}
+def wanted(existing: set[str] | None = None) -> set[tuple[str, str]]:
+    """(table, trigger) pairs that must exist (on the tables of ``existing``, when given: after
+    ``migrate <app> zero`` some are gone)."""
+    tables = {"trail": trail_tables(), "tracked": tracked_tables()}
+    return {
+        (table, trigger)
+        for trigger, (_when, _ops, _function, on) in TRIGGERS.items()
+        for table in tables[on]
+        if existing is None or table in existing
+    }
 
 
 def missing(cursor) -> set[tuple[str, str]]:
     cursor.execute(
+        "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND relname = ANY(%s)",
+        [sorted({table for table, _trigger in wanted()})],
+    )
+    existing = {name for (name,) in cursor.fetchall()}
+    cursor.execute(
         "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
         " WHERE t.tgname = ANY(%s) AND NOT t.tgisinternal",
-        [[APPEND_ONLY, NOT_IGNORED]],
+        [list(TRIGGERS)],
     )
-    return wanted() - set(cursor.fetchall())
+    return wanted(existing) - set(cursor.fetchall())
 
 
 def install(connection) -> int:
@@ -85,18 +114,14 @@ def install(connection) -> int:
             return 0
         cursor.execute(_FUNCTIONS)
         for table, trigger in sorted(todo):
-            operations = (
-                "UPDATE OR DELETE OR TRUNCATE"
-                if trigger == APPEND_ONLY
-                else "INSERT OR UPDATE OR DELETE"
-            )
+            when, operations, function, _on = TRIGGERS[trigger]
             statement = sql.SQL(
-                "CREATE TRIGGER {trigger} BEFORE " + operations + " ON {table}"
+                "CREATE TRIGGER {trigger} " + when + " " + operations + " ON {table}"
                 " FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
             ).format(
                 trigger=sql.Identifier(trigger),
                 table=sql.Identifier(table),
-                function=sql.Identifier(trigger),
+                function=sql.Identifier(function),
             )
             cursor.execute(statement.as_string(cursor.connection))
         return len(todo)

@@ -211,6 +211,43 @@ def test_no_session_setting_skips_the_recording(world):
     assert member_events(member).count() == before + 1
 
 
+def test_a_statement_setting_pgtrigger_ignore_on_its_way_is_refused(world):
+    """The setting read by the history triggers after the rows are written, set by the
+    statement itself (in its WHERE clause, or a CTE): the check after the statement sees it."""
+    member = world["member"]
+    before = member_events(member).count()
+    with connection.cursor() as cursor:
+        ignored = _every_trigger_of(cursor, ["members_member"])
+    for sql in [
+        "UPDATE members_member SET remarks = 'unrecorded' WHERE id = %s"
+        " AND set_config('pgtrigger.ignore', %s, true) IS NOT NULL",
+        "WITH s AS (SELECT set_config('pgtrigger.ignore', %s, true))"
+        " UPDATE members_member SET remarks = 'unrecorded' FROM s WHERE id = %s",
+    ]:
+        params = [member.pk, ignored] if sql.startswith("UPDATE") else [ignored, member.pk]
+        with (
+            pytest.raises(InternalError) as refused,
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, params)
+        assert "审计触发器不能被跳过" in str(refused.value)
+    member.refresh_from_db()
+    assert member.remarks != "unrecorded"
+    assert member_events(member).count() == before
+
+
+def test_tracked_tables_cannot_be_emptied_unrecorded():
+    for table in ("members_member", "branches_organization"):
+        with (
+            pytest.raises(InternalError) as refused,
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+        assert "受审计的表不能清空" in str(refused.value)
+
+
 def test_every_trail_and_tracked_table_has_its_guard():
     from portal import trail_guard
 
