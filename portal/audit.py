@@ -334,7 +334,10 @@ def object_names(keys: Iterable[tuple[str, Any]]) -> dict[tuple[str, str], str]:
             values = [model._meta.pk.to_python(pk) for pk in pks]
         except (LookupError, ValueError, ValidationError):
             continue
-        for obj in model._base_manager.select_related().filter(pk__in=values):
+        # Every reference of the model joined, nullable ones too: a role's __str__ names its
+        # organization, and the page must not ask once per line.
+        related = [f.name for f in model._meta.concrete_fields if f.many_to_one]
+        for obj in model._base_manager.select_related(*related).filter(pk__in=values):
             names[(label, str(obj.pk))] = str(obj)
     return names
 

@@ -75,7 +75,10 @@ def _binary(name: str, db: dict) -> str:
     """pg_dump / pg_restore: PG_BIN_DIR's when set; else, of the system's (PATH) and the one
     pgserver ships, the one matching the server's major version (``pick_binary``)."""
     if os.environ.get("PG_BIN_DIR"):
-        return str(Path(os.environ["PG_BIN_DIR"]) / name)
+        named = Path(os.environ["PG_BIN_DIR"]) / name
+        if not named.is_file():
+            raise BackupError(f"PG_BIN_DIR 指定的目录 {named.parent} 中没有 {name}")
+        return str(named)
     candidates = [shutil.which(name)]
     # Located without importing pgserver (whose import warns on a machine without a session).
     spec = importlib.util.find_spec("pgserver")

@@ -17,3 +17,10 @@ PROGRESS_EVERY = 2000
 # Error values (#N/A, #REF!…) a sheet may hold before it is refused as a whole: each is a row
 # refused, and past this many the file is a formula gone wrong, not a roster to report on.
 MAX_ERROR_CELLS = 10_000
+# Sheets the portal's own files carry besides the roster: the template's hidden lists and its
+# notes, a bad-rows copy's list of errors. A book read at its first sheet does not name them
+# among the sheets left unread.
+TEMPLATE_LISTS_SHEET = "选项"
+TEMPLATE_NOTES_SHEET = "填写说明"
+ERRORS_SHEET = "错误清单"
+AUXILIARY_SHEETS = frozenset({TEMPLATE_LISTS_SHEET, TEMPLATE_NOTES_SHEET, ERRORS_SHEET})

@@ -33,7 +33,7 @@ from branches.models import Organization
 from members.choices import Education, Gender, MemberType, OutflowReason
 from portal import regions
 
-from . import xlsx
+from . import constants, xlsx
 from .schema import MEMBER_SCHEMA, header_key, needs_formula_escape
 from .validation import OrgDirectory
 
@@ -426,7 +426,7 @@ def _write_table(
     if fmt != XLSX:
         raise ValueError(f"unknown report format {fmt!r}")
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("错误清单"))
+    sheet = workbook.create_sheet(constants.ERRORS_SHEET)
     _start_sheet(sheet, headers, title)
     for row in rows:
         cells = [escape_formula(value) for value in row]

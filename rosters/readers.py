@@ -249,8 +249,10 @@ def _parse_part(data: bytes) -> ElementTree.Element:
     return ElementTree.fromstring(data)  # noqa: S314 - no DTD, bounded size (_read_part)
 
 
-def _xlsx_sheets(zf: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> list[tuple[str, str]]:
-    """(sheet name, path of its XML part) in workbook order."""
+def _xlsx_sheets(
+    zf: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]
+) -> list[tuple[str, str, bool]]:
+    """(sheet name, path of its XML part, hidden) in workbook order."""
     try:
         workbook = _parse_part(_read_part(zf, infos["xl/workbook.xml"]))
         rels_info = infos.get("xl/_rels/workbook.xml.rels")
@@ -273,7 +275,8 @@ def _xlsx_sheets(zf: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> list
         if _local(element.tag) != "sheet":
             continue
         rel_id = next((v for k, v in element.attrib.items() if _local(k) == "id"), "")
-        sheets.append((element.get("name", ""), targets.get(rel_id, "")))
+        hidden = element.get("state", "visible") != "visible"
+        sheets.append((element.get("name", ""), targets.get(rel_id, ""), hidden))
     return sheets
 
 
@@ -392,7 +395,8 @@ class _ExtentScanner:
             ref = _CELL_REF_RE.search(seg, start, end) if start >= 0 and end > 0 else None
             if ref is None or seg[end - 1 : end] == b"/":
                 continue  # no place to put it, or no value at all
-            value = _VALUE_RE.match(seg, end + 1)
+            close = seg.find(b"</" + self.prefix + b"c>", end)
+            value = _VALUE_RE.search(seg, end + 1, close if close > 0 else len(seg))
             text = value.group(1).decode("utf-8", "replace") if value else "#ERROR"
             self.error_count += 1
             if self.error_count > constants.MAX_ERROR_CELLS:
@@ -415,9 +419,9 @@ def _zip_bomb() -> RosterFileError:
 
 def check_xlsx(
     stream: IO[bytes], sheet: str | int | None
-) -> tuple[int, list[str], dict[int, list[tuple[int, str]]]]:
-    """Check an .xlsx before parsing; returns the chosen sheet's index, every sheet's name and
-    the chosen sheet's error cells by row (``_ExtentScanner.errors``).
+) -> tuple[_Sheets, dict[int, list[tuple[int, str]]]]:
+    """Check an .xlsx before parsing; returns its sheets (the chosen one among them) and the
+    chosen sheet's error cells by row (``_ExtentScanner.errors``).
 
     Refuses a zip bomb from the sizes the zip declares and, to catch a zip that lies about
     them, by unpacking every entry in 1 MB pieces while counting (nothing is kept in memory).
@@ -444,9 +448,9 @@ def check_xlsx(
             if info.file_size > _CHUNK and ratio > max_ratio:
                 raise _zip_bomb()
         sheets = _xlsx_sheets(zf, infos)
-        names = [name for name, _path in sheets]
+        names = [name for name, _path, _hidden in sheets]
         index = _pick_sheet(names, sheet)
-        name, sheet_path = sheets[index]
+        name, sheet_path, _hidden = sheets[index]
         scanner = _ExtentScanner()
         unpacked = 0
         for info in infos.values():
@@ -474,7 +478,8 @@ def check_xlsx(
                 )
                 % {"sheet": name, "row": scanner.last_row}
             )
-        return index, names, scanner.errors
+        hidden = {name for name, _path, hidden in sheets if hidden}
+        return _Sheets(names, index, hidden), scanner.errors
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -487,6 +492,30 @@ def _csv_problem(exc: csv.Error) -> str:
     if "new-line character" in text:
         return _("未加引号的单元格里有换行")
     return _("引号不成对或分隔符有误")
+
+
+@dataclass
+class _Sheets:
+    """A book's sheets: their names, the one read, and those hidden from the user."""
+
+    names: list[str]
+    index: int = 0
+    hidden: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.names[self.index]
+
+    def others(self) -> list[str]:
+        """The sheets not read that a user could take for rosters: visible ones, other than
+        those the portal's own files carry (the template's notes, a bad-rows copy's list)."""
+        return [
+            name
+            for i, name in enumerate(self.names)
+            if i != self.index
+            and name not in self.hidden
+            and name not in constants.AUXILIARY_SHEETS
+        ]
 
 
 # A merged range of a sheet: first row, first column, last row, last column. Rows are the
@@ -562,19 +591,9 @@ def _xls_rows(
             _("文件不是 Excel 表格（可能是 Word 文档等），请上传 .xlsx、.xls 或 .csv 文件")
         )
     try:
-        try:
-            # Formatting is read for the merged ranges only.
-            book = xlrd.open_workbook(
-                file_contents=data,
-                on_demand=True,
-                ragged_rows=True,
-                formatting_info=True,
-                logfile=io.StringIO(),
-            )
-        except NotImplementedError:  # an old BIFF version: no formatting, so no merges
-            book = xlrd.open_workbook(
-                file_contents=data, on_demand=True, ragged_rows=True, logfile=io.StringIO()
-            )
+        book = xlrd.open_workbook(
+            file_contents=data, on_demand=True, ragged_rows=True, logfile=io.StringIO()
+        )
     except xlrd.XLRDError as exc:
         if "encrypted" in str(exc).lower():
             raise RosterFileError(_("文件设置了密码，无法读取：请去掉密码后重新上传")) from None
@@ -607,10 +626,30 @@ def _xls_rows(
             yield rowx + 1, cells
         book.release_resources()
 
-    merges = [
-        (top + 1, left, bottom, right - 1) for top, bottom, left, right in xsheet.merged_cells
-    ]
-    return rows(), xsheet.nrows, index, names, merges
+    hidden, merges = _xls_layout(data, index, names)
+    return rows(), xsheet.nrows, _Sheets(names, index, hidden), merges
+
+
+def _xls_layout(data: bytes, index: int, names: list[str]) -> tuple[set[str], list[Merge]]:
+    """The hidden sheets of an .xls and the merged ranges of the one read, from python-calamine
+    (xlrd has them only with formatting_info, which loads every formatted blank cell: seconds
+    and a hundred megabytes for a sheet of bordered empty rows). Nothing if calamine cannot."""
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        try:
+            hidden = {
+                meta.name
+                for meta in workbook.sheets_metadata
+                if meta.visible != python_calamine.SheetVisibleEnum.Visible
+            }
+            ranges = workbook.get_sheet_by_index(index).merged_cell_ranges or ()
+        finally:
+            workbook.close()
+    except (python_calamine.CalamineError, ValueError, OSError, IndexError):
+        return set(), []
+    # xlrd's rows start at column A, as calamine's coordinates do.
+    merges = [(top + 1, left, bottom + 1, right) for (top, left), (bottom, right) in ranges]
+    return hidden & set(names), merges
 
 
 # ---------------------------------------------------------------------------------------------
@@ -802,16 +841,17 @@ def open_table(
         fmt = detect_format(head, filename or (src.path or ""))
         merges: list[Merge] = []
         if fmt == XLSX:
-            index, names, errors = check_xlsx(src.stream, sheet)
-            rows, total, merges = _xlsx_rows(src, index, errors)
+            sheets, errors = check_xlsx(src.stream, sheet)
+            rows, total, merges = _xlsx_rows(src, sheets.index, errors)
         elif fmt == XLS:
-            rows, total, index, names, merges = _xls_rows(src, sheet)
+            rows, total, sheets, merges = _xls_rows(src, sheet)
         else:
             if sheet not in (None, "", 1, "1"):
                 raise RosterFileError(_("CSV 文件只有一个工作表，不能选择工作表"))
             rows, total = _csv_rows(src)
-            index, names = 0, [""]
-        sheet_name = names[index]
+            sheets = _Sheets([""])
+        sheet_name = sheets.name
+        others = sheets.others() if sheet in (None, "") else []
         found = _find_header(rows, schema)
         if found is None:
             first, second = (schema.column(key) for key in schema.anchors)
@@ -823,31 +863,32 @@ def open_table(
                 "first": first.header,
                 "second": "”或“".join(second.names),
             }
-            if len(names) > 1:
+            if len(sheets.names) > 1:
                 # A book opening on 填表说明 (or a hidden 字典 sheet): say which sheet was read.
                 message = message.replace(
                     _("找不到表头："),
-                    _("找不到表头：工作表“%(sheet)s”") % {"sheet": names[index]},
+                    _("找不到表头：工作表“%(sheet)s”") % {"sheet": sheet_name},
                     1,
                 )
-                if sheet in (None, ""):
-                    others = "、".join(f"“{name}”" for i, name in enumerate(names) if i != index)
-                    message += _(
-                        "；文件还有工作表%(others)s，登记表如在其中，请指定工作表后重新上传"
-                    ) % {"others": others}
+            if others:
+                message += _(
+                    "；文件还有工作表%(others)s，登记表如在其中，请指定工作表后重新上传"
+                ) % {"others": "、".join(f"“{name}”" for name in others)}
             raise RosterFileError(message)
         header_row, header_cells = found
         headers = [_header_text(cell) for cell in header_cells]
         columns, warnings = _columns(headers, schema, header_row)
-        if len(names) > 1 and sheet in (None, ""):
-            warnings.append(_other_sheets(names))
+        if others:
+            warnings.append(_other_sheets(sheet_name, others))
         extension = Path(filename or src.path or "").suffix.lower()
         if fmt == CSV and extension in _SPREADSHEET_EXTENSIONS:
             warnings.append(
                 _("文件名是 %(ext)s，内容却是文本（逗号或制表符分隔），已按 CSV 读取")
                 % {"ext": extension}
             )
-        filled = [m for m in merges if header_row < m[0] < m[2]]
+        # Ranges of data rows, in columns the rows hold (a range in an empty leading column
+        # lies left of the first column python-calamine gives).
+        filled = [m for m in merges if header_row < m[0] < m[2] and m[1] >= 0]
         if filled:
             rows = _fill_merged(rows, filled)
             warnings.append(_merged_warning(filled, headers))
@@ -888,10 +929,13 @@ def _fill_merged(
         for column, (value, last) in list(running.items()):
             if number > last:
                 del running[column]
-            elif column >= len(cells):
-                cells = type(cells)([*cells, *([None] * (column - len(cells))), value])
-            elif is_blank(cells[column]):
-                cells[column] = value
+            else:
+                if type(value) is CellError and type(cells) is not _ErrorRow:
+                    cells = _ErrorRow(cells)  # an error merged down is an error in each row
+                if column >= len(cells):
+                    cells = type(cells)([*cells, *([None] * (column - len(cells))), value])
+                elif is_blank(cells[column]):
+                    cells[column] = value
         for column, last in starting.get(number, ()):
             running[column] = (cells[column] if column < len(cells) else None, last)
         yield number, cells
@@ -909,16 +953,16 @@ def _merged_warning(merges: list[Merge], headers: list[str]) -> str:
     ) % {"ranges": "、".join(shown), "more": more}
 
 
-def _other_sheets(names: list[str]) -> str:
+def _other_sheets(read: str, others: list[str]) -> str:
     """A book read at its first sheet only, say a committee's ledger (one sheet per branch):
     the rest are named, so that nobody takes the first branch's import for the whole book."""
-    shown = "、".join(f"“{name}”" for name in names[1:6])
-    if len(names) > 6:
-        shown += _("等")
+    shown = "、".join(f"“{name}”" for name in others[:5])
+    if len(others) > 5:
+        shown += _("等 %(n)d 个") % {"n": len(others)}
     return _(
-        "文件有 %(n)d 个工作表，只读取了第一个“%(first)s”；其余工作表（%(others)s）未读取，"
+        "只读取了第一个工作表“%(first)s”；其余工作表（%(others)s）未读取，"
         "要导入它们，请指定工作表名称或序号后分别导入"
-    ) % {"n": len(names), "first": names[0], "others": shown}
+    ) % {"first": read, "others": shown}
 
 
 def _header_text(cell: Any) -> str:

@@ -18,6 +18,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from members.choices import ETHNICITIES, Education, Gender, MemberType, OutflowReason
 
+from . import constants
 from .schema import MEMBER_SCHEMA, MONTH_DATE_KEYS
 
 # Rows of the template that carry formats and dropdowns.
@@ -27,7 +28,7 @@ _TEXT = "@"
 _DATE = "yyyy-mm-dd"
 _REQUIRED_FILL = PatternFill("solid", fgColor="F8CBAD")
 _OPTIONAL_FILL = PatternFill("solid", fgColor="DDEBF7")
-_LISTS_SHEET = "选项"
+_LISTS_SHEET = constants.TEMPLATE_LISTS_SHEET
 
 # Closed lists offered as dropdowns, by column key.
 _LISTS = {
@@ -86,7 +87,7 @@ def write_template(out: IO[bytes]) -> None:
 
     lists_sheet = workbook.create_sheet(_LISTS_SHEET)
     lists_sheet.sheet_state = "hidden"
-    notes_sheet = workbook.create_sheet(_("填写说明"))
+    notes_sheet = workbook.create_sheet(constants.TEMPLATE_NOTES_SHEET)
     notes_sheet.append([_("列"), _("是否必填"), _("说明")])
     for cell in notes_sheet[1]:
         cell.font = Font(bold=True)

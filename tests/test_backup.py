@@ -300,3 +300,11 @@ def test_a_database_that_cannot_be_reached_is_said_in_chinese_and_leaves_no_file
         backup_module.dump(tmp_path / "portal.dump", db=db)
     assert str(exc.value).startswith("无法连接数据库 no_such_portal_database：")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pg_bin_dir_without_pg_dump_is_said_in_chinese(tmp_path, monkeypatch):
+    monkeypatch.setenv("PG_BIN_DIR", str(tmp_path / "bin"))
+    with pytest.raises(backup_module.BackupError) as exc:
+        backup_module.dump(tmp_path / "portal.dump")
+    assert str(exc.value) == f"PG_BIN_DIR 指定的目录 {tmp_path / 'bin'} 中没有 pg_dump"
+    assert not (tmp_path / "portal.dump.partial").exists()

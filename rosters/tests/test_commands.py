@@ -3,8 +3,10 @@
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
 from branches.models import Organization
 from branches.tests.factories import make_branch, make_committee
@@ -23,6 +26,7 @@ from portal.models import AccessEvent
 from portal.tests.factories import make_user
 from rosters.models import RosterImport
 
+from .files import rewrite_zip
 from .rosterdata import HEADERS, member_rows, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
@@ -135,6 +139,19 @@ def _with_error_cells(tmp_path, fmt, rows):
         sheet.cell(row=4, column=employer + 1).value = "#REF!"
         assert sheet.cell(row=3, column=inflow + 1).data_type == "e"
         book.save(path)
+        # As Excel writes a failed formula: the formula, then its cached error value.
+        formula = '<c r="{ref}" t="e"><f>VLOOKUP(B3,字典!A:B,2,0)</f><v>#N/A</v></c>'
+        ref = f"{get_column_letter(inflow + 1)}3"
+        path = rewrite_zip(
+            path,
+            tmp_path / "formula.xlsx",
+            {
+                "xl/worksheets/sheet1.xml": lambda xml: re.sub(
+                    rf'<c r="{ref}"[^>]*><v>#N/A</v></c>', formula.format(ref=ref), xml
+                )
+            },
+        )
+        assert b"VLOOKUP" in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
     else:
         import xlwt
 

@@ -283,12 +283,33 @@ def test_a_book_read_at_its_first_sheet_names_the_sheets_left_unread(tmp_path, f
     table, rows = read(path)
     assert len(rows) == 3
     assert table.warnings == [
-        "文件有 8 个工作表，只读取了第一个“登记表”；其余工作表（“第2村党支部”、“第3村党支部”、"
-        "“第4村党支部”、“第5村党支部”、“第6村党支部”等）未读取，要导入它们，请指定工作表名称"
-        "或序号后分别导入"
+        "只读取了第一个工作表“登记表”；其余工作表（“第2村党支部”、“第3村党支部”、“第4村党支部”、"
+        "“第5村党支部”、“第6村党支部”等 7 个）未读取，要导入它们，请指定工作表名称或序号后分别导入"
     ]
     assert read(path, sheet="1")[0].warnings == []
     assert read(path, sheet="登记表")[0].warnings == []
+
+
+def test_the_portals_own_template_and_hidden_sheets_are_not_named(tmp_path):
+    """The template carries a hidden 选项 sheet and its 填写说明, a bad-rows copy its 错误清单:
+    none is a roster left unread."""
+    from openpyxl import load_workbook
+
+    from rosters.template import write_template
+
+    path = tmp_path / "template.xlsx"
+    with path.open("wb") as out:
+        write_template(out)
+    book = load_workbook(path)
+    book.create_sheet("错误清单")
+    book.create_sheet("字典").sheet_state = "hidden"
+    sheet = book.worksheets[0]
+    for column, cell in enumerate(sheet[2], start=1):  # under the template's header row
+        sheet.cell(row=3, column=column).value = ROWS[0].get(cell.value)
+    book.save(path)
+    table, rows = read(path)
+    assert len(rows) == 1
+    assert table.warnings == []
 
 
 # --- merged cells ------------------------------------------------------------------------------
@@ -327,6 +348,35 @@ def _merged_roster(tmp_path, fmt):
         sheet.write_merge(2, 5, employer, employer, "西安市某建筑公司")
         workbook.save(str(path))
     return path, rows
+
+
+def test_merges_outside_the_read_columns_and_errors_merged_down(tmp_path):
+    """A merge in an empty column left of the table is not read into another column; an error
+    value merged down is refused in every row it covers."""
+    path = tmp_path / "r.xlsx"
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append([None, *HEADERS])
+    for row in ROWS:
+        sheet.append([None, *(row[h] for h in HEADERS)])
+    sheet.merge_cells("A2:A4")  # nothing in column A
+    remarks = HEADERS.index("备注") + 2
+    sheet.cell(row=2, column=remarks).value = "第一行备注"
+    workbook.save(path)
+    table, rows = read(path)
+    assert [v["remarks"] for _n, v in rows] == ["第一行备注", "", ""]
+    assert table.warnings == []
+
+    inflow = HEADERS.index("流入地党组织") + 2
+    sheet.cell(row=2, column=inflow).value = "#N/A"
+    for r in (3, 4):
+        sheet.cell(row=r, column=inflow).value = None
+    sheet.merge_cells(start_row=2, start_column=inflow, end_row=4, end_column=inflow)
+    workbook.save(path)
+    from rosters.schema import CellError, ErrorCells
+
+    _table, rows = read(path)
+    assert all(type(v) is ErrorCells and v["inflow_org"] == CellError("#N/A") for _n, v in rows)
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "xls"])
