@@ -701,10 +701,17 @@ def _undecodable_line(stream: IO[bytes], encoding: str) -> int | None:
     return None
 
 
+_SEP_LINE_RE = re.compile(r"sep=(.)\r?\n?", re.IGNORECASE)
+
+
 def _csv_delimiter(sample: str) -> str:
-    """Comma unless the first line clearly uses tabs or semicolons."""
-    first = next((line for line in sample.splitlines() if line.strip()), "")
-    counts = {d: first.count(d) for d in (",", "\t", ";")}
+    """Excel's ``sep=`` line when there is one; else comma unless the lines where the header
+    may be (a title line of one cell above it) clearly use tabs or semicolons."""
+    named = _SEP_LINE_RE.match(sample)
+    if named:
+        return named.group(1)
+    lines = [line for line in sample.splitlines() if line.strip()][: constants.HEADER_SEARCH_ROWS]
+    counts = {d: max((line.count(d) for line in lines), default=0) for d in (",", "\t", ";")}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","
 
@@ -727,10 +734,14 @@ def _csv_rows(src: _Source) -> tuple[Iterator[tuple[int, list[Any]]], int]:
     sample = text.read(65536)
     text.seek(0)  # utf-8-sig and utf-16 drop the byte order mark themselves
     reader = csv.reader(text, delimiter=_csv_delimiter(sample))
+    # Excel hides its "sep=," line and numbers the rows from the next one: so do we.
+    sep_line = bool(_SEP_LINE_RE.match(sample))
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         number = 0
         try:
+            if sep_line:
+                next(reader, None)
             for number, cells in enumerate(reader, start=1):
                 yield number, cells
         except csv.Error as exc:

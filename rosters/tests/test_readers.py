@@ -86,6 +86,25 @@ def test_csv_with_tabs_or_semicolons(tmp_path):
         assert rows[0][1]["phone"] == ROWS[0]["联系电话"]
 
 
+def test_excels_sep_line_is_not_a_row(tmp_path):
+    """Excel hides "sep=;" and numbers the header 1: so do the messages."""
+    path = tmp_path / "r.csv"
+    path.write_text("sep=;\n" + csv_text(ROWS, delimiter=";"), encoding="utf-8")
+    table, rows = read(path)
+    assert table.header_row == 1
+    assert [n for n, _v in rows] == [2, 3, 4]
+    assert rows[0][1]["phone"] == ROWS[0]["联系电话"]
+
+
+def test_tab_separated_text_under_a_title_line(tmp_path):
+    """Excel's "Unicode text": tabs, with the roster's title alone on the first line."""
+    path = tmp_path / "r.txt"
+    path.write_text("万荣县流动党员登记表\n" + csv_text(ROWS, delimiter="\t"), encoding="utf-16")
+    table, rows = read(path)
+    assert table.header_row == 2
+    assert [v["name"] for _n, v in rows] == [r["姓名"] for r in ROWS]
+
+
 def test_xlsx_cells_keep_their_types(tmp_path):
     rows = [member_row(0, home="B1", 入党日期=datetime.date(2010, 7, 1), 联系电话=13800138000)]
     _table, [(_number, values)] = read(write_xlsx(tmp_path / "r.xlsx", rows))
