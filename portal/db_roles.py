@@ -7,8 +7,11 @@ as another role, named by ``PORTAL_DB_APP_ROLE``, which may read and write the p
 and only append to the trail:
 
 - SELECT, INSERT, UPDATE, DELETE on every table, and the sequences;
-- on the trail tables (the change events and the access events) SELECT and INSERT only: even
-  with every trigger gone it could not change or delete a line of the trail;
+- on the change events SELECT only: the history triggers write them as the tables' owner
+  (their functions are made SECURITY DEFINER), so the role can neither forge a change nor
+  change or delete one, even with every trigger gone;
+- on the access events SELECT and INSERT (the portal writes them itself), never UPDATE,
+  DELETE or TRUNCATE;
 - TEMPORARY on the database (the roster import stages its rows in temporary tables).
 
 The grants are (re)applied after every ``migrate`` run by the owner (``post_migrate``), so a
@@ -22,8 +25,11 @@ from django.conf import settings
 from psycopg2 import sql
 
 
-def grant_statements(role: str, database: str, trail_tables: list[str]) -> list[sql.Composed]:
-    """The statements giving ``role`` what the portal needs, and no more on the trail."""
+def grant_statements(
+    role: str, database: str, trail_tables: list[str], change_tables: list[str]
+) -> list[sql.Composed]:
+    """The statements giving ``role`` what the portal needs, and no more on the trail
+    (``change_tables``: the trail tables only triggers write)."""
     who = sql.Identifier(role)
     statements = [
         sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
@@ -39,15 +45,44 @@ def grant_statements(role: str, database: str, trail_tables: list[str]) -> list[
         sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(sql.Identifier(t), who)
         for t in trail_tables
     ]
+    statements += [
+        sql.SQL("REVOKE INSERT ON {} FROM {}").format(sql.Identifier(t), who) for t in change_tables
+    ]
     return statements
 
 
+def history_functions(cursor) -> list[str]:
+    """The functions of the triggers on tracked tables (django-pghistory's, which write the
+    change events), as ``regprocedure`` text."""
+    from .trail_guard import tracked_tables
+
+    cursor.execute(
+        "SELECT DISTINCT t.tgfoid::regprocedure::text FROM pg_trigger t"
+        " JOIN pg_class c ON c.oid = t.tgrelid"
+        " WHERE c.relname = ANY(%s) AND t.tgname LIKE 'pgtrigger\\_%%' AND NOT t.tgisinternal",
+        [tracked_tables()],
+    )
+    return sorted(name for (name,) in cursor.fetchall())
+
+
 def grant(connection, role: str) -> None:
-    """Apply the grants to ``role`` on the database of ``connection``."""
+    """Apply the grants to ``role`` on the database of ``connection``, and make the history
+    triggers write as the tables' owner (again after every migrate: django-pgtrigger replaces
+    a function it reinstalls, and with it this attribute)."""
+    from .models import AccessEvent
     from .trail_guard import trail_tables
 
+    change_tables = [t for t in trail_tables() if t != AccessEvent._meta.db_table]
     with connection.cursor() as cursor:
-        for statement in grant_statements(role, connection.settings_dict["NAME"], trail_tables()):
+        for function in history_functions(cursor):
+            # A fixed search path, as a SECURITY DEFINER function must have.
+            cursor.execute(
+                f"ALTER FUNCTION {function} SECURITY DEFINER SET search_path = public, pg_temp"
+            )
+        statements = grant_statements(
+            role, connection.settings_dict["NAME"], trail_tables(), change_tables
+        )
+        for statement in statements:
             cursor.execute(statement.as_string(cursor.connection))
 
 

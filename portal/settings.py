@@ -190,7 +190,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 PORTAL_VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
 CELERY_BEAT_SCHEDULE_FILENAME = str(PORTAL_VAR_DIR / "celerybeat-schedule")
 # The database role the portal runs as in production, owning nothing; migrate grants it what
-# it needs, and only SELECT and INSERT on the trail (portal/db_roles.py, README "Security").
+# it needs, and on the trail only reading and adding access events (portal/db_roles.py).
 PORTAL_DB_APP_ROLE = env.str("PORTAL_DB_APP_ROLE", default="")
 # Where backup_db and restore_test put dumps unless told otherwise (README "Backups").
 PORTAL_BACKUP_DIR = env.path("PORTAL_BACKUP_DIR", default=PORTAL_VAR_DIR / "backups")

@@ -44,6 +44,9 @@ def connect_as(role):
     [
         "DELETE FROM portal_accessevent",
         "UPDATE members_memberevent SET remarks = 'x'",
+        # A forged change: only the history triggers write change events.
+        "INSERT INTO members_memberevent (pgh_created_at, pgh_label, pgh_obj_id, id, name)"
+        " VALUES (now(), 'update', 1, 1, '伪造')",
         "TRUNCATE members_memberevent",
         "ALTER TABLE portal_accessevent DISABLE TRIGGER ALL",
         "DROP TRIGGER portal_trail_append_only ON portal_accessevent",
@@ -76,7 +79,21 @@ def test_the_portal_works_as_the_application_role(app_role, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert Member.objects.filter(home_org=branch).count() == 3
+    # Recorded by the history triggers, which write as the tables' owner.
     assert Member.pgh_event_model.objects.filter(pgh_label="insert").count() >= 3
+    # A change through the services (the ORM, as a form makes it) is recorded too.
+    member = Member.objects.filter(home_org=branch).first()
+    probe = (
+        "from members import services; from members.models import Member;"
+        f"services.member_update(member=Member.objects.get(pk={member.pk}), remarks='角色核实')"
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", probe],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    updates = Member.pgh_event_model.objects.filter(pgh_obj_id=member.pk, pgh_label="update")
+    assert [e.remarks for e in updates] == ["角色核实"]
     conn = connect_as(app_role)
     try:
         with conn.cursor() as cursor:
