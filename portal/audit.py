@@ -22,8 +22,9 @@ from cryptography.exceptions import InvalidTag
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.core.validators import validate_ipv46_address
-from django.db import connection
-from django.db.models import Count, DateTimeField, Q, Window
+from django.db.models import CharField, Count, DateTimeField, Q, TextField, Value, Window
+from django.db.models.functions import Cast
+from django.db.models.query import EmptyQuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
@@ -34,6 +35,7 @@ from rosters.exports import escape_formula
 
 from . import crypto
 from .choices import AccessEventKind, TokenRefusal
+from .commandline import COMMAND_MARK
 from .masking import mask_birth_date, mask_id_number, mask_in_text, mask_phone
 from .models import AccessEvent
 
@@ -64,87 +66,48 @@ def change_events():
     )
 
 
-# What a command run as an account adds to its name (portal.commandline.command_operator:
-# "county（命令行，系统用户 root）"): a search for the account finds those too.
-COMMAND_SUFFIX = "（命令行"
-
-
 class ChangePages:
     """The filtered change trail for Django's paginator, read in two steps.
 
     pghistory's aggregate query (``change_events``) works out every event's values and its
     diff against the previous version before it can sort and cut a page: seconds once an
     import has put a few hundred thousand events in the trail. Here the page's keys come first
-    from the event tables alone (a UNION ALL of model, id and time, with the filters), then the
-    values of those events only, one query per event table on the page.
+    from the event tables alone (a UNION ALL of model, id and time, each table filtered by the
+    same ChangeEventFilterSet), then the values of those events only, one query per event
+    table on the page.
     """
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.models = [
-            m for m in event_models() if not data.get("model") or _tracked(m) == data["model"]
-        ]
-        where, params = [], []
-        if data.get("since"):
-            where.append("(pgh_created_at AT TIME ZONE %s)::date >= %s")
-            params += [timezone.get_current_timezone_name(), data["since"]]
-        if data.get("until"):
-            where.append("(pgh_created_at AT TIME ZONE %s)::date <= %s")
-            params += [timezone.get_current_timezone_name(), data["until"]]
-        if data.get("username"):
-            where.append(
-                "(pgh_context ->> 'username' = %s OR starts_with(pgh_context ->> 'username', %s))"
+    def __init__(self, data) -> None:
+        parts = []
+        for model in event_models():
+            filterset = ChangeEventFilterSet(data, queryset=model.objects.all())
+            if not filterset.is_valid():
+                continue
+            keys = filterset.qs
+            if isinstance(keys, EmptyQuerySet):  # another table than the one asked for
+                continue
+            parts.append(
+                keys.annotate(model=Value(model._meta.label, CharField())).values_list(
+                    "model", "pgh_id", "pgh_created_at"
+                )
             )
-            params += [data["username"], data["username"] + COMMAND_SUFFIX]
-        if data.get("ip"):
-            where.append("pgh_context ->> 'ip' = %s")
-            params.append(data["ip"])
-        if data.get("object_id"):
-            where.append("pgh_obj_id::text = %s")
-            params.append(data["object_id"])
-        if data.get("label"):
-            where.append("pgh_label = %s")
-            params.append(data["label"])
-        self.where = " AND ".join(where) or "TRUE"
-        self.params = params
-        self._count: int | None = None
-
-    def _union(self, columns: str) -> tuple[str, list]:
-        selects = [
-            f"SELECT {columns} FROM {m._meta.db_table} WHERE {self.where}".replace(
-                "%(label)s", f"'{m._meta.label}'"
-            )
-            for m in self.models
-        ]
-        return " UNION ALL ".join(selects), self.params * len(selects)
+        self.keys = parts[0].union(*parts[1:], all=True) if parts else None
 
     def count(self) -> int:
-        if self._count is None:
-            if not self.models:
-                self._count = 0
-            else:
-                union, params = self._union("count(*) AS n")
-                with connection.cursor() as cursor:
-                    cursor.execute(f"SELECT coalesce(sum(n), 0) FROM ({union}) counts", params)
-                    self._count = int(cursor.fetchone()[0])
-        return self._count
+        return self.keys.count() if self.keys is not None else 0
 
     def __len__(self) -> int:
         return self.count()
 
     def __getitem__(self, window: slice) -> list:
-        start, stop = window.start or 0, window.stop
-        if not self.models or (stop is not None and stop <= start):
+        if self.keys is None:
             return []
-        union, params = self._union("%(label)s AS model, pgh_id, pgh_created_at")
-        limit = "" if stop is None else f" LIMIT {int(stop - start)}"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT model, pgh_id FROM ({union}) keys"
-                f" ORDER BY pgh_created_at DESC, pgh_id DESC, model DESC"
-                f" OFFSET {int(start)}{limit}",
-                params,
-            )
-            keys = cursor.fetchall()
+        keys = [
+            (model, pgh_id)
+            for model, pgh_id, _at in self.keys.order_by("-pgh_created_at", "-pgh_id", "-model")[
+                window
+            ]
+        ]
         by_model: dict[str, list[int]] = {}
         for model, pgh_id in keys:
             by_model.setdefault(model, []).append(pgh_id)
@@ -154,10 +117,6 @@ class ChangePages:
             for event in Events.objects.across(model).filter(pgh_id__in=ids):
                 found[(label, event.pgh_id)] = event
         return [found[key] for key in keys if key in found]
-
-
-def _tracked(event_model) -> str:
-    return event_model.pgh_tracked_model._meta.label
 
 
 class ChangeEventFilterSet(django_filters.FilterSet):
@@ -172,9 +131,9 @@ class ChangeEventFilterSet(django_filters.FilterSet):
     username = django_filters.CharFilter(label=_("操作人"), method="by_operator")
     ip = django_filters.CharFilter(label=_("IP 地址"), field_name="pgh_context__ip")
     model = django_filters.ChoiceFilter(
-        label=_("对象类型"), field_name="pgh_obj_model", choices=tracked_model_choices
+        label=_("对象类型"), choices=tracked_model_choices, method="by_model"
     )
-    object_id = django_filters.CharFilter(label=_("对象编号"), field_name="pgh_obj_id")
+    object_id = django_filters.CharFilter(label=_("对象编号"), method="by_object_id")
     label = django_filters.ChoiceFilter(
         label=_("操作"),
         field_name="pgh_label",
@@ -185,11 +144,25 @@ class ChangeEventFilterSet(django_filters.FilterSet):
         model = Events
         fields: list = []
 
+    # Each filter works on pghistory's aggregate of every table (``change_events``, the CSV)
+    # and on one event table (``ChangePages``, the page's keys).
+
     def by_operator(self, queryset, name, value):
         return queryset.filter(
             Q(pgh_context__username=value)
-            | Q(pgh_context__username__startswith=value + COMMAND_SUFFIX)
+            | Q(pgh_context__username__startswith=value + COMMAND_MARK)
         )
+
+    def by_model(self, queryset, name, value):
+        if queryset.model is Events:
+            return queryset.filter(pgh_obj_model=value)
+        return (
+            queryset if queryset.model.pgh_tracked_model._meta.label == value else queryset.none()
+        )
+
+    def by_object_id(self, queryset, name, value):
+        # As text: the aggregate holds every table's ids as text, and "abc" is no error.
+        return queryset.annotate(object_id=Cast("pgh_obj_id", TextField())).filter(object_id=value)
 
 
 class AccessEventFilterSet(django_filters.FilterSet):
@@ -209,7 +182,7 @@ class AccessEventFilterSet(django_filters.FilterSet):
         fields: list = []
 
     def by_operator(self, queryset, name, value):
-        return queryset.filter(Q(username=value) | Q(username__startswith=value + COMMAND_SUFFIX))
+        return queryset.filter(Q(username=value) | Q(username__startswith=value + COMMAND_MARK))
 
 
 LABELS = {"insert": _("新增"), "update": _("修改"), "delete": _("删除")}

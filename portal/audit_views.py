@@ -72,7 +72,7 @@ class ChangeTrailView(AuditListView):
         self.filterset = self.filterset_class(self.request.GET, queryset=self.base_queryset())
         if not self.filterset.is_valid():
             return []
-        return audit.ChangePages(self.filterset.form.cleaned_data)
+        return audit.ChangePages(self.request.GET)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -27,6 +27,11 @@ def os_user() -> str:
         return "?"
 
 
+# What a command run as an account adds to its name ("county（命令行，系统用户 root）"): the
+# trail's search for the account finds those too (portal.audit).
+COMMAND_MARK = "（命令行"
+
+
 def command_operator(user=None) -> str:
     """Who a command's change, import or export is recorded as: the ``--user`` account with
     the operating-system user who ran it, else that user alone."""
