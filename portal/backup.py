@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -352,12 +353,17 @@ class RestoreReport:
 
 
 def restore_test(
-    *, dump_file: Path | None = None, db: dict | None = None, allow_live: bool = False
+    *,
+    dump_file: Path | None = None,
+    db: dict | None = None,
+    allow_live: bool = False,
+    on_fresh_dump: Callable[[Backup], object] | None = None,
 ) -> RestoreReport:
     """Restore a dump into a scratch database, compare row counts, drop the scratch database.
 
     The restored counts are compared with the counts recorded when the dump was taken. Without
-    ``dump_file`` a fresh dump (with its counts) is taken first. A dump without recorded counts
+    ``dump_file`` a fresh dump (with its counts) is taken first, handed to ``on_fresh_dump``
+    (the command records it as a backup) and deleted once the drill passed. A dump without counts
     raises BackupError, unless ``allow_live``: then the live database's counts stand in, an
     approximation that any write since the dump breaks (``report.approximate``).
     """
@@ -365,6 +371,8 @@ def restore_test(
     fresh = dump_file is None
     if fresh:
         recorded = dump(fresh_dump_path(), db=db)
+        if on_fresh_dump is not None:
+            on_fresh_dump(recorded)
         dump_file = recorded.path
     else:
         dump_file = Path(dump_file)

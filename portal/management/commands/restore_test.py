@@ -11,14 +11,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.backup import (
-    BackupError,
-    discard,
-    dump,
-    fresh_dump_path,
-    record_backup,
-    restore_test,
-)
+from portal.backup import BackupError, record_backup, restore_test
 
 
 def _n(count: int | None) -> str:
@@ -39,19 +32,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        fresh = None
         try:
-            if options["dump"]:
-                dump_file = Path(options["dump"])
-            else:
-                fresh = dump(fresh_dump_path())
-                record_backup(fresh)
-                dump_file = fresh.path
-            report = restore_test(dump_file=dump_file, allow_live=options["approximate"])
+            report = restore_test(
+                dump_file=Path(options["dump"]) if options["dump"] else None,
+                allow_live=options["approximate"],
+                on_fresh_dump=record_backup,  # a copy of every row, like any backup
+            )
         except BackupError as exc:
             raise CommandError(f"恢复演练失败：{exc}") from None
-        if fresh is not None and report.ok:
-            discard(fresh)  # the drill's own copy of every row; kept only when it failed
 
         if report.recorded is not None:
             rec = report.recorded
