@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.core.validators import validate_ipv46_address
+from django.db import connection
 from django.db.models import CharField, Count, DateTimeField, Q, TextField, Value, Window
 from django.db.models.functions import Cast
 from django.db.models.query import EmptyQuerySet
@@ -67,14 +68,14 @@ def change_events():
 
 
 class ChangePages:
-    """The filtered change trail for Django's paginator, read in two steps.
+    """The filtered change trail, read in two steps: for Django's paginator and for the CSV.
 
     pghistory's aggregate query (``change_events``) works out every event's values and its
     diff against the previous version before it can sort and cut a page: seconds once an
-    import has put a few hundred thousand events in the trail. Here the page's keys come first
-    from the event tables alone (a UNION ALL of model, id and time, each table filtered by the
-    same ChangeEventFilterSet), then the values of those events only, one query per event
-    table on the page.
+    import has put a few hundred thousand events in the trail, and for the whole trail longer
+    than any web request may take. Here the keys come first from the event tables alone (a
+    UNION ALL of model, id and time, each table filtered by the same ChangeEventFilterSet),
+    then the values of those events only, one query per event table of a page or a chunk.
     """
 
     def __init__(self, data) -> None:
@@ -102,21 +103,43 @@ class ChangePages:
     def __getitem__(self, window: slice) -> list:
         if self.keys is None:
             return []
-        keys = [
-            (model, pgh_id)
-            for model, pgh_id, _at in self.keys.order_by("-pgh_created_at", "-pgh_id", "-model")[
-                window
-            ]
-        ]
-        by_model: dict[str, list[int]] = {}
-        for model, pgh_id in keys:
-            by_model.setdefault(model, []).append(pgh_id)
-        found = {}
-        for label, ids in by_model.items():
-            model = apps.get_model(label)
-            for event in Events.objects.across(model).filter(pgh_id__in=ids):
-                found[(label, event.pgh_id)] = event
-        return [found[key] for key in keys if key in found]
+        ordered = self.keys.order_by("-pgh_created_at", "-pgh_id", "-model")[window]
+        return _events([(model, pgh_id) for model, pgh_id, _at in ordered])
+
+    def counted(self, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, Event]]:
+        """Every event, newest first, each with the number of them all, for the CSV.
+
+        The keys and their number come from one query, read through a server-side cursor, so
+        the number is of exactly the events yielded while the trail grows; the values follow a
+        chunk of keys at a time. (The count is a window over the union, which Django cannot
+        annotate, hence the SQL around the union's own.)
+        """
+        if self.keys is None:
+            return
+        sql, params = self.keys.query.sql_with_params()
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(
+                "SELECT k.model, k.pgh_id, count(*) OVER () "
+                f"FROM ({sql}) AS k ORDER BY k.pgh_created_at DESC, k.pgh_id DESC, k.model DESC",
+                params,
+            )
+            while chunk := cursor.fetchmany(chunk_size):
+                total = chunk[0][2]
+                for event in _events([(model, pgh_id) for model, pgh_id, _total in chunk]):
+                    yield total, event
+
+
+def _events(keys: list[tuple[str, int]]) -> list[Event]:
+    """The events of ``keys`` (event model label, id) with their values, in the keys' order: one
+    query per event table among them."""
+    by_model: dict[str, list[int]] = {}
+    for model, pgh_id in keys:
+        by_model.setdefault(model, []).append(pgh_id)
+    found = {}
+    for label, ids in by_model.items():
+        for event in Events.objects.across(apps.get_model(label)).filter(pgh_id__in=ids):
+            found[(label, event.pgh_id)] = event
+    return [found[key] for key in keys if key in found]
 
 
 class ChangeEventFilterSet(django_filters.FilterSet):
@@ -438,7 +461,7 @@ class _Echo:
 
 
 def csv_lines(
-    queryset,
+    objects: Iterable[tuple[int, Any]],
     header: list[str],
     to_row: Callable[[Any], Iterable],
     *,
@@ -446,22 +469,31 @@ def csv_lines(
     on_total: Callable[[int], None],
 ) -> Iterator[str]:
     """Stream a CSV (UTF-8 with BOM so Excel opens Chinese text correctly): the watermark line,
-    the header, one line per object of ``queryset``.
+    the header, one line per object.
 
-    The rows and their number come from one query, a server-side cursor read in chunks, so the
-    count is of exactly the rows written even while the trail grows. ``on_total`` gets it before
-    the first line is yielded: the export is recorded before anything of it leaves.
+    ``objects`` yields each object with the number of them all (``counted``,
+    ``ChangePages.counted``): read by the query that reads the rows, so it is of exactly the
+    rows written even while the trail grows. ``on_total`` gets it before the first line is
+    yielded: the export is recorded before anything of it leaves.
     """
     writer = csv.writer(_Echo())
-    objects = queryset.annotate(export_total=Window(Count("*"))).iterator(chunk_size=CHUNK_SIZE)
+    objects = iter(objects)
     first = next(objects, None)
-    on_total(first.export_total if first is not None else 0)
+    on_total(first[0] if first is not None else 0)
     yield "\ufeff" + writer.writerow([mark])
     yield writer.writerow(header)
     if first is None:
         return
-    for obj in itertools.chain([first], objects):
+    for _total, obj in itertools.chain([first], objects):
         yield writer.writerow([escape_formula(v) for v in to_row(obj)])
+
+
+def counted(queryset) -> Iterator[tuple[int, Any]]:
+    """The objects of ``queryset``, each with the number of them all: one query, read in chunks
+    through a server-side cursor."""
+    annotated = queryset.annotate(export_total=Window(Count("*")))
+    for obj in annotated.iterator(chunk_size=CHUNK_SIZE):
+        yield obj.export_total, obj
 
 
 def change_row(e) -> list:

@@ -17,6 +17,7 @@ from branches.tests.factories import make_tree
 from members import services
 from members.models import Member
 from members.tests.factories import make_member
+from portal.audit import event_models
 from portal.choices import AccessEventKind, Role
 from portal.masking import mask_id_number, mask_phone
 from portal.models import AccessEvent
@@ -574,6 +575,11 @@ def test_the_pages_keys_find_what_pghistorys_query_finds(world, client):
         assert pages.count() == len(expected), query
         assert [(e.pgh_model, e.pgh_id) for e in pages[0:1000]] == expected, query
         assert [(e.pgh_model, e.pgh_id) for e in pages[1:3]] == expected[1:3], query
+        # The CSV's reading: the same, each with their number, in chunks of any size.
+        for size in (1, 2, 1000):
+            read = list(ChangePages(filterset.form.cleaned_data).counted(chunk_size=size))
+            assert [(e.pgh_model, e.pgh_id) for _total, e in read] == expected, (query, size)
+            assert {total for total, _e in read} <= {len(expected)}, (query, size)
     # An account's search finds its command-line work too, and not another account's.
     found = ChangePages({"username": "secretary"})[0:100]
     names = {e.pgh_context["username"] for e in found}
@@ -677,12 +683,16 @@ def test_the_trail_is_read_in_a_fixed_number_of_queries(world, auditor_client):
     assert [len(c) for c in few] == [len(c) for c in many]
     # The page: its count and its keys from the event tables alone, then the values of its
     # events, one query per event table on the page (never per row). The export: one query of
-    # the trail (the rows and their number together) and one access event.
+    # the keys and their number together, then the values of a chunk of keys, one query per
+    # event table in the chunk (all of them fit in one here), and one access event.
     page_sqls = [q["sql"] for q in many[0].captured_queries]
     assert len([s for s in page_sqls if "UNION ALL" in s and "pgh_obj_model" not in s]) == 2
     assert len([s for s in page_sqls if "pgh_obj_model" in s]) == len(shown[-1]) >= 2
     sqls = [q["sql"] for q in many[1].captured_queries]
-    assert len([s for s in sqls if "pgh_obj_model" in s]) == 1
+    keys = [s for s in sqls if "UNION ALL" in s and "pgh_obj_model" not in s]
+    assert len(keys) == 1 and "count(*) OVER ()" in keys[0]
+    tables = [m for m in event_models() if m.objects.exists()]
+    assert len([s for s in sqls if "pgh_obj_model" in s]) == len(tables) >= 3
     assert len([s for s in sqls if s.startswith("INSERT") and "portal_accessevent" in s]) == 1
 
 
