@@ -1,6 +1,7 @@
 """Production settings pass Django's deployment checks; intranet switches work."""
 
 import json
+import os
 
 import pytest
 
@@ -116,3 +117,47 @@ def test_secrets_starting_with_a_dollar_are_read_as_written(run_manage):
         "$HOME",
         ["k2:" + "B" * 43, "k1:" + "A" * 43],
     ]
+
+
+@pytest.mark.slow
+def test_gunicorn_serves_requests_longer_than_its_timeout_to_the_end(tmp_path):
+    """deploy/gunicorn.conf.py (the compose file's web server): a request outlasting the worker
+    timeout — a big export — is served whole, not killed with the worker."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_TIMEOUT": "1"}
+    env["GUNICORN_WORKERS"], env["GUNICORN_THREADS"] = "1", "2"
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+             "tests.slow_wsgi:app"],
+            cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, log.read_text()
+                time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(base + "/stream", timeout=30) as response:
+            assert response.read() == b"0\n1\n2\n3\n"
+        with urllib.request.urlopen(base + "/page", timeout=30) as response:
+            assert response.status == 200 and response.read() == b"done\n"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "WORKER TIMEOUT" not in log.read_text()
