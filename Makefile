@@ -7,7 +7,7 @@ PORT ?= 8000
 DEMO_SEED ?= 1
 export PORT
 
-.PHONY: run test install install-dev lint format migrate seed stop clean bench backup restore-test
+.PHONY: run test install install-dev lint format migrate seed stop clean bench bench-audit backup restore-test
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ restore-test: install
 ## bench: the roster import benchmark (BENCH_ARGS="--rows 100000 --xlsx --costs"; README "Speed")
 bench: install
 	$(PY) bench/import_bench.py $(BENCH_ARGS)
+
+## bench-audit: the audit-trail export benchmark (BENCH_ARGS="--rows 100000 --imports 2")
+bench-audit: install
+	$(PY) bench/audit_export_bench.py $(BENCH_ARGS)
 
 ## stop: shut down the embedded PostgreSQL and Redis under var/
 stop: install

@@ -349,9 +349,10 @@ PGHISTORY_DEFAULT_TRACKERS = (
 )
 PGHISTORY_APPEND_ONLY = True
 # Foreign keys copied into event tables are not indexed (a bulk import would maintain an index
-# per key on every event for searches nobody runs); the tracked object's key is, for histories.
+# per key on every event for searches nobody runs). The tracked object's key is indexed with the
+# event's id instead (portal.triggers.track), for histories and previous versions.
 PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
-PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=True)
+PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=False)
 PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 PGHISTORY_CONTEXT_ID_FIELD = pghistory.ContextUUIDField()
 PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -20,6 +20,7 @@ Every event still carries the same context.
 
 import pghistory
 import pgtrigger
+from django.db import models
 from pghistory import trigger
 from pgtrigger import core
 
@@ -102,7 +103,18 @@ def no_truncate(name: str = NO_TRUNCATE) -> pgtrigger.Trigger:
 
 
 def track(*trackers, meta: dict | None = None, **kwargs):
-    """``pghistory.track``, the event table protected against TRUNCATE as well."""
+    """``pghistory.track``, the event table protected against TRUNCATE as well, and indexed on
+    the tracked object's key and the event's id.
+
+    pghistory reads an update's diff against the object's previous event (``pghistory.models
+    .Events``: same ``pgh_obj_id``, the greatest smaller ``pgh_id``). With the object's key alone
+    indexed, a table the planner has no statistics of yet — the minute after an import put
+    100,000 events in it — is walked backwards along its primary key for every event read, and
+    exporting 2,000 events took 35 s instead of 0.14 s (bench/audit_export_bench.py). The pair
+    answers that lookup whatever the statistics, and the object's history as the key did.
+    """
     meta = dict(meta or {})
     meta["triggers"] = [*meta.get("triggers", []), no_truncate()]
+    # Unnamed: Django names it after the event table (a new Index per table, hence here).
+    meta["indexes"] = [*meta.get("indexes", []), models.Index(fields=["pgh_obj", "pgh_id"])]
     return pghistory.track(*trackers, meta=meta, **kwargs)
