@@ -14,6 +14,9 @@ and only append to the trail:
   DELETE or TRUNCATE;
 - TEMPORARY on the database (the roster import stages its rows in temporary tables).
 
+What only the owner may do and the portal needs is done by SECURITY DEFINER functions the
+owner's migrations create: the statistics refresh after a large import (rosters/migrations/0007).
+
 The grants are (re)applied after every ``migrate`` run by the owner (``post_migrate``), so a
 table added by a later migration is covered at once. docker-compose.yml creates the role
 (deploy/postgres-init.sh) and runs migrations as the owner.

@@ -101,3 +101,36 @@ def test_the_portal_works_as_the_application_role(app_role, tmp_path):
             assert cursor.fetchone()[0] >= 0
     finally:
         conn.close()
+
+
+def test_the_application_role_refreshes_the_statistics_after_an_import(app_role):
+    """A large import asks PostgreSQL to ANALYZE members and mobilities (rosters.sql.analyze);
+    the role that owns nothing may not itself, and would only get a warning."""
+    import time
+
+    from rosters import sql
+
+    def analyzed() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'members_member'"
+            )
+            return cursor.fetchone()[0]
+
+    before = analyzed()
+    conn = connect_as(app_role)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("ANALYZE members_member")
+            assert any("skipping" in notice for notice in conn.notices)  # what it cannot do
+            del conn.notices[:]
+            cursor.execute(sql.ANALYZE)
+            assert conn.notices == []
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 10  # statistics reach other sessions within a moment
+    while analyzed() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert analyzed() == before + 1
