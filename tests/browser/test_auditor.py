@@ -1,6 +1,8 @@
 """The auditor on a phone: the trail's filters unfold behind their button (the trail has no
 search box to sit beside them), and each event reads as a card, its changes in sight."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -26,10 +28,13 @@ def test_the_auditor_filters_the_trail_on_a_phone(live_server, page, watch, tree
     expect(rows.filter(has_text="新增").first).to_be_visible()
 
     page.get_by_role("button", name="筛选条件").click()
+    # Unfolded: Bootstrap puts "show" on the panel once its animation has ended.
+    expect(page.locator("#more-filters")).to_have_class(re.compile(r"(^|\s)show(\s|$)"))
     operation.select_option(label="修改")
     page.get_by_label("对象类型").select_option(label="党员")
     page.get_by_label("对象编号").fill(str(member.pk))
     page.get_by_role("button", name="筛选", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"object_id={member.pk}(&|$)"))
 
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text(f"党员 #{member.pk}")
