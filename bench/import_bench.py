@@ -19,7 +19,8 @@ What it does, in one run:
    - the tables alone: the import's own COPYs of the N rows, already validated, into the
      members, mobilities and links tables (indexes, constraints, audit triggers): the floor;
    - reading alone: the same rows read, validated, hashed, encrypted and put in COPY's
-     format by the import's code, nothing written: the floor of the other side;
+     format by the import's code, nothing written: the floor of the other side; and of it,
+     the ID numbers' encryption and keyed hash alone (what issue 5's encryption adds);
    - an xlsx ledger export of the N members (``rosters.exports.export_ledger``);
    - with ``--xlsx``, the import of the same rows as an .xlsx file (python-calamine);
    - with ``--costs``, what the parts of the tables cost: the floor's COPYs again, each time
@@ -255,13 +256,31 @@ def phase_floor(args) -> dict:
 
 def phase_read(args) -> dict:
     """The other side's own cost: the file read, validated and encrypted by the import's code,
-    ready for COPY, and nothing written (empty tables, so nothing stored to compare with)."""
+    ready for COPY, and nothing written (empty tables, so nothing stored to compare with); and,
+    of that, what the ID numbers' encryption and keyed hash take."""
     _django()
+    from portal import crypto
+    from rosters.schema import MEMBER_SCHEMA
+
     _empty_members()
     started = time.perf_counter()
     staged, _today = _staged(args, empty=False)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": len(staged), "peak_mb": _peak_mb()}
+    with open(args.source, encoding="utf-8-sig", newline="") as handle:
+        rows = csv.reader(handle)
+        column = next(rows).index(MEMBER_SCHEMA.column("id_number").header)
+        numbers = [row[column] for row in rows]
+    started = time.perf_counter()
+    for number in numbers:
+        crypto.encrypt(number)
+        crypto.lookup_hash(number)
+    crypto_seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "rows": len(staged),
+        "peak_mb": _peak_mb(),
+        "crypto_seconds": crypto_seconds,
+    }
 
 
 def _staged(args, *, empty: bool = True) -> tuple[list, datetime.date]:
@@ -507,6 +526,7 @@ def main() -> None:
           copy["seconds"], floor["peak_mb"])  # fmt: skip
     _line("reading alone: its rows, nothing written***", read["seconds"], read["rows"],
           copy["seconds"], read["peak_mb"])  # fmt: skip
+    print(f"{'  of which encrypting and hashing ID numbers':<44}{read['crypto_seconds']:>9.2f} s")
     if xlsx:
         _line(f"this import of the .xlsx ({setup['xlsx_mb']:.1f} MB)", xlsx["seconds"], n,
               copy["seconds"], xlsx["peak_mb"], "(all rows new)")  # fmt: skip
