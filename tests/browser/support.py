@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 # A phone: an iPhone 12-14 sized screen, in Chinese.
@@ -66,6 +68,12 @@ def sign_in(page: Page, live_server, user) -> None:
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("heading", name="首页")).to_be_visible()
+
+
+def expect_unfolded(page: Page, selector: str) -> None:
+    """Wait for a Bootstrap collapse to finish opening: it gets "show" once its animation has
+    ended. Clicking inside it while it still moves may be lost on a busy machine."""
+    expect(page.locator(selector)).to_have_class(re.compile(r"(^|\s)show(\s|$)"))
 
 
 def assert_fits_phone(page: Page) -> None:

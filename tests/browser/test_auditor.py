@@ -11,7 +11,7 @@ from members.tests.factories import make_member
 from portal.choices import Role
 from portal.tests.factories import make_user
 
-from .support import PASSWORD, assert_fits_phone, sign_in
+from .support import PASSWORD, assert_fits_phone, expect_unfolded, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -28,8 +28,7 @@ def test_the_auditor_filters_the_trail_on_a_phone(live_server, page, watch, tree
     expect(rows.filter(has_text="新增").first).to_be_visible()
 
     page.get_by_role("button", name="筛选条件").click()
-    # Unfolded: Bootstrap puts "show" on the panel once its animation has ended.
-    expect(page.locator("#more-filters")).to_have_class(re.compile(r"(^|\s)show(\s|$)"))
+    expect_unfolded(page, "#more-filters")
     operation.select_option(label="修改")
     page.get_by_label("对象类型").select_option(label="党员")
     page.get_by_label("对象编号").fill(str(member.pk))

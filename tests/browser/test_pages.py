@@ -12,7 +12,7 @@ from portal.choices import AccessEventKind
 from portal.masking import mask_id_number
 from portal.models import AccessEvent
 
-from .support import PASSWORD, assert_fits_phone, sign_in
+from .support import PASSWORD, assert_fits_phone, expect_unfolded, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -65,6 +65,7 @@ def test_the_menu_opens_behind_the_toggler_on_a_phone(live_server, page, watch, 
 
     toggler.click()
 
+    expect_unfolded(page, "#portal-nav")
     expect(members_link).to_be_visible()
     expect(toggler).to_have_attribute("aria-expanded", "true")
     expect(menu.get_by_text("张伟")).to_be_visible()
