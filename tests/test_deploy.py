@@ -134,7 +134,9 @@ def test_gunicorn_serves_requests_longer_than_its_timeout_to_the_end(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_TIMEOUT": "1"}
+    # Half the slow requests' 4 s (a gthread worker reports to its arbiter about once a second,
+    # so 1 s would be too tight even for a worker that is not hung).
+    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_TIMEOUT": "2"}
     env["GUNICORN_WORKERS"], env["GUNICORN_THREADS"] = "1", "2"
     log = tmp_path / "gunicorn.log"
     with log.open("w") as out:
