@@ -15,7 +15,8 @@ and only append to the trail:
 - TEMPORARY on the database (the roster import stages its rows in temporary tables).
 
 What only the owner may do and the portal needs is done by SECURITY DEFINER functions the
-owner's migrations create: the statistics refresh after a large import (rosters/migrations/0007).
+owner's migrations create, which no one else may call (``OWNER_FUNCTIONS``): the role gets
+EXECUTE on them. The statistics refresh after a large import is one (rosters/migrations/0007).
 
 The grants are (re)applied after every ``migrate`` run by the owner (``post_migrate``), so a
 table added by a later migration is covered at once. docker-compose.yml creates the role
@@ -24,15 +25,29 @@ table added by a later migration is covered at once. docker-compose.yml creates 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from psycopg2 import sql
 
 
+def owner_functions() -> list[str]:
+    """The SECURITY DEFINER functions the portal calls, as ``regprocedure`` text."""
+    from rosters.sql import ANALYZE_FUNCTION
+
+    return [ANALYZE_FUNCTION]
+
+
 def grant_statements(
-    role: str, database: str, trail_tables: list[str], change_tables: list[str]
+    role: str,
+    database: str,
+    trail_tables: list[str],
+    change_tables: list[str],
+    functions: Sequence[str] = (),
 ) -> list[sql.Composed]:
     """The statements giving ``role`` what the portal needs, and no more on the trail
-    (``change_tables``: the trail tables only triggers write)."""
+    (``change_tables``: the trail tables only triggers write; ``functions``: the owner's
+    functions it may call)."""
     who = sql.Identifier(role)
     statements = [
         sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
@@ -50,6 +65,9 @@ def grant_statements(
     ]
     statements += [
         sql.SQL("REVOKE INSERT ON {} FROM {}").format(sql.Identifier(t), who) for t in change_tables
+    ]
+    statements += [
+        sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(f), who) for f in functions
     ]
     return statements
 
@@ -82,8 +100,14 @@ def grant(connection, role: str) -> None:
             cursor.execute(
                 f"ALTER FUNCTION {function} SECURITY DEFINER SET search_path = public, pg_temp"
             )
+        # Those that exist: a migrate back to before one was created still ends here.
+        cursor.execute(
+            "SELECT f FROM unnest(%s::text[]) AS f WHERE to_regprocedure(f) IS NOT NULL",
+            [owner_functions()],
+        )
+        functions = [f for (f,) in cursor.fetchall()]
         statements = grant_statements(
-            role, connection.settings_dict["NAME"], trail_tables(), change_tables
+            role, connection.settings_dict["NAME"], trail_tables(), change_tables, functions
         )
         for statement in statements:
             cursor.execute(statement.as_string(cursor.connection))

@@ -543,8 +543,9 @@ def _update_changed(model, fields: list[str], rows: str, planned: str) -> str:
 
 
 # Created by migration rosters/0007 as the tables' owner: ANALYZE is the owner's to run, and
-# the portal connects as a role that owns nothing.
-ANALYZE = "SELECT rosters_analyze_imported()"
+# the portal connects as a role that owns nothing (portal/db_roles.py lets it call this).
+ANALYZE_FUNCTION = "rosters_analyze_imported()"
+ANALYZE = f"SELECT {ANALYZE_FUNCTION}"
 
 
 def analyze() -> None:

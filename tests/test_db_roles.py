@@ -134,3 +134,22 @@ def test_the_application_role_refreshes_the_statistics_after_an_import(app_role)
     while analyzed() == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert analyzed() == before + 1
+
+
+def test_only_the_application_role_may_call_the_owners_functions(app_role):
+    """Another role that can connect may not make the owner analyze tables at will."""
+    from rosters import sql
+
+    other = f"portal_other_{os.getpid()}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {other} LOGIN")
+    try:
+        conn = connect_as(other)
+        try:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege), conn.cursor() as cursor:
+                cursor.execute(sql.ANALYZE)
+        finally:
+            conn.close()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP ROLE {other}")
