@@ -106,7 +106,7 @@ class ChangePages:
         ordered = self.keys.order_by("-pgh_created_at", "-pgh_id", "-model")[window]
         return _events([(model, pgh_id) for model, pgh_id, _at in ordered])
 
-    def counted(self, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, Event]]:
+    def counted(self, chunk_size: int | None = None) -> Iterator[tuple[int, Event]]:
         """Every event, newest first, each with the number of them all, for the CSV.
 
         The keys and their number come from one query, read through a server-side cursor, so
@@ -117,13 +117,16 @@ class ChangePages:
         if self.keys is None:
             return
         sql, params = self.keys.query.sql_with_params()
-        with connection.chunked_cursor() as cursor:
+        # As QuerySet.iterator() does: no server-side cursor where the settings forbid them
+        # (a PgBouncer in transaction mode), the keys then read whole.
+        server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+        with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
             cursor.execute(
                 "SELECT k.model, k.pgh_id, count(*) OVER () "
                 f"FROM ({sql}) AS k ORDER BY k.pgh_created_at DESC, k.pgh_id DESC, k.model DESC",
                 params,
             )
-            while chunk := cursor.fetchmany(chunk_size):
+            while chunk := cursor.fetchmany(chunk_size or CHUNK_SIZE):
                 total = chunk[0][2]
                 for event in _events([(model, pgh_id) for model, pgh_id, _total in chunk]):
                     yield total, event
@@ -474,18 +477,23 @@ def csv_lines(
     ``objects`` yields each object with the number of them all (``counted``,
     ``ChangePages.counted``): read by the query that reads the rows, so it is of exactly the
     rows written even while the trail grows. ``on_total`` gets it before the first line is
-    yielded: the export is recorded before anything of it leaves.
+    yielded: the export is recorded before anything of it leaves. When the download stops
+    early (the response is closed), ``objects`` is closed with it, and its cursor.
     """
     writer = csv.writer(_Echo())
     objects = iter(objects)
-    first = next(objects, None)
-    on_total(first[0] if first is not None else 0)
-    yield "\ufeff" + writer.writerow([mark])
-    yield writer.writerow(header)
-    if first is None:
-        return
-    for _total, obj in itertools.chain([first], objects):
-        yield writer.writerow([escape_formula(v) for v in to_row(obj)])
+    try:
+        first = next(objects, None)
+        on_total(first[0] if first is not None else 0)
+        yield "\ufeff" + writer.writerow([mark])
+        yield writer.writerow(header)
+        if first is None:
+            return
+        for _total, obj in itertools.chain([first], objects):
+            yield writer.writerow([escape_formula(v) for v in to_row(obj)])
+    finally:
+        if hasattr(objects, "close"):
+            objects.close()
 
 
 def counted(queryset) -> Iterator[tuple[int, Any]]:
