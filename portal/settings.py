@@ -149,6 +149,13 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # makes every audited write about three times cheaper; all triggers still fire.
 _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
 _pg_options["options"] = (_pg_options.get("options", "") + " -c pgtrigger.ignore={}").strip()
+# The longest a single SQL statement may run, in seconds (0: no limit). Set for the web server in
+# docker-compose.yml: its threaded workers do not cut a slow request off, so a request stuck
+# behind a lock would otherwise hold a thread and a connection for good. Not for the Celery
+# worker, whose imports of a province's roster may legitimately run long statements.
+PORTAL_DB_STATEMENT_TIMEOUT = env.int("PORTAL_DB_STATEMENT_TIMEOUT", default=0)
+if PORTAL_DB_STATEMENT_TIMEOUT:
+    _pg_options["options"] += f" -c statement_timeout={PORTAL_DB_STATEMENT_TIMEOUT}s"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker, external or embedded --------------------------------------

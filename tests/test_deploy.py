@@ -163,3 +163,22 @@ def test_gunicorn_serves_requests_longer_than_its_timeout_to_the_end(tmp_path):
         server.terminate()
         server.wait(timeout=30)
     assert "WORKER TIMEOUT" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_a_statement_timeout_bounds_each_query_when_set(run_manage):
+    """PORTAL_DB_STATEMENT_TIMEOUT (the web server's, in docker-compose.yml): a statement
+    running longer is cancelled; unset, there is no limit."""
+    probe = (
+        "from django.db import connection, utils\n"
+        "with connection.cursor() as c:\n"
+        "    c.execute('SHOW statement_timeout'); print(c.fetchone()[0])\n"
+        "    try:\n"
+        "        c.execute('SELECT pg_sleep(2)'); print('finished')\n"
+        "    except utils.OperationalError as exc:\n"
+        "        print('cancelled', type(exc.__cause__).__name__)\n"
+    )
+    bounded = run_manage("shell", "-c", probe, env_changes={"PORTAL_DB_STATEMENT_TIMEOUT": "1"})
+    assert bounded.stdout.split()[-3:] == ["1s", "cancelled", "QueryCanceled"], bounded.stderr
+    free = run_manage("shell", "-c", probe, unset=("PORTAL_DB_STATEMENT_TIMEOUT",))
+    assert free.stdout.split()[-2:] == ["0", "finished"], free.stderr
