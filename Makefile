@@ -58,7 +58,7 @@ restore-test: install
 bench: install
 	$(PY) bench/import_bench.py $(BENCH_ARGS)
 
-## bench-audit: the audit-trail export benchmark (BENCH_ARGS="--rows 100000 --imports 2")
+## bench-audit: the audit-trail export benchmark (BENCH_ARGS="--rows 100000 --updates 1")
 bench-audit: install
 	$(PY) bench/audit_export_bench.py $(BENCH_ARGS)
 

@@ -1,14 +1,14 @@
 """Audit-trail export benchmark: how soon the auditor's CSV starts and how fast it runs.
 
-    python bench/audit_export_bench.py [--rows 100000] [--imports 2]
+    python bench/audit_export_bench.py [--rows 100000] [--updates 1]
 
 Creates a scratch database ``<database>_audit_bench`` beside the one of ``DATABASE_URL`` (or
 on the embedded server), builds import_bench.py's organization tree, imports its generated
-roster of N rows ``--imports`` times (the first creates the members, each further one changes
-every member's remarks: a member and a mobility event per row on the first, a member event on
-each further one), then times in a process of its own, as the auditor's download runs it
-(``portal.audit.csv_lines`` over ``ChangePages.counted``): the seconds until the first line, the
-whole export, events per second and peak memory. The scratch database is dropped at the end
+roster of N rows (a member and a mobility event per row), then changes every member's remarks
+``--updates`` times in one statement each (a member event per row each time), then times in a
+process of its own, as the auditor's download runs it (``portal.audit.csv_lines`` over
+``ChangePages.counted``): the seconds until the first line, the whole export, events per second
+and peak memory. The scratch database is dropped at the end
 (``--keep`` keeps it).
 """
 
@@ -74,7 +74,7 @@ def phase_export(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--imports", type=int, default=2)
+    parser.add_argument("--updates", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--phase", choices=["changes", "export"], help=argparse.SUPPRESS)
     parser.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
@@ -106,7 +106,7 @@ def main() -> None:
             setup = run("--phase", "setup", *common, script=import_bench.__file__)
             first = run("--phase", "roster", *common, "--source", setup["csv"],
                         script=import_bench.__file__)  # fmt: skip
-            for n in range(1, args.imports):
+            for n in range(1, args.updates + 1):
                 run("--phase", "changes", "--round", str(n))
             export = run("--phase", "export")
     finally:
@@ -116,7 +116,7 @@ def main() -> None:
     print()
     print(f"Audit-trail export benchmark: {export['events']:,} change events "
           f"({args.rows:,} members imported: {first['message']}; "
-          f"{args.imports - 1} update(s) of every member), {os.cpu_count()} CPUs")  # fmt: skip
+          f"{args.updates} update(s) of every member), {os.cpu_count()} CPUs")  # fmt: skip
     print(f"  first line of the CSV after      {export['first_line']:>8.2f} s")
     print(f"  whole CSV ({export['lines']:,} lines) in    {export['seconds']:>8.2f} s"
           f"  {export['events'] / export['seconds']:>10,.0f} events/s")  # fmt: skip

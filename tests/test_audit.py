@@ -834,9 +834,24 @@ def test_previous_versions_are_found_through_the_object_and_event_index(world):
     sql, params = Events.objects.across(event_model).filter(pgh_id__in=ids).query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # tiny tables: the plan of big ones
-        cursor.execute("EXPLAIN " + sql, params)
-        plan = "\n".join(line for (line,) in cursor.fetchall())
-    assert "Index Cond: ((pgh_obj_id = _event.pgh_obj_id) AND (pgh_id < _event.pgh_id))" in plan
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        (plan,) = cursor.fetchone()
+        table = event_model._meta.db_table
+        pair = next(
+            name
+            for name, index in connection.introspection.get_constraints(cursor, table).items()
+            if index["columns"] == ["pgh_obj_id", "pgh_id"]
+        )
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    # The lookup of each event's previous version: both its conditions answered by the pair.
+    lookups = [n for n in nodes(plan[0]["Plan"]) if n.get("Index Name") == pair]
+    assert lookups, plan
+    assert all("pgh_obj_id =" in n["Index Cond"] and "pgh_id <" in n["Index Cond"] for n in lookups)
 
 
 def test_a_download_stopped_early_closes_its_cursor(world, auditor_client, monkeypatch):
