@@ -174,10 +174,7 @@ class ChangeEventFilterSet(django_filters.FilterSet):
     # and on one event table (``ChangePages``, the page's keys).
 
     def by_operator(self, queryset, name, value):
-        return queryset.filter(
-            Q(pgh_context__username=value)
-            | Q(pgh_context__username__startswith=value + COMMAND_MARK)
-        )
+        return queryset.filter(_operator("pgh_context__username", value))
 
     def by_model(self, queryset, name, value):
         if queryset.model is Events:
@@ -208,7 +205,13 @@ class AccessEventFilterSet(django_filters.FilterSet):
         fields: list = []
 
     def by_operator(self, queryset, name, value):
-        return queryset.filter(Q(username=value) | Q(username__startswith=value + COMMAND_MARK))
+        return queryset.filter(_operator("username", value))
+
+
+def _operator(field: str, username: str) -> Q:
+    """The trail's search for an account: what it did, and what commands run as it did
+    (recorded under its name with COMMAND_MARK after it)."""
+    return Q(**{field: username}) | Q(**{f"{field}__startswith": username + COMMAND_MARK})
 
 
 LABELS = {"insert": _("新增"), "update": _("修改"), "delete": _("删除")}
