@@ -270,8 +270,8 @@ def _column_order(event_model_label: str) -> dict[str, int]:
 class Change(NamedTuple):
     """One column of an event: its value before and after (None where the side is absent).
 
-    ``model_field`` (the event model's field of that column) gives the page its Chinese name
-    and the labels of coded values; the CSV keeps the column names and the stored values.
+    ``model_field`` (the event model's field of that column) gives the page and the CSV its
+    Chinese name and the labels of coded values.
     """
 
     field: str
@@ -377,7 +377,8 @@ def model_name(label: str) -> str:
         return label
 
 
-# Access events' details on the audit page: the keys' names, and the codes some of them hold.
+# Access events' details on the audit page and in its CSV: the keys' names, and the codes some of
+# them hold.
 DETAIL_LABELS = {
     "scope": _("范围"),
     "rows": _("行数"),
@@ -404,12 +405,18 @@ DETAIL_VALUES = {
 }
 
 
-def access_details(event) -> list[tuple[str, str]]:
-    """An access event's details as (name, value) pairs in Chinese, for the audit page."""
-    details = []
+def access_details(event, *, nested: bool = False) -> list[tuple[str, Any]]:
+    """An access event's details as (name, value) pairs in Chinese, for the audit page and CSV.
+
+    Values are text, as the page shows them; with ``nested`` (the CSV's JSON), filters and other
+    structured values stay structures rather than JSON text inside JSON.
+    """
+    details: list[tuple[str, Any]] = []
     for key, value in (event.detail or {}).items():
         coded = DETAIL_VALUES.get(key, {})
         text = str(coded[value]) if isinstance(value, str) and value in coded else _text(value)
+        if nested and isinstance(value, dict | list):
+            text = value
         if key == "field" and event.object_type:  # a revealed field: its name in the model
             with contextlib.suppress(LookupError, ValueError, FieldDoesNotExist):
                 text = str(apps.get_model(event.object_type)._meta.get_field(value).verbose_name)
@@ -444,15 +451,24 @@ def event_changes(event) -> list[Change]:
 
 
 def before_after(event) -> tuple[dict, dict]:
-    """An event's values before and after, masked: an insert has no before, a delete no after."""
-    changes = event_changes(event)
-    before = {} if event.pgh_label == "insert" else {c.field: c.before for c in changes}
-    after = {} if event.pgh_label == "delete" else {c.field: c.after for c in changes}
-    fields = {c.field: c.model_field for c in changes}
-    return (
-        {k: _local(v, fields[k]) for k, v in before.items()},
-        {k: _local(v, fields[k]) for k, v in after.items()},
-    )
+    """An event's values before and after, masked and in the words of the page: each column by
+    its Chinese name, coded values by their labels, times local. An insert has no before, a
+    delete no after. Missing values stay null, references their ids."""
+    before, after = {}, {}
+    for change in event_changes(event):
+        name = change.label
+        if name in before or name in after:  # two columns of one name: tell them apart
+            name = f"{name}（{change.field}）"
+        if event.pgh_label != "insert":
+            before[name] = _shown(change.before, change.model_field)
+        if event.pgh_label != "delete":
+            after[name] = _shown(change.after, change.model_field)
+    return before, after
+
+
+def _shown(value: Any, model_field) -> Any:
+    """A value of the export as the page writes it; an absent one as null, empty text as is."""
+    return value if value is None or value == "" else _text(value, model_field)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,7 +532,7 @@ def change_row(e) -> list:
         context.get("ip", ""),
         context.get("method", ""),
         context.get("url", ""),
-        e.pgh_obj_model,
+        model_name(e.pgh_obj_model),
         e.pgh_obj_id,
         str(LABELS.get(e.pgh_label, e.pgh_label)),
         _json(before),
@@ -531,16 +547,16 @@ def access_row(e) -> list:
         e.username,
         e.ip_address or "",
         e.path,
-        e.object_type,
+        model_name(e.object_type) if e.object_type else "",
         e.object_id,
-        _json(e.detail, sort_keys=True),
+        _json(dict(access_details(e, nested=True))),
     ]
 
 
-def _json(value, *, sort_keys: bool = False) -> str:
+def _json(value) -> str:
     if not value:
         return ""
-    return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, default=str)
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 CHANGE_HEADER = [

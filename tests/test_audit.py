@@ -514,10 +514,10 @@ def test_phones_and_id_numbers_are_masked_in_the_trail(world, auditor_client):
     assert not [value for value in clear if value in body]
     rows = change_dicts(lines)
     update = next(r for r in rows if r["对象编号"] == str(member.pk) and r["操作"] == "修改")
-    assert update["变更前"]["phone"] == mask_phone(old_phone)
-    assert update["变更后"]["phone"] == mask_phone(new_phone)
+    assert update["变更前"]["联系电话"] == mask_phone(old_phone)
+    assert update["变更后"]["联系电话"] == mask_phone(new_phone)
     org = next(r for r in rows if r["对象编号"] == str(village.pk) and r["操作"] == "修改")
-    assert org["变更后"]["phone"] == "0359-***4567"
+    assert org["变更后"]["联系电话"] == "0359-***4567"
 
 
 def test_an_update_that_only_reencrypts_the_id_number_does_not_show_it(world, auditor_client):
@@ -525,16 +525,16 @@ def test_an_update_that_only_reencrypts_the_id_number_does_not_show_it(world, au
     services.member_update(member=world["member"], remarks="已核实")
     rows = change_dicts(export_csv(auditor_client, model="members.Member", label="update"))
     assert len(rows) == 1
-    assert rows[0]["变更后"]["remarks"] == "已核实"
-    assert "id_number" not in rows[0]["变更前"] and "id_number" not in rows[0]["变更后"]
+    assert rows[0]["变更后"]["备注"] == "已核实"
+    assert "公民身份号码" not in rows[0]["变更前"] and "公民身份号码" not in rows[0]["变更后"]
     # A real change of the number is shown, masked on both sides.
     from members.tests.factories import make_id_number
 
     old, new = world["member"].id_number, make_id_number()
     services.member_update(member=world["member"], id_number=new)
     rows = change_dicts(export_csv(auditor_client, model="members.Member", label="update"))
-    assert rows[0]["变更前"]["id_number"] == mask_id_number(old)
-    assert rows[0]["变更后"]["id_number"] == mask_id_number(new)
+    assert rows[0]["变更前"]["公民身份号码"] == mask_id_number(old)
+    assert rows[0]["变更后"]["公民身份号码"] == mask_id_number(new)
 
 
 def test_the_pages_keys_find_what_pghistorys_query_finds(world, client):
@@ -643,18 +643,26 @@ def test_inserts_and_deletes_show_their_values(world, auditor_client):
     rows = {r["操作"]: r for r in change_dicts(export_csv(auditor_client, **filters))}
     assert rows.keys() == {"新增", "修改", "删除"}
     assert rows["新增"]["变更前"] == {}
-    assert rows["新增"]["变更后"]["name"] == "审计甲"
-    assert rows["新增"]["变更后"]["phone"] == mask_phone(member.phone)
-    assert rows["新增"]["变更后"]["id_number"] == mask_id_number(member.id_number)
+    assert rows["新增"]["变更后"]["姓名"] == "审计甲"
+    assert rows["新增"]["变更后"]["联系电话"] == mask_phone(member.phone)
+    assert rows["新增"]["变更后"]["公民身份号码"] == mask_id_number(member.id_number)
+    # In the page's words: the model's and columns' Chinese names, coded values by their labels.
+    assert rows["新增"]["对象类型"] == "党员"
+    assert rows["新增"]["变更后"]["党籍状态"] == "正常"
+    assert rows["新增"]["变更后"]["党员类型"] == member.get_member_type_display()
+    assert rows["新增"]["变更后"]["组织关系所在党组织"] == str(member.home_org_id)
+    assert not [k for k in rows["新增"]["变更后"] if k.isascii() and k != "ID"]
     assert rows["删除"]["变更后"] == {}
-    assert rows["删除"]["变更前"]["remarks"] == "删除前备注"
-    assert rows["删除"]["变更前"]["id_number"] == mask_id_number(member.id_number)
-    assert set(rows["修改"]["变更前"]) == {"remarks", "updated_at"}
+    assert rows["删除"]["变更前"]["备注"] == "删除前备注"
+    assert rows["删除"]["变更前"]["公民身份号码"] == mask_id_number(member.id_number)
+    assert set(rows["修改"]["变更前"]) == {"备注", "更新时间"}
     # Times in the export are local, with their offset, like the page's.
     offset = "+08:00"
     assert rows["新增"]["时间"].endswith(offset)
-    assert rows["新增"]["变更后"]["created_at"] == timezone.localtime(member.created_at).isoformat()
-    assert rows["修改"]["变更后"]["updated_at"].endswith(offset)
+    assert rows["新增"]["变更后"]["创建时间"] == timezone.localtime(member.created_at).isoformat(
+        sep=" "
+    )
+    assert rows["修改"]["变更后"]["更新时间"].endswith(offset)
 
 
 def test_the_trail_is_read_in_a_fixed_number_of_queries(world, auditor_client):
@@ -713,6 +721,8 @@ def test_an_export_is_watermarked_and_recorded_with_its_rows(world, auditor_clie
     lines = export_csv(auditor_client, "access", kind=AccessEventKind.EXPORT)
     assert lines[0][0].startswith("导出人 auditor3 导出时间 ")
     assert len(lines) - 2 == 1  # the first export; this one is recorded after its rows were read
+    detail = {"范围": "audit:changes", "行数": "2", "筛选条件": {"model": "members.Member"}}
+    assert json.loads(lines[2][7]) == detail
     latest = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
     assert latest.detail["rows"] == 1 and latest.detail["scope"] == "audit:access"
 
