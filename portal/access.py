@@ -4,6 +4,7 @@ what, when, where."""
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 from importlib import import_module
 from urllib.parse import unquote_plus
@@ -27,20 +28,41 @@ ANONYMOUS_KINDS = (AccessEventKind.LOGIN_FAILED, AccessEventKind.TOKEN_REFUSED)
 def client_ip(request) -> str | None:
     """The real client address: REMOTE_ADDR, or behind PORTAL_TRUSTED_PROXY_COUNT reverse
     proxies the address the outermost trusted proxy saw (X-Forwarded-For, read from the right
-    so a client cannot spoof it). Used by the lockout, access events and the change trail."""
+    so a client cannot spoof it). Used by the lockout, access events and the change trail.
+
+    The header is believed only when it comes from the proxies: the request's peer, and every
+    hop of the header between it and the address taken, must be in PORTAL_TRUSTED_PROXIES.
+    Someone who reaches the server directly cannot choose their address by sending it.
+    """
     if request is None:
         return None
+    peer = request.META.get("REMOTE_ADDR") or None
     proxies = getattr(settings, "PORTAL_TRUSTED_PROXY_COUNT", 0)
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
+    if proxies and forwarded and _is_proxy(peer):
         hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        if len(hops) >= proxies:
+        if len(hops) >= proxies and all(_is_proxy(h) for h in hops[len(hops) - proxies + 1 :]):
             candidate = hops[-proxies]
             try:
                 return str(ipaddress.ip_address(candidate))
             except ValueError:
                 pass
-    return request.META.get("REMOTE_ADDR") or None
+    return peer
+
+
+def _is_proxy(address: str | None) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(tuple(settings.PORTAL_TRUSTED_PROXIES)))
+
+
+@functools.cache
+def _networks(proxies: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(proxy, strict=False) for proxy in proxies]
 
 
 def record_access(

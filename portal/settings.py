@@ -5,6 +5,7 @@ Without DATABASE_URL / REDIS_URL the portal starts embedded PostgreSQL and Redis
 """
 
 import datetime
+import ipaddress
 import os
 from pathlib import Path
 
@@ -235,8 +236,18 @@ AXES_VERBOSE = False
 # API tokens: after this many refused tokens from one client address, that address may not
 # present a token for PORTAL_LOCKOUT_MINUTES (429, no key looked up, nothing more recorded).
 PORTAL_TOKEN_REFUSAL_LIMIT = env.int("PORTAL_TOKEN_REFUSAL_LIMIT", default=10)
-# Reverse proxies in front of the portal whose X-Forwarded-For is trusted (0: none).
+# Reverse proxies in front of the portal whose X-Forwarded-For is trusted (0: none), and the
+# addresses they connect from (addresses or networks): a request from anywhere else is taken at
+# its own address, whatever header it brings (portal.access.client_ip).
 PORTAL_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", default=0)
+PORTAL_TRUSTED_PROXIES = env.list("PORTAL_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+for _proxy in PORTAL_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise environ.ImproperlyConfigured(
+            f"PORTAL_TRUSTED_PROXIES: {_proxy!r} is not an address or network"
+        ) from None
 
 # Sessions: 30 minutes idle, 12 hours absolute; a password change ends other sessions (Django's
 # session auth hash does that by design).

@@ -33,6 +33,18 @@ def test_production_refuses_to_start_without_keys(run_manage):
 
 
 @pytest.mark.slow
+def test_trusted_proxies_are_read_and_a_wrong_one_refused(run_manage):
+    probe = "from django.conf import settings as s; print(s.PORTAL_TRUSTED_PROXIES)"
+    env = {**PRODUCTION, "PORTAL_TRUSTED_PROXIES": "172.16.0.0/12,10.0.0.5"}
+    result = run_manage("shell", "-c", probe, env_changes=env, unset=("PORTAL_ALLOW_DEV_SECRET",))
+    assert result.stdout.strip().splitlines()[-1] == "['172.16.0.0/12', '10.0.0.5']"
+    env["PORTAL_TRUSTED_PROXIES"] = "172.16.0.0/12,proxy.example"
+    result = run_manage("check", env_changes=env, unset=("PORTAL_ALLOW_DEV_SECRET",))
+    assert result.returncode != 0
+    assert "PORTAL_TRUSTED_PROXIES: 'proxy.example' is not an address or network" in result.stderr
+
+
+@pytest.mark.slow
 def test_intranet_http_switches(run_manage):
     probe = (
         "from django.conf import settings as s;"

@@ -133,17 +133,34 @@ def test_success_resets_failures(secretary):
         (1, "203.0.113.9:4431", "10.0.0.1"),
         (1, "", "10.0.0.1"),
         (2, "203.0.113.9", "10.0.0.1"),  # fewer hops than proxies
+        # The inner proxy's hop is not a proxy's address: nothing beyond the peer is believed.
+        (2, "spoofed, 203.0.113.9, 198.51.100.7", "10.0.0.1"),
     ],
 )
 def test_client_ip_reads_x_forwarded_for_from_the_right(proxies, forwarded, expected, rf):
     request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
-    with override_settings(PORTAL_TRUSTED_PROXY_COUNT=proxies):
+    with override_settings(
+        PORTAL_TRUSTED_PROXY_COUNT=proxies, PORTAL_TRUSTED_PROXIES=["10.0.0.0/8"]
+    ):
         assert client_ip(request) == expected
         # django-axes asks the same function (AXES_CLIENT_IP_CALLABLE).
         assert get_client_ip_address(request) == expected
 
 
-@override_settings(PORTAL_TRUSTED_PROXY_COUNT=1)
+@pytest.mark.parametrize("proxies", [["10.0.0.2"], ["192.168.0.0/16", "::1"], []])
+def test_client_ip_believes_the_header_only_from_a_trusted_proxy(proxies, rf):
+    # Someone reaching the server directly (not through the proxy) sends the header themselves.
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    with override_settings(PORTAL_TRUSTED_PROXY_COUNT=1, PORTAL_TRUSTED_PROXIES=proxies):
+        assert client_ip(request) == "10.0.0.1"
+        assert get_client_ip_address(request) == "10.0.0.1"
+
+
+def test_the_default_trusted_proxies_are_this_machines_own_addresses():
+    assert settings.PORTAL_TRUSTED_PROXIES == ["127.0.0.1", "::1"]
+
+
+@override_settings(PORTAL_TRUSTED_PROXY_COUNT=1, PORTAL_TRUSTED_PROXIES=["10.0.0.1"])
 def test_lockout_keys_on_the_address_the_proxy_saw(secretary):
     assert settings.AXES_CLIENT_IP_CALLABLE == "portal.access.client_ip"
     assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
@@ -174,6 +191,24 @@ def test_lockout_keys_on_the_address_the_proxy_saw(secretary):
         "203.0.113.9"
     }
     assert events.get(kind=AccessEventKind.LOGIN).ip_address == "203.0.113.10"
+
+
+@override_settings(PORTAL_TRUSTED_PROXY_COUNT=1, PORTAL_TRUSTED_PROXIES=["10.0.0.1"])
+def test_a_forged_header_from_past_the_proxy_does_not_escape_the_lockout(secretary):
+    def attempt(forwarded, password="wrong"):
+        return Client().post(
+            reverse("login"),
+            {"username": "sec", "password": password},
+            REMOTE_ADDR="192.0.2.50",  # straight to the server, not through the proxy
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    statuses = [attempt(f"203.0.113.{i}").status_code for i in range(6)]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    assert attempt("203.0.113.99", PASSWORD).status_code == 429
+    assert AccessAttempt.objects.get().ip_address == "192.0.2.50"
+    failed = AccessEvent.objects.filter(kind=AccessEventKind.LOGIN_FAILED)
+    assert set(failed.values_list("ip_address", flat=True)) == {"192.0.2.50"}
 
 
 # --- sessions -------------------------------------------------------------------------------
