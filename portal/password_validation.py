@@ -39,6 +39,8 @@ class DisguisedCommonPasswordValidator(_CommonPasswordValidator):
 
     def validate(self, password, user=None):
         lowered = password.lower().strip()
+        if lowered in self.passwords:  # as typed: 1qaz@WSX is on the list itself
+            raise ValidationError(_("密码太常见：这是常用密码之一"), code="password_too_common")
         cores = {
             core.strip(string.digits + string.punctuation + " ")
             for core in (lowered, lowered.translate(self._LETTERS))

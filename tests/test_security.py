@@ -76,6 +76,28 @@ def test_password_rules(password, message):
     assert any(message in m for m in exc.value.messages), exc.value.messages
 
 
+@pytest.mark.parametrize("password", ["1qaz@WSX", "!qaz2wsx", "film@123"])
+def test_common_passwords_as_typed_are_refused(password):
+    from django.contrib.auth.password_validation import validate_password
+
+    with pytest.raises(ValidationError) as exc:
+        validate_password(password, get_user_model()(username="li"))
+    assert exc.value.messages == ["密码太常见：这是常用密码之一"]
+
+
+def test_no_password_of_djangos_common_list_passes():
+    from django.contrib.auth.password_validation import validate_password
+
+    from portal.password_validation import DisguisedCommonPasswordValidator
+
+    refused = 0
+    for password in DisguisedCommonPasswordValidator().passwords:
+        with pytest.raises(ValidationError):
+            validate_password(password, get_user_model()(username="li"))
+        refused += 1
+    assert refused > 10000  # the whole list was read
+
+
 def test_a_good_password_passes():
     from django.contrib.auth.password_validation import validate_password
 
