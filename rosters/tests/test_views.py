@@ -672,6 +672,13 @@ def test_the_member_list_export_is_exactly_the_filtered_scoped_list(client, worl
     assert events[2].detail["filters"] == {"mobile": "false"}
     assert events[3].detail["scope"] == f"members?org={world.tree['other'].pk}"
 
+    # What was searched for is masked in the scope as in the filters, however it was written.
+    for q in ("139 1234 5678", "+86 158 0516 6826", "13912345678"):
+        client.get(url, {"q": q, "format": "csv"})
+        event = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
+        assert event.detail["scope"] == "members?q=" + event.detail["filters"]["q"]
+        assert "****" in event.detail["scope"] and q not in event.detail["scope"]
+
 
 def test_a_refused_import_says_what_it_could_have_done_not_what_it_did(client, world, eager):
     refused = RosterImport.objects.create(
