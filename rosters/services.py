@@ -48,6 +48,10 @@ ProgressCallback = Callable[[int, int], None]
 ANALYZE_AFTER = 5000
 # Rows staged, planned and written at a time, while the next ones are being read.
 BATCH_ROWS = 5000
+# Bad rows an import keeps with their problems and cells, for its reports; the others are
+# counted. A file whose every row is bad (the wrong sheet, a shifted header) would otherwise
+# hold millions of problems in memory and in one database row, and no one fixes them one by one.
+REPORTED_BAD_ROWS = 10_000
 # Runs of one queued import, the first included, before a worker dying under it fails it.
 IMPORT_RUNS = 2
 # Stored uploads of previews never confirmed are deleted after this long.
@@ -65,6 +69,8 @@ class _Outcome:
 
     problems: list[Problem] = field(default_factory=list)
     bad_rows: dict[int, list[str]] = field(default_factory=dict)  # row number -> cells as read
+    # Bad rows beyond REPORTED_BAD_ROWS: counted, their problems and cells not kept.
+    unlisted: int = 0
     read: int = 0
     created: int = 0
     updated: int = 0
@@ -74,6 +80,9 @@ class _Outcome:
     date_columns: frozenset[int] = frozenset()
 
     def add(self, number: int, cells: list[Any], problems: list[Problem], width: int) -> None:
+        if number not in self.bad_rows and len(self.bad_rows) >= REPORTED_BAD_ROWS:
+            self.unlisted += 1
+            return
         self.problems.extend(problems)
         if number not in self.bad_rows:
             shown = [display_value(c) for c in cells[:width]]
@@ -87,7 +96,7 @@ class _Outcome:
 
     @property
     def bad(self) -> int:
-        return len(self.bad_rows)
+        return len(self.bad_rows) + self.unlisted
 
 
 class _Clock:
@@ -236,6 +245,15 @@ def _finish(record: RosterImport, table: Table | None, outcome: _Outcome, status
                 for number, cells in sorted(outcome.bad_rows.items())
             ],
         }
+    if outcome.unlisted:
+        record.warnings = [
+            *record.warnings,
+            _(
+                "错误行太多：错误清单和错误行只列出前 %(listed)d 行，另有 %(unlisted)d 个错误行"
+                "未列出。请先检查文件是否选对、表头是否对齐，改正后重新导入"
+            )
+            % {"listed": len(outcome.bad_rows), "unlisted": outcome.unlisted},
+        ]
     record.message = import_summary(record)
     record.save()
 

@@ -216,6 +216,26 @@ def test_by_default_a_bad_row_means_nothing_is_written(roster_file, rows, counts
     assert bad["rows"][1][1][7] == "123" and bad["rows"][1][2].startswith("联系电话 123 格式不正确")
 
 
+def test_bad_rows_beyond_the_reported_number_are_counted_not_kept(
+    roster_file, homes, counts, monkeypatch
+):
+    monkeypatch.setattr(services, "REPORTED_BAD_ROWS", 3)
+    rows = member_rows(8, homes=homes)
+    for row in rows[:6]:
+        row["入党日期"] = "去年"
+        row["联系电话"] = "123"
+    record = run(roster_file(rows, fmt="csv"), skip_invalid=True)
+    assert (record.rows_read, record.rows_bad, record.rows_skipped) == (8, 6, 6)
+    assert (record.rows_created, counts()) == (2, (2, 2))
+    # The first three bad rows with all their problems; the other three only counted.
+    assert [e[:2] for e in record.errors] == [
+        [n, column] for n in (2, 3, 4) for column in ("联系电话", "入党日期")
+    ]
+    assert [r[0] for r in record.bad_rows["rows"]] == [2, 3, 4]
+    assert record.warnings[-1].startswith("错误行太多：错误清单和错误行只列出前 3 行，另有 3 个")
+    assert "错误 6" in record.message and "6 个错误行已跳过" in record.message
+
+
 def test_skip_invalid_imports_the_good_rows(roster_file, rows, counts):
     rows[2]["入党日期"] = "去年"
     record = run(roster_file(rows), skip_invalid=True)
