@@ -246,12 +246,26 @@ MASKS: dict[str, Callable[[Any], Any]] = {
     "birth_date": lambda value: mask_birth_date(value) if value else value,
     "contact_person": lambda value: mask_in_text(value) if value else value,
 }
+# Free text someone typed, where a phone or an ID number may sit among other words.
+for _free_text in (
+    "remarks",
+    "employer",
+    "destination_address",
+    "inflow_org_name",
+    "transferred_to",
+):
+    MASKS[_free_text] = MASKS["contact_person"]
+# The same, for one model's column: what was typed as the username of a failed sign-in may be
+# someone's phone or ID number (the access trail masks it likewise).
+MODEL_MASKS: dict[tuple[str, str], Callable[[Any], Any]] = {
+    ("portal.lockoutevent", "username"): MASKS["contact_person"],
+}
 # Encrypted columns: a new ciphertext of the same value (every save, a key rotation) is no change.
 ENCRYPTED = frozenset({"id_number"})
 
 
-def _masked(column: str, value: Any) -> Any:
-    mask = MASKS.get(column)
+def _masked(column: str, value: Any, event_model: str = "") -> Any:
+    mask = MODEL_MASKS.get((event_model.lower(), column)) or MASKS.get(column)
     return mask(value) if mask is not None else value
 
 
@@ -443,7 +457,12 @@ def event_changes(event) -> list[Change]:
             )
         }
     return [
-        Change(k, _masked(k, before), _masked(k, after), columns.get(k))
+        Change(
+            k,
+            _masked(k, before, event.pgh_model),
+            _masked(k, after, event.pgh_model),
+            columns.get(k),
+        )
         for k, (before, after) in sorted(
             pairs.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])
         )

@@ -264,6 +264,11 @@ class Lockout(AccessAttempt):
         verbose_name = _("登录失败记录")
         verbose_name_plural = _("登录失败记录")
 
+    def __str__(self) -> str:  # django-axes' is English, in UTC, and names the username typed
+        return _("登录失败记录 %(at)s") % {
+            "at": timezone.localtime(self.attempt_time).strftime("%Y-%m-%d %H:%M:%S")
+        }
+
 
 triggers.track(model_name="LockoutEvent", app_label="portal")(Lockout)
 

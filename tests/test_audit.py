@@ -757,6 +757,23 @@ def test_lockouts_unlocking_and_second_factors_are_in_the_trail(client):
     assert "key" not in columns
 
 
+def test_phones_and_id_numbers_typed_into_free_text_are_masked_in_the_trail(world, client):
+    from members.tests.factories import make_id_number
+
+    number = make_id_number()
+    services.member_update(member=world["member"], remarks=f"家属电话 13912345678，身份证 {number}")
+    # A phone or ID number typed as the username of a failed sign-in (no such account).
+    client.post(reverse("login"), {"username": number, "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
+    client.force_login(make_user(Role.AUDITOR, username="auditor4"))
+    html = client.get(reverse("audit:changes")).content.decode()
+    body = "\n".join(",".join(line) for line in export_csv(client))
+    for shown in (html, body):
+        assert "13912345678" not in shown and number not in shown
+        assert "139****5678" in shown and mask_id_number(number) in shown
+    lockout = client.get(reverse("audit:changes"), {"model": "portal.Lockout"}).content.decode()
+    assert "登录失败记录" in lockout and "Attempted Access" not in lockout
+
+
 def test_every_trail_table_refuses_updates_and_deletes():
     """Whatever is tracked, now or later: each event table carries its append-only trigger."""
     from portal.audit import event_models
