@@ -13,6 +13,7 @@ import contextlib
 import csv
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any, NamedTuple
@@ -432,10 +433,46 @@ def access_details(event, *, nested: bool = False) -> list[tuple[str, Any]]:
         if nested and isinstance(value, dict | list):
             text = value
         if key == "field" and event.object_type:  # a revealed field: its name in the model
-            with contextlib.suppress(LookupError, ValueError, FieldDoesNotExist):
-                text = str(apps.get_model(event.object_type)._meta.get_field(value).verbose_name)
+            with contextlib.suppress(LookupError, ValueError):
+                text = _field_name(event.object_type, value)
+        if key == "scope" and isinstance(value, str):
+            text = _scope_text(value)
         details.append((str(DETAIL_LABELS.get(key, key)), text))
     return details
+
+
+def _field_name(label: str, name: str) -> str:
+    """The Chinese name of a field of the model ``label`` or of a model hanging from it (the
+    contact person revealed on a member's page is their current mobility's)."""
+    model = apps.get_model(label)
+    for candidate in (model, *(r.related_model for r in model._meta.related_objects)):
+        with contextlib.suppress(FieldDoesNotExist):
+            return str(candidate._meta.get_field(name).verbose_name)
+    raise LookupError(name)
+
+
+# What an export covered, where it is not an organization's code or a list's filters.
+SCOPES = {
+    "ledger:all": _("全部台账"),
+    "audit:changes": _("变更记录"),
+    "audit:access": _("访问记录"),
+    "backup": _("数据库备份"),
+}
+IMPORT_DOWNLOADS = {"errors": _("错误清单"), "bad-rows": _("错误行")}
+
+
+def _scope_text(scope: str) -> str:
+    if scope in SCOPES:
+        return str(SCOPES[scope])
+    match = re.fullmatch(r"import:(\d+):([\w-]+)", scope)
+    if match and match[2] in IMPORT_DOWNLOADS:
+        return gettext("登记表导入 #%(n)s 的%(what)s") % {
+            "n": match[1],
+            "what": IMPORT_DOWNLOADS[match[2]],
+        }
+    if scope.startswith("members?"):
+        return gettext("党员名册筛选结果 %(filters)s") % {"filters": scope.removeprefix("members?")}
+    return scope
 
 
 def event_changes(event) -> list[Change]:
@@ -551,12 +588,22 @@ def change_row(e) -> list:
         context.get("ip", ""),
         context.get("method", ""),
         context.get("url", ""),
+        _source(context),
         model_name(e.pgh_obj_model),
         e.pgh_obj_id,
         str(LABELS.get(e.pgh_label, e.pgh_label)),
         _json(before),
         _json(after),
     ]
+
+
+def _source(context: dict) -> str:
+    """What made a change besides a request, as the page says it: an import, a command."""
+    if context.get("roster_import"):
+        return gettext("登记表导入 #%(n)s") % {"n": context["roster_import"]}
+    if context.get("command"):
+        return gettext("命令 %(c)s") % {"c": context["command"]}
+    return ""
 
 
 def access_row(e) -> list:
@@ -584,6 +631,7 @@ CHANGE_HEADER = [
     "IP 地址",
     "请求方法",
     "请求路径",
+    "来源",
     "对象类型",
     "对象编号",
     "操作",

@@ -317,11 +317,20 @@ def test_access_page_reads_in_chinese(world, client):
     record_access(kind=AccessEventKind.TOKEN_REFUSED, reason="revoked", token="大屏", locked=True)
     record_access(kind=AccessEventKind.EXPORT, scope="ledger:all", rows=12, source="command")
     record_access(kind=AccessEventKind.EXPORT, scope="members?q=甲", filters={"q": "甲"}, rows=1)
+    # The contact person is the member's current mobility's field.
+    record_access(kind=AccessEventKind.REVEAL, obj=world["member"], field="contact_person")
+    record_access(kind=AccessEventKind.EXPORT, scope="import:7:bad-rows", rows=3)
+    record_access(kind=AccessEventKind.EXPORT, scope="audit:access", rows=3)
     client.force_login(make_user(Role.AUDITOR))
     rows = client.get(reverse("audit:access")).content.decode().split("<tbody")[1]
     for shown in (
         f"党员 #{world['member'].pk}",
         "字段：联系电话",
+        "字段：联系人",
+        "范围：全部台账",
+        "范围：党员名册筛选结果 q=甲",
+        "范围：登记表导入 #7 的错误行",
+        "范围：访问记录",
         "原因：令牌已吊销",
         "令牌：大屏",
         "地址已锁定：是",
@@ -330,7 +339,9 @@ def test_access_page_reads_in_chinese(world, client):
         "筛选条件：{&quot;q&quot;: &quot;甲&quot;}",  # a member-list export's filters
     ):
         assert shown in rows, shown
-    for code in ("members.member", "reason", "revoked", "locked", "command", "phone"):
+    for code in ("members.member", "reason", "revoked", "locked", "command", "phone", "contact"):
+        assert code not in rows, code
+    for code in ("ledger:all", "import:7", "audit:access"):
         assert code not in rows, code
 
 
@@ -603,6 +614,12 @@ def test_the_page_says_where_each_change_came_from(world, auditor_client):
     assert f"POST {outflow}" in html
     assert "登记表导入 #7" in html
     assert "命令 rotate_encryption_keys" in html
+    # The CSV says it too.
+    sources = {
+        (r["请求方法"], r["请求路径"], r["来源"]) for r in change_dicts(export_csv(auditor_client))
+    }
+    assert {("", "", "登记表导入 #7"), ("", "", "命令 rotate_encryption_keys")} <= sources
+    assert ("POST", outflow, "") in sources
 
 
 def test_an_accounts_access_events_include_its_command_line_ones(auditor_client):
@@ -721,7 +738,7 @@ def test_an_export_is_watermarked_and_recorded_with_its_rows(world, auditor_clie
     lines = export_csv(auditor_client, "access", kind=AccessEventKind.EXPORT)
     assert lines[0][0].startswith("导出人 auditor3 导出时间 ")
     assert len(lines) - 2 == 1  # the first export; this one is recorded after its rows were read
-    detail = {"范围": "audit:changes", "行数": "2", "筛选条件": {"model": "members.Member"}}
+    detail = {"范围": "变更记录", "行数": "2", "筛选条件": {"model": "members.Member"}}
     assert json.loads(lines[2][7]) == detail
     latest = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
     assert latest.detail["rows"] == 1 and latest.detail["scope"] == "audit:access"
