@@ -416,7 +416,7 @@ DETAIL_VALUES = {
         "absolute": _("登录超过最长时限"),  # a session that outlived its absolute lifetime
         "locked_out": _("失败次数过多，用户名与地址已锁定"),  # a sign-in django-axes refused
     },
-    "source": {"command": _("命令行")},
+    "source": {"command": _("命令行"), "api": _("接口（登录会话）")},
 }
 
 

@@ -266,6 +266,23 @@ def test_session_users_are_scoped_too(world):
     assert auditor.get("/api/v1/organizations/").json()["results"] == []
 
 
+def test_pages_of_lists_pulled_with_a_session_are_recorded_as_exports(world):
+    client = APIClient()
+    user = make_user(Role.COUNTY_ADMIN, world["tree"]["root"], username="county9")
+    client.force_login(user)  # a signed-in user's browser session, no token
+    assert len(all_names(client, page_size=3)) == 4
+    member = world["members"][0]
+    assert client.get(f"/api/v1/members/{member.pk}/").status_code == 200
+    exports = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).order_by("pk")
+    assert [(e.username, e.detail["source"], e.detail["rows"]) for e in exports] == [
+        ("county9", "api", 3),
+        ("county9", "api", 1),
+    ]
+    assert exports[0].detail["scope"] == "/api/v1/members/"
+    assert exports[0].path.startswith("/api/v1/members/?page_size=3")
+    assert not AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE).exists()
+
+
 def test_organizations_endpoint_is_scoped(world):
     client, _ = token_client(world["tree"]["township"])
     codes = [row["code"] for row in client.get("/api/v1/organizations/").json()["results"]]

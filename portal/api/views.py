@@ -10,7 +10,11 @@ from portal.models import ApiToken
 class TokenUseRecorded:
     """Records every call a token makes, with its status and, when it got data, the number of
     rows: probing for ids (404) or filters (400) is recorded too. Calls refused for the rate
-    (429) are not: they read nothing, and recording them would let a token flood the trail."""
+    (429) are not: they read nothing, and recording them would let a token flood the trail.
+
+    Signed-in staff calling the API with their session (no token) are recorded when they get a
+    page of a list: that is an export, as the list pages' export button is.
+    """
 
     counts_rows = True  # False where the answer is no rows (the API's root: its links)
 
@@ -20,17 +24,25 @@ class TokenUseRecorded:
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         token = self.token()
+        data = response.data if response.status_code == 200 and self.counts_rows else None
+        paged = isinstance(data, dict) and "results" in data
         if token is not None and response.status_code != 429:
             detail = {"token": token.name, "status": response.status_code}
-            if response.status_code == 200 and self.counts_rows:
-                data = response.data
-                paged = isinstance(data, dict) and "results" in data
+            if data is not None:
                 detail["rows"] = len(data["results"]) if paged else 1
             record_access(
                 kind=AccessEventKind.TOKEN_USE,
                 request=request,
                 unmasked=token.unmasked,
                 **detail,
+            )
+        elif token is None and paged and request.user.is_authenticated:
+            record_access(
+                kind=AccessEventKind.EXPORT,
+                request=request,
+                source="api",
+                scope=request.path,
+                rows=len(data["results"]),
             )
         return response
 
