@@ -6,9 +6,13 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+import pghistory
+import pghistory.config
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
+from django.core.handlers.asgi import ASGIRequest as DjangoASGIRequest
+from django.core.handlers.wsgi import WSGIRequest as DjangoWSGIRequest
 from django.db import connection
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
@@ -16,6 +20,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from pghistory import middleware as pghistory_middleware
 from pghistory.middleware import HistoryMiddleware
 
 from .access import client_ip
@@ -180,8 +185,39 @@ class PasswordChangeRequiredMiddleware:
         return self.get_response(request)
 
 
+class _AuditedRequest:
+    """A request that names its user in the trail's context whenever its user is set: signing
+    in (django.contrib.auth.login) and DRF's authentication set it inside the view, after the
+    middleware opened the context. django-pghistory's request class updates the id alone; the
+    failures a successful sign-in clears would then have no operator's name."""
+
+    def __setattr__(self, attr, value):
+        if attr == "user":
+            signed_in = value is not None and getattr(value, "is_authenticated", False)
+            pghistory.context(username=value.get_username() if signed_in else "")
+        super().__setattr__(attr, value)
+
+
+class _AuditedWSGIRequest(_AuditedRequest, pghistory_middleware.WSGIRequest):
+    pass
+
+
+class _AuditedASGIRequest(_AuditedRequest, pghistory_middleware.ASGIRequest):
+    pass
+
+
 class AuditContextMiddleware(HistoryMiddleware):
     """Attach who, from where and which request to every change the database trail records."""
+
+    def __call__(self, request):
+        if request.method not in pghistory.config.middleware_methods():
+            return self.get_response(request)
+        with pghistory.context(**self.get_context(request)):
+            if isinstance(request, DjangoWSGIRequest):
+                request.__class__ = _AuditedWSGIRequest
+            elif isinstance(request, DjangoASGIRequest):
+                request.__class__ = _AuditedASGIRequest
+            return self.get_response(request)
 
     def get_context(self, request):
         user = getattr(request, "user", None)

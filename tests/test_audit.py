@@ -791,6 +791,21 @@ def test_phones_and_id_numbers_typed_into_free_text_are_masked_in_the_trail(worl
     assert "登录失败记录" in lockout and "Attempted Access" not in lockout
 
 
+def test_failures_a_sign_in_clears_are_cleared_in_the_name_of_who_signed_in(client):
+    from django.apps import apps
+
+    make_user(username="li", password="Secret#2026pw")
+    login = reverse("login")
+    client.post(login, {"username": "li", "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
+    response = client.post(
+        login, {"username": "li", "password": "Secret#2026pw"}, REMOTE_ADDR="10.0.0.9"
+    )
+    assert response.status_code == 302
+    cleared = apps.get_model("portal", "LockoutEvent").objects.get(pgh_label="delete")
+    assert cleared.pgh_context["username"] == "li"
+    assert cleared.pgh_context["user"] is not None
+
+
 def test_every_trail_table_refuses_updates_and_deletes():
     """Whatever is tracked, now or later: each event table carries its append-only trigger."""
     from portal.audit import event_models
