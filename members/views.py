@@ -28,9 +28,16 @@ from .models import Member, Mobility
 REVEALABLE = {
     "id_number": _("公民身份号码"),
     "phone": _("联系电话"),
-    # The current mobility's contact: free text, often a name and a phone (masked on pages).
+    # Free text where someone may have typed a phone or an ID number (masked inside it on
+    # pages): the current mobility's contact (often a name and a phone), address and employer,
+    # and the member's remarks.
     "contact_person": _("联系人"),
+    "destination_address": _("详细地址"),
+    "employer": _("工作单位"),
+    "remarks": _("备注"),
 }
+# Those of them that are the current mobility's.
+CURRENT_MOBILITY_REVEALABLE = frozenset({"contact_person", "destination_address", "employer"})
 
 # The mobility actions, in button order: (action, URL name, label).
 ACTIONS = (
@@ -124,9 +131,9 @@ class MemberRevealView(ScopedMixin, SingleObjectMixin, View):
             raise PermissionDenied(_("您没有查看敏感信息的权限"))
         record_access(kind=AccessEventKind.REVEAL, request=request, obj=member, field=field)
         context = {"member": member, "field": field, "label": REVEALABLE[field]}
-        if field == "contact_person":
+        if field in CURRENT_MOBILITY_REVEALABLE:
             current = member.mobilities.current().first()
-            context["value"] = current.contact_person if current else ""
+            context["value"] = getattr(current, field) if current else ""
         else:
             context["value"] = getattr(member, field)
         # htmx swaps the fragment into the detail page; without JavaScript a page shows it.
@@ -182,16 +189,17 @@ class MobilityUpdateView(MemberServiceView):
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
-        # The form shows the contact person as stored, to be edited: a phone in it is seen in
-        # clear, which is recorded like a reveal on the member's page (writers may reveal).
-        contact = self.current.contact_person if response.status_code == 200 else ""
-        if contact and mask_in_text(contact) != contact:
-            record_access(
-                kind=AccessEventKind.REVEAL,
-                request=request,
-                obj=self.object,
-                field="contact_person",
-            )
+        # The form shows the free text as stored, to be edited: a phone or ID number in it is
+        # seen in clear, which is recorded like a reveal on the member's page (writers may
+        # reveal), once for each field holding one.
+        if response.status_code != 200:
+            return response
+        for field in sorted(CURRENT_MOBILITY_REVEALABLE):
+            text = getattr(self.current, field)
+            if text and mask_in_text(text) != text:
+                record_access(
+                    kind=AccessEventKind.REVEAL, request=request, obj=self.object, field=field
+                )
         return response
 
     def perform(self, form):

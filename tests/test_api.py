@@ -124,9 +124,17 @@ def test_id_number_and_phone_masked_unless_token_is_unmasked(world):
     assert row["phone"] == member.phone[:3] + "****" + member.phone[-4:]
     # A phone in the current mobility's contact person too.
     away = world["members"][0]
-    away.mobilities.current().update(contact_person="孙荣海 17326678980")
+    away.mobilities.current().update(
+        contact_person="孙荣海 17326678980",
+        employer="西安某公司（电话 029-88881234）",
+        destination_address=f"雁塔区某路 1 号，房东身份证 {member.id_number}",
+    )
     mobility = client.get(f"/api/v1/members/{away.pk}/").json()["current_mobility"]
     assert mobility["contact_person"] == "孙荣海 173****8980"
+    assert mobility["employer"] == "西安某公司（电话 029-****1234）"
+    assert mobility["destination_address"] == (
+        f"雁塔区某路 1 号，房东身份证 {member.id_number[:4]}{'*' * 10}{member.id_number[-4:]}"
+    )
     # The birth date too: with the masked number's ends, it would give back all but 2 digits.
     assert row["birth_date"] == f"{member.birth_date.year}-**-**"
     assert member.id_number[6:14] not in str(row)

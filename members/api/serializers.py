@@ -33,7 +33,8 @@ class MobilitySerializer(ValidatedModelSerializer):
 
 
 class MemberSerializer(ValidatedModelSerializer):
-    """党员，附当前外出登记（未外出时为空）。身份证号、电话、联系人中的电话默认脱敏，出生日期只给年份；创建时允许查看完整信息的令牌返回完整信息。"""
+    """党员，附当前外出登记（未外出时为空）。身份证号、电话，以及联系人、详细地址、工作单位中的
+    电话和身份证号默认脱敏，出生日期只给年份；创建时允许查看完整信息的令牌返回完整信息。"""
 
     home_org_code = serializers.CharField(source="home_org.code", read_only=True)
     home_org_name = serializers.CharField(source="home_org.name", read_only=True)
@@ -83,7 +84,8 @@ class MemberSerializer(ValidatedModelSerializer):
             data["id_number"] = mask_id_number(data["id_number"])
             data["birth_date"] = mask_birth_date(data["birth_date"])
             data["phone"] = mask_phone(data["phone"])
-            if data["current_mobility"]:  # the contact's phone, in free text
+            if data["current_mobility"]:  # phones and ID numbers typed into free text
                 mobility = data["current_mobility"]
-                mobility["contact_person"] = mask_in_text(mobility["contact_person"])
+                for field in ("contact_person", "destination_address", "employer"):
+                    mobility[field] = mask_in_text(mobility[field])
         return data

@@ -349,6 +349,28 @@ def test_a_phone_in_the_contact_person_is_masked_and_revealed_like_the_members(c
     assert "村委会" in detail and url not in detail
 
 
+@pytest.mark.parametrize(
+    ("field", "on_mobility"),
+    [("employer", True), ("destination_address", True), ("remarks", False)],
+)
+def test_phones_typed_into_other_free_text_are_masked_and_revealed(
+    client, world, field, on_mobility
+):
+    east = world.members["east"]
+    text = "家属 13912345678"
+    if on_mobility:
+        east.mobilities.current().update(**{field: text})
+    else:
+        type(east).objects.filter(pk=east.pk).update(**{field: text})
+    as_user(client, world, "secretary")
+    detail = html(client.get(reverse("members:detail", args=[east.pk])))
+    assert "家属 139****5678" in detail and "13912345678" not in detail
+    url = reverse("members:reveal", args=[east.pk, field])
+    assert url in detail
+    assert text in html(client.post(url, HTTP_HX_REQUEST="true"))
+    assert AccessEvent.objects.get(kind=AccessEventKind.REVEAL).detail == {"field": field}
+
+
 def test_the_mobility_form_showing_a_phone_in_the_contact_person_records_a_reveal(client, world):
     east = world.members["east"]
     east.mobilities.current().update(contact_person="孙荣海 173-2667-8980")
@@ -362,6 +384,13 @@ def test_the_mobility_form_showing_a_phone_in_the_contact_person_records_a_revea
     east.mobilities.current().update(contact_person="村委会")
     client.get(url)
     assert AccessEvent.objects.filter(kind=AccessEventKind.REVEAL).count() == 1
+    # One reveal for each field holding a number.
+    east.mobilities.current().update(
+        employer="某厂 13912345678", destination_address="某路 0359-5123456"
+    )
+    assert "某厂 13912345678" in html(client.get(url))
+    fields = AccessEvent.objects.filter(kind=AccessEventKind.REVEAL).order_by("pk")[1:]
+    assert [e.detail["field"] for e in fields] == ["destination_address", "employer"]
 
 
 def test_reveal_without_htmx_shows_a_page(client, world):
