@@ -155,6 +155,9 @@ class PasswordState(models.Model):
     must_change = models.BooleanField(
         _("须由本人修改"), default=False, help_text=_("管理员设置的初始密码，首次登录时须修改")
     )
+    # An administrator can take password sign-in away (the back office's "unset password"):
+    # the account keeps its row, its password no longer works (portal.signals keeps this).
+    usable = models.BooleanField(_("可用密码登录"), default=True)
 
     class Meta:
         verbose_name = _("密码状态")

@@ -83,7 +83,8 @@ class PasswordAgeValidator:
         from .models import PasswordState
 
         PasswordState.objects.update_or_create(
-            user=user, defaults={"changed_at": timezone.now(), "must_change": False}
+            user=user,
+            defaults={"changed_at": timezone.now(), "must_change": False, "usable": True},
         )
 
     def get_help_text(self):

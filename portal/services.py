@@ -150,6 +150,18 @@ def password_set_by_admin(user) -> None:
     )
 
 
+def password_usability_kept(user) -> None:
+    """Keep ``PasswordState.usable`` (and so the trail) in step with whether ``user``'s
+    password can sign in: an administrator taking password sign-in away changes only the hash,
+    which the trail leaves out. No write when nothing changed."""
+    usable = user.has_usable_password()
+    updated = PasswordState.objects.filter(user=user).exclude(usable=usable).update(usable=usable)
+    if not updated and not usable:
+        PasswordState.objects.get_or_create(
+            user=user, defaults={"changed_at": timezone.now(), "usable": False}
+        )
+
+
 def password_change_due(user) -> str:
     """Why ``user`` must change their password before anything else: ``DUE_INITIAL``,
     ``DUE_EXPIRED`` or "" (nothing due). A password set before the portal kept dates is

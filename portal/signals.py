@@ -1,13 +1,16 @@
-"""Cross-cutting infrastructure only: access events for logins, failures and logouts, and at
-login, whether the password must be changed first."""
+"""Cross-cutting infrastructure only: access events for logins, failures and logouts, at
+login whether the password must be changed first, and whether a saved account's password can
+still sign in."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from .access import record_access
 from .choices import AccessEventKind
 from .middleware import CHANGE_DUE_KEY
-from .services import password_change_due
+from .services import password_change_due, password_usability_kept
 
 
 @receiver(user_logged_in, dispatch_uid="portal_login_event")
@@ -45,3 +48,9 @@ def _login_failed(sender, credentials, request=None, **kwargs):
         username=str(credentials.get("username", ""))[:150],
         **locked,
     )
+
+
+@receiver(post_save, sender=get_user_model(), dispatch_uid="portal_password_usable")
+def _account_saved(sender, instance, update_fields=None, **kwargs):
+    if update_fields is None or "password" in update_fields:
+        password_usability_kept(instance)

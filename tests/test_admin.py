@@ -264,3 +264,36 @@ def test_the_compiled_catalog_is_the_one_in_the_po_file():
         compiled = gettext.GNUTranslations(handle)._catalog
     assert len(pairs) >= 7
     assert {k: v for k, v in compiled.items() if k} == pairs
+
+
+def test_taking_password_sign_in_away_is_in_the_trail(client, system_admin):
+    from django.apps import apps
+
+    clerk = get_user_model().objects.create_user("clerk6", password=PASSWORD)
+    response = client.post(
+        f"/admin/auth/user/{clerk.pk}/password/",
+        {"usable_password": "false", "unset-password": "禁用基于密码的认证"},
+    )
+    assert response["Location"] == f"/admin/auth/user/{clerk.pk}/change/"
+    clerk.refresh_from_db()
+    assert not clerk.has_usable_password()
+    events = apps.get_model("portal", "PasswordStateEvent").objects.filter(pgh_obj_id=clerk.pk)
+    latest = events.latest("pgh_id")
+    assert latest.usable is False and latest.pgh_context["username"] == "sysadm"
+    # Given a password again, the account can sign in with it, and the trail says so too.
+    client.post(
+        f"/admin/auth/user/{clerk.pk}/password/",
+        {
+            "usable_password": "true",
+            "password1": "Another#2026pw",
+            "password2": "Another#2026pw",
+            "set-password": "设置密码",
+        },
+    )
+    assert events.latest("pgh_id").usable is True
+    # Saving an account without touching its password writes nothing more.
+    count = events.count()
+    clerk.refresh_from_db()
+    clerk.first_name = "小"
+    clerk.save()
+    assert events.count() == count
