@@ -299,10 +299,28 @@ def _pick_sheet(names: list[str], sheet: str | int | None) -> int:
 
 
 _CELL_REF_RE = re.compile(rb'\br="([A-Z]{1,3})(\d{1,7})"')
-# Without a leading \b, so that the regex engine can hunt for the literal r=" (ten times faster
-# over a sheet's megabytes); the character before is checked on the few matches instead.
-_WIDE_REF_RE = re.compile(rb'r="([A-Z]{2,3})(\d{1,7})"')
-_ROW_REF_RE = re.compile(rb'\br="(\d{1,7})"')
+# The sheet's own XML, read as an XML parser (and python-calamine) reads it: attributes in any
+# order, after any XML whitespace, with either quote, spaces around "=". A reference is letters
+# (either case: calamine reads "xfd1" as XFD1) and digits, leading zeros allowed.
+# What may follow an element's name in its start tag.
+_AFTER_NAME = (b" ", b"\t", b"\r", b"\n", b">", b"/")
+_ATTR_RE = re.compile(
+    rb"""[ \t\r\n]+([^ \t\r\n=/>]+)[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')"""
+)
+# The rest of a start tag after its name; ">" may stand in a quoted value, "<" may not (one
+# character at a time: no nested repetition to backtrack through on a tag cut short).
+_TAG_REST_RE = re.compile(rb"""(?:[^"'<>]|"[^"<]*"|'[^'<]*')*>""")
+_REF_RE = re.compile(rb"([A-Za-z]+)(\d+)")
+# An r attribute whose column has two letters or more, wherever it stands; the tag around it
+# is parsed on the few matches (a literal r first, so that the regex engine hunts for it).
+_WIDE_REF_RE = re.compile(rb"""r[ \t\r\n]*=[ \t\r\n]*["'][A-Za-z]{2}""")
+# What a cell without a value holds (written by excelize and other writers that never
+# self-close): nothing, or an empty <v> of a type python-calamine reads as empty.
+_NO_VALUE_RE = re.compile(
+    rb"[ \t\r\n]*(<(?:[\w.-]+:)?v[ \t\r\n]*></(?:[\w.-]+:)?v[ \t\r\n]*>[ \t\r\n]*)?"
+    rb"</(?:[\w.-]+:)?c[ \t\r\n]*>"
+)
+_EMPTY_V_TYPES = (None, b"n", b"s", b"b", b"e", b"inlineStr")
 _PREFIX_RE = re.compile(rb"<(\w+:)?sheetData\b")
 _ERROR_TYPE_RE = re.compile(rb"""\bt=["']e["']""")
 _VALUE_RE = re.compile(rb"<(?:\w+:)?v>([^<]{0,64})</")
@@ -310,9 +328,18 @@ _VALUE_RE = re.compile(rb"<(?:\w+:)?v>([^<]{0,64})</")
 
 def _column_index(letters: bytes) -> int:
     index = 0
-    for char in letters:
+    for char in letters.upper():
         index = index * 26 + (char - 64)
     return index
+
+
+def _attributes(seg: bytes, name_end: int, tag_end: int) -> dict[bytes, bytes]:
+    """The attributes of the start tag whose name ends at ``name_end``."""
+    attributes: dict[bytes, bytes] = {}
+    for match in _ATTR_RE.finditer(seg, name_end, tag_end):
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        attributes[match.group(1)] = value  # a repeated name: the last, as calamine
+    return attributes
 
 
 class _ExtentScanner:
@@ -320,8 +347,8 @@ class _ExtentScanner:
 
     Rows come in ascending order in a worksheet, so the last filled cell of the last segment
     that has one gives the last row; only cells with two- or three-letter columns are looked
-    at for the width, which keeps this fast on ordinary sheets. Cells written as ``<c .../>``
-    (formatting only, no value) are ignored, as calamine ignores them.
+    at for the width, which keeps this fast on ordinary sheets. Cells without a value
+    (``<c .../>``, ``<c ...></c>``, an empty ``<v>``) are ignored, as calamine ignores them.
     """
 
     def __init__(self) -> None:
@@ -363,29 +390,54 @@ class _ExtentScanner:
         if b't="e"' in seg or b"t='e'" in seg:  # a plain search first: rare, and fast
             self._errors(seg)
         for match in _WIDE_REF_RE.finditer(seg):
-            before = seg[match.start() - 1 : match.start()] if match.start() else b""
-            if before.isalnum() or before == b"_":
-                continue  # the end of another attribute's name (an r=" not starting a word)
-            end = seg.find(b">", match.end())
-            if end > 0 and seg[end - 1 : end] != b"/":
-                self.width = max(self.width, _column_index(match.group(1)))
-        open_tag = b"<" + self.prefix + b"c "
+            start = seg.rfind(b"<", 0, match.start())  # "<" never stands in a value
+            cell = self._cell(seg, start) if start >= 0 else None
+            if cell is not None and cell[1]:
+                self.width = max(self.width, _column_index(cell[1]))
+        open_tag = b"<" + self.prefix + b"c"
         pos = seg.rfind(open_tag)
         while pos >= 0:
-            end = seg.find(b">", pos)
-            if end > 0 and seg[end - 1 : end] != b"/":
-                tag = seg[pos:end]
-                ref = _CELL_REF_RE.search(tag)
-                if ref:
-                    self.last_row = max(self.last_row, int(ref.group(2)))
-                else:
-                    row_tag = seg.rfind(b"<" + self.prefix + b"row", 0, pos)
-                    if row_tag >= 0:
-                        row_ref = _ROW_REF_RE.search(seg, row_tag, seg.find(b">", row_tag))
-                        if row_ref:
-                            self.last_row = max(self.last_row, int(row_ref.group(1)))
+            cell = self._cell(seg, pos)
+            if cell is not None:
+                row, _letters = cell
+                if row is None:
+                    row = self._row_of(seg, pos)
+                self.last_row = max(self.last_row, row or 0)
                 return
             pos = seg.rfind(open_tag, 0, pos)
+
+    def _cell(self, seg: bytes, pos: int) -> tuple[int | None, bytes] | None:
+        """(row, column letters) of the cell whose start tag is at ``pos`` if it holds a value;
+        None if it does not, or is no cell. The row is None for a cell without a reference."""
+        name_end = pos + len(self.prefix) + 2
+        if seg[pos:name_end] != b"<" + self.prefix + b"c" or (
+            seg[name_end : name_end + 1] not in _AFTER_NAME
+        ):
+            return None
+        rest = _TAG_REST_RE.match(seg, name_end)
+        if rest is None or seg[rest.end() - 2 : rest.end()] == b"/>":
+            return None  # not a whole tag, or a cell with formatting only
+        attributes = _attributes(seg, name_end, rest.end())
+        empty = _NO_VALUE_RE.match(seg, rest.end())
+        if empty and (not empty.group(1) or attributes.get(b"t") in _EMPTY_V_TYPES):
+            return None
+        ref = _REF_RE.fullmatch(attributes.get(b"r", b""))
+        if ref is None:
+            return None, b""
+        return int(ref.group(2)), ref.group(1)
+
+    def _row_of(self, seg: bytes, pos: int) -> int | None:
+        """The number of the row around the cell at ``pos``, from the row's r attribute."""
+        row_tag = b"<" + self.prefix + b"row"
+        start = seg.rfind(row_tag, 0, pos)
+        while start >= 0:
+            name_end = start + len(row_tag)
+            rest = _TAG_REST_RE.match(seg, name_end)
+            if seg[name_end : name_end + 1] in _AFTER_NAME and rest:
+                number = _attributes(seg, name_end, rest.end()).get(b"r", b"")
+                return int(number) if number.isdigit() else None
+            start = seg.rfind(row_tag, 0, start)
+        return None
 
     def _errors(self, seg: bytes) -> None:
         open_tag = b"<" + self.prefix + b"c"

@@ -616,3 +616,90 @@ def test_a_stray_value_far_to_the_right_is_refused_before_parsing(
         assert "范围过大" in refused(far)
     else:
         assert len(read(far)[1]) == 3
+
+
+def _with_stray(tmp_path, fragment: str, *, before: str = "</sheetData>"):
+    """The three-row roster with ``fragment`` written into its sheet XML before ``before``."""
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    stray = lambda xml: xml.replace(before, fragment + before, 1)  # noqa: E731
+    return rewrite_zip(path, tmp_path / "stray.xlsx", {"xl/worksheets/sheet1.xml": stray})
+
+
+VALUE = "<is><t>x</t></is></c></row>"
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        f"<row r='5000'><c r='A5000' t='inlineStr'>{VALUE}",
+        f'<row r="5000"><c\tr="A5000" t="inlineStr">{VALUE}',
+        f'<row r="5000"><c\nt="inlineStr"\r\nr = "A5000">{VALUE}',
+        f'<row r="5000"><c r="a5000" t="inlineStr">{VALUE}',
+        f'<row r="5000"><c r="A00000005000" t="inlineStr">{VALUE}',
+        # A "/>" inside a quoted value does not end the tag.
+        f'<row r="5000"><c r="A5000" x="/>" t="inlineStr">{VALUE}',
+        # An r inside another attribute's value is not the cell's reference.
+        f'<row r="5000"><c x=" r=\'A1\'" r=\'A5000\' t="inlineStr">{VALUE}',
+        # A cell without a reference is in its row.
+        f"<row\nr='5000'><c t=\"inlineStr\">{VALUE}",
+    ],
+)
+def test_a_far_row_is_found_however_the_xml_is_written(tmp_path, settings, fragment):
+    """Quotes, whitespace and attribute order as any XML parser (and python-calamine) reads
+    them: the audit's single-quoted r='XFD1048576' made calamine ask for 549 GB and abort."""
+    settings.ROSTER_MAX_SHEET_CELLS = 26 * 4000
+    message = refused(_with_stray(tmp_path, fragment))
+    assert "第 5000 行" in message and "范围过大" in message
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "<c r='XFD4' t='inlineStr'><is><t>x</t></is></c>",
+        '<c\tr="xfd4" t="inlineStr"><is><t>x</t></is></c>',
+        '<c t="n"\nr =\n"XFD4"><v>1</v></c>',
+    ],
+)
+def test_a_far_column_is_found_however_the_xml_is_written(tmp_path, settings, cell):
+    settings.ROSTER_MAX_SHEET_CELLS = 4 * 1000
+    assert "范围过大" in refused(_with_stray(tmp_path, cell, before="</row></sheetData>"))
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "<row r='1048576'><c r='XFD1048576' t='inlineStr'><is><t>x</t></is></c></row>",
+        '<row r="1048576"><c\tr="A1048576" t="inlineStr"><is><t>x</t></is></c></row>',
+    ],
+)
+def test_the_audits_million_row_sheets_are_refused_before_parsing(tmp_path, fragment):
+    message = refused(_with_stray(tmp_path, fragment))
+    assert "第 1048576 行" in message and "范围过大" in message
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        '<c r="A1048576" s="0"></c>',
+        '<c r="U1048576" s="0"><v></v></c>',
+        '<c r="XFD1048576" t="s">\n  <v></v>\n</c>',
+        '<c r="XFD1048576" s="0" t="inlineStr"><v></v></c>',
+    ],
+)
+def test_cells_without_a_value_far_below_are_harmless(tmp_path, cell):
+    """Writers built on Go's encoding/xml (excelize) never self-close an empty cell."""
+    path = _with_stray(tmp_path, f'<row r="1048576">{cell}</row>')
+    assert len(read(path)[1]) == 3
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        '<c r="A5000" t="str"><v></v></c>',  # an empty string: calamine counts it
+        '<c r="A5000"><v> </v></c>',
+        '<c r="A5000" t="inlineStr"><is><t></t></is></c>',
+    ],
+)
+def test_cells_python_calamine_counts_are_not_taken_for_empty(tmp_path, settings, cell):
+    settings.ROSTER_MAX_SHEET_CELLS = 26 * 4000
+    assert "范围过大" in refused(_with_stray(tmp_path, f'<row r="5000">{cell}</row>'))
