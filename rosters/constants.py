@@ -7,6 +7,13 @@ ROSTER_MAX_UPLOAD_MB = 20
 # ROSTER_MAX_COMPRESSION_RATIO). A 100,000-row roster unpacks to about 120 MB at a ratio of 12.
 ROSTER_MAX_UNPACKED_MB = 600
 ROSTER_MAX_COMPRESSION_RATIO = 200
+# An .xlsx's shared strings (the text of its cells, which python-calamine loads whole before any
+# sheet) may hold at most this many megabytes and entries (ROSTER_MAX_SHARED_STRINGS_MB,
+# ROSTER_MAX_SHARED_STRINGS). A 100,000-row roster written with shared strings has 9 MB in 315,000
+# entries, and a 20 MB upload holds about twice as many rows; the limits leave ten times that room
+# and keep the reader's memory near 200 MB, where a 600 MB table of one-letter strings took 2 GB.
+ROSTER_MAX_SHARED_STRINGS_MB = 100
+ROSTER_MAX_SHARED_STRINGS = 3_000_000
 # The xlsx reader holds a sheet as a dense grid from A1 to its last filled cell: a stray value in
 # row 1,048,576 would ask for billions of cells. Refused above this many (ROSTER_MAX_SHEET_CELLS).
 ROSTER_MAX_SHEET_CELLS = 10_000_000

@@ -469,6 +469,24 @@ def _zip_bomb() -> RosterFileError:
     )
 
 
+# An entry of a shared strings table whose namespace has a prefix (<x:si>): its start tag only.
+_PREFIXED_SI_RE = re.compile(rb"<[A-Za-z_][\w.-]{0,15}:si[ \t\r\n/>]")
+_PREFIXED_SI_TAIL = 20
+
+
+def _is_shared_strings(info: zipfile.ZipInfo) -> bool:
+    return PurePosixPath(info.filename).name.lower() == "sharedstrings.xml"
+
+
+def _too_much_text() -> RosterFileError:
+    return RosterFileError(
+        _(
+            "文件中的文字内容异常庞大（共享字符串表过大），不像是一份登记表，已拒绝读取；"
+            "如确为登记表，请拆分成几个文件分别导入"
+        )
+    )
+
+
 def check_xlsx(
     stream: IO[bytes], sheet: str | int | None
 ) -> tuple[_Sheets, dict[int, list[tuple[int, str]]]]:
@@ -499,6 +517,10 @@ def check_xlsx(
             ratio = info.file_size / max(info.compress_size, 1)
             if info.file_size > _CHUNK and ratio > max_ratio:
                 raise _zip_bomb()
+        max_strings_bytes = limit("ROSTER_MAX_SHARED_STRINGS_MB") * 1024 * 1024
+        max_strings = limit("ROSTER_MAX_SHARED_STRINGS")
+        if any(_is_shared_strings(i) and i.file_size > max_strings_bytes for i in infos.values()):
+            raise _too_much_text()
         sheets = _xlsx_sheets(zf, infos)
         names = [name for name, _path, _hidden in sheets]
         index = _pick_sheet(names, sheet)
@@ -507,7 +529,9 @@ def check_xlsx(
         unpacked = 0
         for info in infos.values():
             scan = info.filename == sheet_path
-            entry_bytes = 0
+            strings = _is_shared_strings(info)
+            entry_bytes = entries = 0
+            tail = b""
             try:
                 with zf.open(info) as handle:
                     while chunk := handle.read(_CHUNK):
@@ -517,6 +541,15 @@ def check_xlsx(
                             raise _zip_bomb()
                         if scan:
                             scanner.feed(chunk)
+                        if strings:
+                            # Entries (<si>, <si/>, <x:si>), counted across the pieces' seams.
+                            piece = tail + chunk  # a whole mark never fits in the tail
+                            entries += piece.count(b"<si")
+                            if b":si" in piece:
+                                entries += len(_PREFIXED_SI_RE.findall(piece))
+                            tail = chunk[-_PREFIXED_SI_TAIL:]
+                            if entries > max_strings:
+                                raise _too_much_text()
             except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError):
                 raise _damaged(XLSX) from None
             if scan:

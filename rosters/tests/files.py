@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import random
+import string
 import struct
 import zipfile
 from pathlib import Path
@@ -106,4 +108,30 @@ def lying_zip(source: Path, target: Path) -> Path:
             break
         pos = data.find(b"PK\x01\x02", pos + 4)
     target.write_bytes(bytes(data))
+    return target
+
+
+def with_shared_strings(source: Path, target: Path, *, entries: int, prefix: str = "") -> Path:
+    """A copy of an xlsx carrying an xl/sharedStrings.xml of ``entries`` short strings (their
+    elements named with ``prefix``, such as "x:"). Written in pieces from a block of 1,000
+    random strings, it compresses about 90:1, under the zip limits, as the audit's file did."""
+    rng = random.Random(7)
+    entry = [
+        f"<{prefix}si><{prefix}t>{''.join(rng.choices(string.ascii_letters, k=8))}"
+        f"</{prefix}t></{prefix}si>".encode()
+        for _ in range(1000)
+    ]
+    block = b"".join(entry)
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            zout.writestr(item, zin.read(item.filename))
+        with zout.open("xl/sharedStrings.xml", "w", force_zip64=True) as handle:
+            handle.write(
+                b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats'
+                b'.org/spreadsheetml/2006/main" xmlns:x="http://schemas.openxmlformats.org/'
+                b'spreadsheetml/2006/main">'
+            )
+            for _ in range(entries // 1000):
+                handle.write(block)
+            handle.write(b"".join(entry[: entries % 1000]) + b"</sst>")
     return target

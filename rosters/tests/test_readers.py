@@ -11,7 +11,7 @@ from openpyxl import Workbook
 from rosters.readers import RosterFileError, open_table
 from rosters.schema import MEMBER_SCHEMA, ORG_SCHEMA
 
-from .files import encrypted_xlsx, lying_zip, rewrite_zip, zip_bomb
+from .files import encrypted_xlsx, lying_zip, rewrite_zip, with_shared_strings, zip_bomb
 from .rosterdata import HEADERS, csv_text, member_row, write_csv, write_xls, write_xlsx
 
 ROWS = [member_row(i, home="B000001") for i in range(3)]
@@ -703,3 +703,47 @@ def test_cells_without_a_value_far_below_are_harmless(tmp_path, cell):
 def test_cells_python_calamine_counts_are_not_taken_for_empty(tmp_path, settings, cell):
     settings.ROSTER_MAX_SHEET_CELLS = 26 * 4000
     assert "范围过大" in refused(_with_stray(tmp_path, f'<row r="5000">{cell}</row>'))
+
+
+TOO_MUCH_TEXT = (
+    "文件中的文字内容异常庞大（共享字符串表过大），不像是一份登记表，已拒绝读取；"
+    "如确为登记表，请拆分成几个文件分别导入"
+)
+
+
+def test_a_shared_strings_bomb_is_refused_before_calamine_loads_it(tmp_path):
+    """As the audit's file: hundreds of MB of short strings at about 90:1, under the zip limits,
+    which python-calamine loads whole before any sheet (2 GB of memory for 608 MB)."""
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    bomb = with_shared_strings(path, tmp_path / "sst.xlsx", entries=4_500_000)
+    assert bomb.stat().st_size < 2_000_000
+    tracemalloc.start()
+    try:
+        message = refused(bomb)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message == TOO_MUCH_TEXT
+    assert peak < 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "prefix", "entries"),
+    [
+        # Larger than the limit once unpacked (the size the zip declares): 1.8 MB.
+        ("ROSTER_MAX_SHARED_STRINGS_MB", 1, "", 70_000),
+        # Fewer bytes than the limit, but more entries.
+        ("ROSTER_MAX_SHARED_STRINGS", 1000, "", 1001),
+        ("ROSTER_MAX_SHARED_STRINGS", 1000, "x:", 1001),
+    ],
+)
+def test_shared_strings_beyond_a_rosters_are_refused(
+    tmp_path, settings, setting, value, prefix, entries
+):
+    setattr(settings, setting, value)
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+    bomb = with_shared_strings(path, tmp_path / "sst.xlsx", entries=entries, prefix=prefix)
+    assert refused(bomb) == TOO_MUCH_TEXT
+    if setting == "ROSTER_MAX_SHARED_STRINGS":
+        fits = with_shared_strings(path, tmp_path / "fits.xlsx", entries=1000, prefix=prefix)
+        assert len(read(fits)[1]) == 3
