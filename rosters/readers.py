@@ -190,6 +190,26 @@ def _text_start(head: bytes) -> str:
     return head[:256].decode("latin-1").lstrip()[:20]
 
 
+# Control characters that text never holds (tab, line feed and carriage return aside).
+_BINARY_CONTROLS = bytes(set(range(32)) - {9, 10, 13})
+
+
+def _text_with_nuls(head: bytes) -> bool:
+    """Whether a file named .csv whose first bytes hold NUL characters is text all the same: a
+    legacy export padding cells with NULs (read with them dropped, as anywhere in a CSV), not
+    UTF-16 without a byte order mark (a NUL in every other byte) nor a binary file."""
+    text = head.replace(b"\x00", b"")
+    if len(text) * 3 < len(head) * 2 or text.translate(None, _BINARY_CONTROLS) != text:
+        return False
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(text)  # a cut character may end it
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
 def detect_format(head: bytes, filename: str) -> str:
     """xlsx, xls or csv, from the file's first bytes; the extension only decides text files."""
     extension = Path(filename or "").suffix.lower()
@@ -206,7 +226,7 @@ def detect_format(head: bytes, filename: str) -> str:
     looks_text = b"\x00" not in head[:4096] or head.startswith(
         (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
     )
-    if looks_text and extension in _TEXT_EXTENSIONS:
+    if extension in _TEXT_EXTENSIONS and (looks_text or _text_with_nuls(head[:4096])):
         return CSV
     if looks_text and _text_start(head).startswith(("<", "MIME-Version")):
         # Government systems often save a web page (or a web archive) as .xls.
@@ -818,7 +838,9 @@ def _csv_rows(src: _Source) -> tuple[Iterator[tuple[int, list[Any]]], int]:
     text = io.TextIOWrapper(src.stream, encoding=encoding, newline="")
     sample = text.read(65536)
     text.seek(0)  # utf-8-sig and utf-16 drop the byte order mark themselves
-    reader = csv.reader(text, delimiter=_csv_delimiter(sample))
+    # NULs (legacy exports pad cells with them) are invisible and refused by PostgreSQL.
+    lines = (line.replace("\x00", "") if "\x00" in line else line for line in text)
+    reader = csv.reader(lines, delimiter=_csv_delimiter(sample))
     # Excel hides its "sep=," line and numbers the rows from the next one: so do we.
     sep_line = bool(_SEP_LINE_RE.match(sample))
 

@@ -747,3 +747,34 @@ def test_shared_strings_beyond_a_rosters_are_refused(
     if setting == "ROSTER_MAX_SHARED_STRINGS":
         fits = with_shared_strings(path, tmp_path / "fits.xlsx", entries=1000, prefix=prefix)
         assert len(read(fits)[1]) == 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8", "gbk"])
+def test_nul_characters_at_the_top_of_a_csv_are_dropped(tmp_path, encoding):
+    """A legacy export padding cells with NULs is text: the NULs are dropped there as anywhere
+    in the file, even within the first bytes, where binary files are told apart."""
+    rows = [{**ROWS[0], "姓名": "王\x00五", "备注": "\x00\x00\x00"}, *ROWS[1:]]
+    headers = ["序\x00号", *HEADERS[1:]]
+    text = csv_text(rows).replace("序号", headers[0], 1)
+    path = tmp_path / "r.csv"
+    path.write_bytes(text.encode(encoding))
+    assert b"\x00" in path.read_bytes()[:100]
+    table, values = read(path)
+    assert table.format == "csv" and table.headers[0] == "序号"
+    assert [v["name"] for _n, v in values] == ["王五", ROWS[1]["姓名"], ROWS[2]["姓名"]]
+    assert values[0][1]["remarks"] == ""
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\x01\x02\x03binary\x00\xff\xfe\x00",
+        csv_text(ROWS).encode("utf-16-le"),  # UTF-16 without its byte order mark
+        b"\x00" * 2000 + "姓名,公民身份号码".encode(),
+        "姓名,公民身份号码\x00\x07\x00".encode(),
+    ],
+)
+def test_binary_content_named_csv_is_still_refused(tmp_path, content):
+    path = tmp_path / "r.csv"
+    path.write_bytes(content)
+    assert refused(path) == "无法识别文件“r.csv”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件"
