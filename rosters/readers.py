@@ -562,11 +562,17 @@ def check_xlsx(
                         if scan:
                             scanner.feed(chunk)
                         if strings:
-                            # Entries (<si>, <si/>, <x:si>), counted across the pieces' seams.
-                            piece = tail + chunk  # a whole mark never fits in the tail
-                            entries += piece.count(b"<si")
+                            # Entries (<si>, <si/>, <x:si>), counted across the pieces' seams:
+                            # a mark is counted in the piece where it ends, so one lying whole
+                            # in the previous piece's tail is not counted twice.
+                            piece = tail + chunk
+                            entries += chunk.count(b"<si") + (tail[-2:] + chunk[:2]).count(b"<si")
                             if b":si" in piece:
-                                entries += len(_PREFIXED_SI_RE.findall(piece))
+                                entries += sum(
+                                    1
+                                    for m in _PREFIXED_SI_RE.finditer(piece)
+                                    if m.end() > len(tail)
+                                )
                             tail = chunk[-_PREFIXED_SI_TAIL:]
                             if entries > max_strings:
                                 raise _too_much_text()
