@@ -1,6 +1,7 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -14,6 +15,7 @@ from branches.models import Organization
 from rosters.validation import OrgDirectory
 
 from .choices import DUTY_ROLES, Role
+from .masking import mask_in_text
 from .models import ApiToken, RoleAssignment
 from .services import api_tokens_revoke, password_set_by_admin, role_assignment_save
 
@@ -107,12 +109,56 @@ class PortalUserAdmin(DutyAdminMixin, UserAdmin):
 
 @admin.register(AccessAttempt)
 class PortalAccessAttemptAdmin(DutyAdminMixin, AccessAttemptAdmin):
-    """Lockouts (and unlocking) are the security administrator's duty."""
+    """Lockouts (and unlocking) are the security administrator's duty.
+
+    django-axes' list in Chinese, and what was typed as the username masked where it is
+    someone's phone or ID number (a typo at the sign-in page, no account's name): the list is
+    searched by it all the same. The request's form data, which repeats it, is not shown.
+    """
 
     duty = Role.SECURITY_ADMIN
+    list_display = [
+        "attempt_time",
+        "ip_address",
+        "user_agent",
+        "shown_username",
+        "path_info",
+        "failures_since_start",
+        "status",
+    ]
+    fieldsets = (
+        (None, {"fields": ("shown_username", "path_info", "failures_since_start")}),
+        (_("请求信息"), {"fields": ("user_agent", "ip_address", "http_accept", "attempt_time")}),
+    )
+    readonly_fields = [
+        "shown_username",
+        "user_agent",
+        "ip_address",
+        "http_accept",
+        "path_info",
+        "attempt_time",
+        "failures_since_start",
+    ]
+    actions = ["cleanup_expired_attempts"]
 
     def has_add_permission(self, request, *args):
         return False
+
+    @admin.display(description=_("用户名"), ordering="username")
+    def shown_username(self, obj) -> str:
+        return mask_in_text(obj.username or "")
+
+    @admin.display(description=_("状态"))
+    def status(self, obj) -> str:
+        remaining = settings.AXES_FAILURE_LIMIT - obj.failures_since_start
+        if remaining > 0:
+            return _("还可尝试 %(n)d 次") % {"n": remaining}
+        return _("已锁定")
+
+    @admin.action(description=_("清理已过期的登录失败记录"))
+    def cleanup_expired_attempts(self, request, queryset):
+        count = self.handler.clean_expired_user_attempts(request=request)
+        self.message_user(request, _("已清理 %(n)d 条过期的登录失败记录。") % {"n": count})
 
 
 class ScopedAdminMixin:

@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -19,3 +19,5 @@ class PortalConfig(AppConfig):
         # whatever is missing, and the application role is given what the tables need.
         post_migrate.connect(install_after_migrate, dispatch_uid="portal_trail_guard")
         post_migrate.connect(grant_after_migrate, dispatch_uid="portal_db_roles")
+        # django-axes names its app "Axes" in the back office, with no translation to give it.
+        apps.get_app_config("axes").verbose_name = _("登录锁定")

@@ -297,3 +297,28 @@ def test_taking_password_sign_in_away_is_in_the_trail(client, system_admin):
     clerk.first_name = "小"
     clerk.save()
     assert events.count() == count
+
+
+def test_the_lockout_list_reads_in_chinese_and_masks_numbers_typed_as_usernames(client):
+    from axes.models import AccessAttempt
+    from django.test import Client
+
+    from members.tests.factories import make_id_number
+
+    number = make_id_number()
+    for _ in range(2):  # someone typed their ID number as the username
+        Client().post("/accounts/login/", {"username": number, "password": "wrong"})
+    attempt = AccessAttempt.objects.get()
+    client.force_login(role_grant(username="secadm", role=Role.SECURITY_ADMIN).user)
+    listing = client.get("/admin/axes/accessattempt/").content.decode()
+    detail = client.get(f"/admin/axes/accessattempt/{attempt.pk}/change/").content.decode()
+    masked = number[:4] + "*" * 10 + number[-4:]
+    for page in (listing, detail):
+        assert number not in page and masked in page
+    assert "还可尝试 3 次" in listing and "清理已过期的登录失败记录" in listing
+    assert "登录锁定" in listing and "状态" in listing
+    for english in ("Axes", "Locked Out", "Attempt Remaining", "Clean up", "Status", "Form Data"):
+        assert english not in listing + detail, english
+    # Searching by what was typed still finds it.
+    found = client.get("/admin/axes/accessattempt/", {"q": number}).content.decode()
+    assert masked in found
