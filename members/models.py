@@ -247,7 +247,9 @@ class Member(models.Model):
                 errors.setdefault("joined_on", []).append(
                     _("入党日期不能早于建党之日（1921 年 7 月 1 日）")
                 )
-            birth = self.birth_date or (info.birth_date if info else None)
+            # The ID number's birth date when it has one: a mistyped 出生日期 is reported on its
+            # own (above), and must not make a good 入党日期 look wrong as well.
+            birth = info.birth_date if info else self.birth_date
             if birth and self.joined_on < birth + relativedelta(years=MIN_JOIN_AGE):
                 errors.setdefault("joined_on", []).append(
                     _("入党时未满 %(age)d 周岁（出生于 %(b)s）") % {"age": MIN_JOIN_AGE, "b": birth}

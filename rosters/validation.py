@@ -277,14 +277,21 @@ class MemberRows:
         if isinstance(result, ValidationError):
             raise _Fail(result.messages[0])
         if allow_month and result is not None and result < PARTY_FOUNDED:
-            # No party date comes before the party: a year and month typed into a date cell
-            # (2019.07, a number to Excel) reads as a day of 1905.
+            # No party date comes before the party. From a spreadsheet's number or date cell,
+            # it is most often a year and month typed into it (2019.07, a number to Excel),
+            # which reads as a day of 1905; text was typed as it reads.
+            column = MEMBER_SCHEMA.column(key).header
+            if isinstance(value, str):
+                raise _Fail(
+                    _("%(column)s“%(value)s”早于建党之日（1921 年 7 月 1 日）")
+                    % {"column": column, "value": result.isoformat()}
+                )
             raise _Fail(
                 _(
-                    "%(column)s“%(value)s”早于 1921 年：填的如果是年月（如 2019.07），Excel "
-                    "会把它当成数字并显示成日期，请把该列设为文本后重新填写"
+                    "%(column)s“%(value)s”早于建党之日（1921 年 7 月 1 日）：填的如果是年月"
+                    "（如 2019.07），Excel 会把它当成数字并显示成日期，请把该列设为文本后重新填写"
                 )
-                % {"column": MEMBER_SCHEMA.column(key).header, "value": result.isoformat()}
+                % {"column": column, "value": result.isoformat()}
             )
         if result is None and required:
             raise _Fail(_("请填写%(column)s") % {"column": MEMBER_SCHEMA.column(key).header})

@@ -448,10 +448,23 @@ def test_a_party_date_before_the_party_is_refused_with_the_likely_cause(
     assert record.status == ImportStatus.REFUSED
     ((row, column, _value, reason),) = record.errors
     assert (row, column) == (2, "外出日期")
-    assert reason.startswith(
-        f"外出日期“{'1905-07-16' if fmt == 'xlsx' else '1920-12-31'}”早于 1921 年"
-    )
+    day = "1905-07-16" if fmt == "xlsx" else "1920-12-31"
+    assert reason.startswith(f"外出日期“{day}”早于建党之日（1921 年 7 月 1 日）")
+    # The Excel hint only where Excel made the date: text was typed as it reads.
+    assert ("Excel" in reason) == (fmt == "xlsx")
     assert counts() == (0, 0)
+
+
+def test_a_mistyped_birth_date_is_reported_alone(roster_file, tree):
+    """The ID number says when the member was born: a 出生日期 typed wrong is one problem, and
+    a 入党日期 good for the ID's birth date is not reported against the mistyped one."""
+    row = member_row(0, home=tree["village"].code)
+    born = datetime.date.fromisoformat(
+        f"{row['公民身份号码'][6:10]}-{row['公民身份号码'][10:12]}-{row['公民身份号码'][12:14]}"
+    )
+    row["出生日期"] = (born + datetime.timedelta(days=366 * 10)).isoformat()
+    record = services.roster_import(source=roster_file([row], "csv"), filename="r.csv")
+    assert [(e[1], e[3].split(" ")[0]) for e in record.errors] == [("出生日期", "出生日期")]
 
 
 @pytest.mark.parametrize("typed", ["2010 1 1", "2019 07 01", "2019 7", "2019年7月 1 2日"])
