@@ -29,6 +29,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from branches.choices import OrgKind
 from branches.models import Organization
 from members.choices import Education, Gender, MemberType, OutflowReason
 from portal import regions
@@ -199,8 +200,11 @@ def ledger_orgs(scope) -> QuerySet[Organization]:
 
 def ledger_of(org: Organization | None, scope=None) -> tuple[list[Organization], str]:
     """The branches whose tables make up a ledger, and its name: ``org``'s (a branch's table or
-    a committee's book), else every ledger ``scope`` keeps (the whole county without one)."""
-    if org is not None and org.holds_memberships:
+    a committee's book), else every ledger ``scope`` keeps (the whole county without one).
+
+    A functional or temporary branch is no member's home, but it has a table all the same: the
+    mobile members it organizes (see ``export_ledger``)."""
+    if org is not None and org.kind == OrgKind.BRANCH:
         return [org], org.name
     branches = list(ledger_branches(org, None if scope is None else ledger_orgs(scope)))
     if org is not None:
@@ -236,19 +240,29 @@ def export_ledger(
 
     ``members_qs`` is the caller's base queryset (already limited to what the user may see);
     ``orgs`` are the branches making up the ledger, one sheet each in xlsx (those without a
-    member in ``members_qs`` are left out). ``fmt`` is "xlsx" or "csv".
+    member in ``members_qs`` are left out). A branch that holds no memberships (functional,
+    temporary) stands for the members whose current mobility it organizes (流入地党组织): still
+    the import layout, each member's 组织关系 in their home branch. ``fmt`` is "xlsx" or "csv".
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown ledger format {fmt!r}")
     labels = org_labels()
     orgs = list(orgs)
     counts = dict(
-        members_qs.filter(home_org__in=[o.pk for o in orgs])
+        members_qs.filter(home_org__in=[o.pk for o in orgs if o.holds_memberships])
         .values_list("home_org")
         .annotate(n=Count("pk"))
         .values_list("home_org", "n")
     )
-    tables = [(org, members_qs.filter(home_org=org)) for org in orgs if counts.get(org.pk)]
+    tables = []
+    for org in orgs:
+        if org.holds_memberships:
+            if counts.get(org.pk):
+                tables.append((org, members_qs.filter(home_org=org)))
+            continue
+        organized = members_qs.filter(mobilities__ended_on__isnull=True, mobilities__inflow_org=org)
+        if organized.exists():
+            tables.append((org, organized))
     if fmt == CSV:
         return _ledger_csv(tables, labels, out)
     return _ledger_xlsx(tables, labels, out, title)

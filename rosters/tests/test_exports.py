@@ -90,6 +90,32 @@ def test_a_branch_ledger_is_one_table_and_a_committee_ledger_a_book(tree, import
     )
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_functional_branchs_table_is_the_members_it_organizes(tree, imported, tmp_path, fmt):
+    from rosters.exports import ledger_of
+
+    functional = tree["functional"]
+    branches, name = ledger_of(functional)
+    assert (branches, name) == ([functional], functional.name)
+    path = tmp_path / f"functional.{fmt}"
+    out = io.BytesIO()
+    assert export_ledger(members_qs=Member.objects.all(), orgs=branches, fmt=fmt, out=out) == 1
+    path.write_bytes(out.getvalue())
+    if fmt == "xlsx":
+        sheet = load_workbook(path)[functional.name]
+        rows = [list(r) for r in sheet.iter_rows(min_row=3, values_only=True)]
+    else:
+        rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))[1:]
+    # The member whose current mobility it organizes, with their 组织关系 in their home branch.
+    ((row),) = rows
+    assert str(row[4]).strip() == imported[2]["公民身份号码"]
+    member = Member.objects.by_id_number(imported[2]["公民身份号码"]).get()
+    assert row[HEADERS.index("组织关系所在党组织")] == member.home_org.name
+    assert row[HEADERS.index("流入地党组织")] == functional.name
+    record = services.roster_import(source=path, filename=path.name)
+    assert (record.status, record.rows_unchanged, record.rows_bad) == (ImportStatus.IMPORTED, 1, 0)
+
+
 def test_csv_ledger(tree, imported):
     data = export(tree, "csv")
     assert data.startswith(codecs.BOM_UTF8)
