@@ -341,6 +341,10 @@ _NO_VALUE_RE = re.compile(
     rb"</(?:[\w.-]+:)?c[ \t\r\n]*>"
 )
 _EMPTY_V_TYPES = (None, b"n", b"s", b"b", b"e", b"inlineStr")
+# Every digit as "0" and either quote as '"', for finding row numbers of a million or more
+# (seven digits ending an attribute value) in one search.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789'", b'0000000000"')
+_FAR_ROW_DIGITS = 7
 _PREFIX_RE = re.compile(rb"<(\w+:)?sheetData\b")
 _ERROR_TYPE_RE = re.compile(rb"""\bt=["']e["']""")
 _VALUE_RE = re.compile(rb"<(?:\w+:)?v>([^<]{0,64})</")
@@ -409,6 +413,7 @@ class _ExtentScanner:
     def _segment(self, seg: bytes) -> None:
         if b't="e"' in seg or b"t='e'" in seg:  # a plain search first: rare, and fast
             self._errors(seg)
+        self._far_rows(seg)
         for match in _WIDE_REF_RE.finditer(seg):
             start = seg.rfind(b"<", 0, match.start())  # "<" never stands in a value
             cell = self._cell(seg, start) if start >= 0 else None
@@ -425,6 +430,46 @@ class _ExtentScanner:
                 self.last_row = max(self.last_row, row or 0)
                 return
             pos = seg.rfind(open_tag, 0, pos)
+
+    def _far_rows(self, seg: bytes) -> None:
+        """Cells of rows numbered a million or more, wherever they stand: python-calamine
+        places rows written out of order (a far row first, ordinary ones after it), which the
+        last cell of a segment would not show. Such a reference ends an attribute value with
+        seven digits or more, found as seven zeros once every digit reads as one (bytes'
+        translate and find: a tenth of a second on a 100,000-row sheet); the rare tag around a
+        find is then parsed."""
+        shape = seg.translate(_DIGITS_AS_ZERO)
+        mark = b"0" * _FAR_ROW_DIGITS + b'"'
+        pos = shape.find(mark)
+        while pos >= 0:
+            start = seg.rfind(b"<", 0, pos)
+            if start >= 0:
+                self.last_row = max(self.last_row, self._far_row_at(seg, start))
+            pos = shape.find(mark, pos + len(mark))
+
+    def _far_row_at(self, seg: bytes, start: int) -> int:
+        """The row of the tag at ``start`` if it is a cell holding a value, or a row with one."""
+        cell = self._cell(seg, start)
+        if cell is not None:
+            return cell[0] or self._row_of(seg, start) or 0
+        row_tag = b"<" + self.prefix + b"row"
+        name_end = start + len(row_tag)
+        if seg[start:name_end] != row_tag or seg[name_end : name_end + 1] not in _AFTER_NAME:
+            return 0
+        rest = _TAG_REST_RE.match(seg, name_end)
+        number = _attributes(seg, name_end, rest.end()).get(b"r", b"") if rest else b""
+        if not number.isdigit():
+            return 0
+        end = seg.find(b"</" + self.prefix + b"row", rest.end())
+        end = len(seg) if end < 0 else end
+        open_tag = b"<" + self.prefix + b"c"
+        pos = seg.find(open_tag, rest.end(), end)
+        while pos >= 0:  # cells without a reference of their own take the row's number
+            cell = self._cell(seg, pos)
+            if cell is not None and cell[0] is None:
+                return int(number)
+            pos = seg.find(open_tag, pos + 1, end)
+        return 0
 
     def _cell(self, seg: bytes, pos: int) -> tuple[int | None, bytes] | None:
         """(row, column letters) of the cell whose start tag is at ``pos`` if it holds a value;

@@ -678,6 +678,31 @@ def test_the_audits_million_row_sheets_are_refused_before_parsing(tmp_path, frag
 
 
 @pytest.mark.parametrize(
+    "fragment",
+    [
+        '<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>x</t></is></c></row>',
+        "<row r='1048576'><c t='inlineStr'><is><t>x</t></is></c></row>",  # the row's number
+        '<row r="1048576"><c r="A12345678" t="inlineStr"><is><t>x</t></is></c></row>',
+    ],
+)
+def test_a_far_row_written_before_the_others_is_found(tmp_path, fragment):
+    """python-calamine places rows written out of order: a far row first, then the roster's
+    own rows, would have it allocate the whole range all the same."""
+    path = _with_stray(tmp_path, fragment, before="<row ")
+    message = refused(path)
+    assert "范围过大" in message and ("第 1048576 行" in message or "第 12345678 行" in message)
+
+
+def test_seven_digit_values_elsewhere_are_no_far_row(tmp_path):
+    # A shared formula's range, a number in an attribute of no cell: not a row of content.
+    fragment = (
+        '<row r="5"><c r="B5"><f t="shared" ref="B5:B1048576" si="0">1+1</f><v>2</v></c></row>'
+    )
+    path = _with_stray(tmp_path, fragment)
+    assert len(read(path)[1]) == 4  # the roster's three rows and this one, nothing refused
+
+
+@pytest.mark.parametrize(
     "cell",
     [
         '<c r="A1048576" s="0"></c>',
