@@ -432,6 +432,8 @@ def access_details(event, *, nested: bool = False) -> list[tuple[str, Any]]:
         text = str(coded[value]) if isinstance(value, str) and value in coded else _text(value)
         if nested and isinstance(value, dict | list):
             text = value
+        if key == "filters" and isinstance(value, dict):
+            text = _filters_text(value, str((event.detail or {}).get("scope", "")))
         if key == "field" and event.object_type:  # a revealed field: its name in the model
             with contextlib.suppress(LookupError, ValueError):
                 text = _field_name(event.object_type, value)
@@ -439,6 +441,38 @@ def access_details(event, *, nested: bool = False) -> list[tuple[str, Any]]:
             text = _scope_text(value)
         details.append((str(DETAIL_LABELS.get(key, key)), text))
     return details
+
+
+def _filter_sets() -> dict[str, type[django_filters.FilterSet]]:
+    """The filters an export's scope was chosen with, by scope (see ``_scope_text``)."""
+    from members.filtersets import MemberFilterSet
+
+    return {
+        "members": MemberFilterSet,
+        "audit:changes": ChangeEventFilterSet,
+        "audit:access": AccessEventFilterSet,
+    }
+
+
+def _filters_text(filters: dict, scope: str) -> str:
+    """An export's filters as its page shows them: 党员类型=正式党员；流动党员=是."""
+    filterset = _filter_sets().get("members" if scope.startswith("members?") else scope)
+    order = list(filterset.base_filters) if filterset is not None else []
+    parts = []
+    # In the form's order (the stored JSON keeps its own).
+    for name, value in sorted(filters.items(), key=lambda kv: _position(order, kv[0])):
+        found = filterset.base_filters.get(name) if filterset is not None else None
+        label = str(found.label) if found is not None and found.label else name
+        choices = found.extra.get("choices") if found is not None else None
+        shown = dict(choices).get(value, value) if isinstance(choices, list | tuple) else value
+        if isinstance(found, django_filters.BooleanFilter):
+            shown = {"true": gettext("是"), "false": gettext("否")}.get(str(value).lower(), value)
+        parts.append(f"{label}={shown}")
+    return "；".join(parts)
+
+
+def _position(order: list[str], name: str) -> tuple[int, str]:
+    return (order.index(name) if name in order else len(order), name)
 
 
 def _field_name(label: str, name: str) -> str:
