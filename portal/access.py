@@ -57,6 +57,8 @@ def _is_proxy(address: str | None) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1, as a server listening on [::] sees IPv4 peers
     return any(ip in network for network in _networks(tuple(settings.PORTAL_TRUSTED_PROXIES)))
 
 

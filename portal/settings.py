@@ -240,7 +240,11 @@ PORTAL_TOKEN_REFUSAL_LIMIT = env.int("PORTAL_TOKEN_REFUSAL_LIMIT", default=10)
 # addresses they connect from (addresses or networks): a request from anywhere else is taken at
 # its own address, whatever header it brings (portal.access.client_ip).
 PORTAL_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", default=0)
-PORTAL_TRUSTED_PROXIES = env.list("PORTAL_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+PORTAL_TRUSTED_PROXIES = [
+    proxy.strip()
+    for proxy in env.list("PORTAL_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+    if proxy.strip()
+]
 for _proxy in PORTAL_TRUSTED_PROXIES:
     try:
         ipaddress.ip_network(_proxy, strict=False)

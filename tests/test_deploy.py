@@ -35,7 +35,7 @@ def test_production_refuses_to_start_without_keys(run_manage):
 @pytest.mark.slow
 def test_trusted_proxies_are_read_and_a_wrong_one_refused(run_manage):
     probe = "from django.conf import settings as s; print(s.PORTAL_TRUSTED_PROXIES)"
-    env = {**PRODUCTION, "PORTAL_TRUSTED_PROXIES": "172.16.0.0/12,10.0.0.5"}
+    env = {**PRODUCTION, "PORTAL_TRUSTED_PROXIES": "172.16.0.0/12, 10.0.0.5 ,"}
     result = run_manage("shell", "-c", probe, env_changes=env, unset=("PORTAL_ALLOW_DEV_SECRET",))
     assert result.stdout.strip().splitlines()[-1] == "['172.16.0.0/12', '10.0.0.5']"
     env["PORTAL_TRUSTED_PROXIES"] = "172.16.0.0/12,proxy.example"

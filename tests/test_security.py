@@ -178,6 +178,14 @@ def test_client_ip_believes_the_header_only_from_a_trusted_proxy(proxies, rf):
         assert get_client_ip_address(request) == "10.0.0.1"
 
 
+@pytest.mark.parametrize("peer", ["::ffff:10.0.0.1", "::ffff:a00:1"])
+def test_a_proxy_seen_as_an_ipv4_mapped_address_is_trusted(peer, rf):
+    # A server listening on [::] sees IPv4 peers as ::ffff:a.b.c.d.
+    request = rf.get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    with override_settings(PORTAL_TRUSTED_PROXY_COUNT=1, PORTAL_TRUSTED_PROXIES=["10.0.0.0/8"]):
+        assert client_ip(request) == "203.0.113.9"
+
+
 def test_the_default_trusted_proxies_are_this_machines_own_addresses():
     assert settings.PORTAL_TRUSTED_PROXIES == ["127.0.0.1", "::1"]
 
