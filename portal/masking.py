@@ -1,5 +1,6 @@
 """Masking of sensitive personal information (ID numbers, phones) for display."""
 
+import datetime
 import re
 
 # An 18-character ID number, a mobile number or a landline inside other text, not part of a
@@ -48,9 +49,20 @@ def mask_phone(value: str) -> str:
 def mask_in_text(text: str) -> str:
     """``text`` with every mobile number and ID number in it masked: what someone searched
     for, in a recorded URL or filter, is kept the way the pages show it."""
-    text = _ID_IN_TEXT_RE.sub(lambda m: mask_id_number(m.group()), text)
+    text = _ID_IN_TEXT_RE.sub(_mask_if_id_number, text)
     text = _MOBILE_IN_TEXT_RE.sub(lambda m: (m["prefix"] or "") + _hide(m["number"], 3), text)
     return _LANDLINE_IN_TEXT_RE.sub(lambda m: m["prefix"] + _hide(m["number"], 0), text)
+
+
+def _mask_if_id_number(match: re.Match) -> str:
+    """An 18-character number whose characters 7–14 are a birth date: an ID number. Others of
+    that length stay (a company's 统一社会信用代码 such as 911101087226181512)."""
+    number = match.group()
+    try:
+        born = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return number
+    return mask_id_number(number) if 1900 <= born.year <= 2099 else number
 
 
 def _hide(number: str, head: int) -> str:

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from portal.masking import mask_id_number, mask_phone
+from portal.masking import mask_id_number, mask_in_text, mask_phone
 
 
 def test_id_number_mask_keeps_area_prefix_and_last_four():
@@ -55,3 +55,11 @@ def test_a_recorded_address_is_decoded_before_it_is_masked(rf):
     request.user = AnonymousUser()
     event = record_access(kind=AccessEventKind.EXPORT, request=request, username="x")
     assert event.path == "/members/?q=138 **** 8000&org=万"
+
+
+def test_an_eighteen_digit_number_without_a_birth_date_is_no_id_number():
+    # A company's unified social credit code in an employer's name stays as it is.
+    text = "统一社会信用代码 911101087226181512"
+    assert mask_in_text(text) == text
+    assert mask_in_text("身份证 11010519491231002X") == "身份证 1101**********002X"
+    assert mask_in_text("号码 110105194913310021") == "号码 110105194913310021"  # 13th month
