@@ -331,9 +331,10 @@ _ATTR_RE = re.compile(
 # character at a time: no nested repetition to backtrack through on a tag cut short).
 _TAG_REST_RE = re.compile(rb"""(?:[^"'<>]|"[^"<]*"|'[^'<]*')*>""")
 _REF_RE = re.compile(rb"([A-Za-z]+)(\d+)")
-# An r attribute whose column has two letters or more, wherever it stands; the tag around it
-# is parsed on the few matches (a literal r first, so that the regex engine hunts for it).
-_WIDE_REF_RE = re.compile(rb"""r[ \t\r\n]*=[ \t\r\n]*["'][A-Za-z]{2}""")
+# An r attribute whose column has two letters or more, wherever it stands (a literal r first,
+# so that the regex engine hunts for it); the tag around it is parsed when the column is wider
+# than any seen so far.
+_WIDE_REF_RE = re.compile(rb"""r[ \t\r\n]*=[ \t\r\n]*["']([A-Za-z]{2,})0*\d""")
 # What a cell without a value holds (written by excelize and other writers that never
 # self-close): nothing, or an empty <v> of a type python-calamine reads as empty.
 _NO_VALUE_RE = re.compile(
@@ -341,10 +342,10 @@ _NO_VALUE_RE = re.compile(
     rb"</(?:[\w.-]+:)?c[ \t\r\n]*>"
 )
 _EMPTY_V_TYPES = (None, b"n", b"s", b"b", b"e", b"inlineStr")
-# Every digit as "0" and either quote as '"', for finding row numbers of a million or more
-# (seven digits ending an attribute value) in one search.
+# Every digit as "0" and either quote as '"', for finding row numbers of 100,000 or more (six
+# digits ending an attribute value) in one search.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789'", b'0000000000"')
-_FAR_ROW_DIGITS = 7
+_FAR_ROW_DIGITS = 6
 _PREFIX_RE = re.compile(rb"<(\w+:)?sheetData\b")
 _ERROR_TYPE_RE = re.compile(rb"""\bt=["']e["']""")
 _VALUE_RE = re.compile(rb"<(?:\w+:)?v>([^<]{0,64})</")
@@ -415,10 +416,15 @@ class _ExtentScanner:
             self._errors(seg)
         self._far_rows(seg)
         for match in _WIDE_REF_RE.finditer(seg):
+            if _column_index(match.group(1)) <= self.width:
+                continue  # no wider than the sheet already is
             start = seg.rfind(b"<", 0, match.start())  # "<" never stands in a value
             cell = self._cell(seg, start) if start >= 0 else None
             if cell is not None and cell[1]:
+                # A wide cell's row counts wherever it stands: far down and out of order, the
+                # range python-calamine allocates is its row by its column.
                 self.width = max(self.width, _column_index(cell[1]))
+                self.last_row = max(self.last_row, cell[0] or self._row_of(seg, start) or 0)
         open_tag = b"<" + self.prefix + b"c"
         pos = seg.rfind(open_tag)
         while pos >= 0:
@@ -432,12 +438,13 @@ class _ExtentScanner:
             pos = seg.rfind(open_tag, 0, pos)
 
     def _far_rows(self, seg: bytes) -> None:
-        """Cells of rows numbered a million or more, wherever they stand: python-calamine
+        """Cells of rows numbered 100,000 or more, wherever they stand: python-calamine
         places rows written out of order (a far row first, ordinary ones after it), which the
         last cell of a segment would not show. Such a reference ends an attribute value with
-        seven digits or more, found as seven zeros once every digit reads as one (bytes'
-        translate and find: a tenth of a second on a 100,000-row sheet); the rare tag around a
-        find is then parsed."""
+        six digits or more, found as six zeros once every digit reads as one (bytes' translate
+        and find: a tenth of a second on a 100,000-row sheet); the tag around a find is then
+        parsed (rare but in rosters of more than 100,000 rows). Rows below 100,000 written out
+        of order stay unseen: at most 100,000 rows by the sheet's width."""
         shape = seg.translate(_DIGITS_AS_ZERO)
         mark = b"0" * _FAR_ROW_DIGITS + b'"'
         pos = shape.find(mark)
