@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import heapq
 import logging
 import queue
 import threading
@@ -67,10 +68,14 @@ _IMPORT_RUN_LOCK = 0x726F7375  # with the import's id: one run of an import at a
 class _Outcome:
     """What came of the rows of one file, gathered while it is read."""
 
-    problems: list[Problem] = field(default_factory=list)
+    problems: dict[int, list[Problem]] = field(default_factory=dict)  # by row number
     bad_rows: dict[int, list[str]] = field(default_factory=dict)  # row number -> cells as read
-    # Bad rows beyond REPORTED_BAD_ROWS: counted, their problems and cells not kept.
+    # Bad rows beyond REPORTED_BAD_ROWS: counted, their problems and cells not kept. The rows
+    # kept are the first of the file: ``listed`` holds their numbers, negated (a heap of the
+    # highest), so that a row found bad later (a conflict with a stored member) but earlier
+    # in the file takes the place of the last one listed.
     unlisted: int = 0
+    listed: list[int] = field(default_factory=list)
     read: int = 0
     created: int = 0
     updated: int = 0
@@ -80,16 +85,22 @@ class _Outcome:
     date_columns: frozenset[int] = frozenset()
 
     def add(self, number: int, cells: list[Any], problems: list[Problem], width: int) -> None:
-        if number not in self.bad_rows and len(self.bad_rows) >= REPORTED_BAD_ROWS:
-            self.unlisted += 1
+        if number in self.bad_rows:
+            self.problems[number].extend(problems)
             return
-        self.problems.extend(problems)
-        if number not in self.bad_rows:
-            shown = [display_value(c) for c in cells[:width]]
-            for index in self.date_columns:
-                if index < len(shown) and isinstance(cells[index], datetime.datetime):
-                    shown[index] = cells[index].date().isoformat()
-            self.bad_rows[number] = shown + [""] * (width - len(shown))
+        if len(self.bad_rows) >= REPORTED_BAD_ROWS:
+            self.unlisted += 1
+            if not self.listed or number > -self.listed[0]:
+                return
+            last = -heapq.heappop(self.listed)
+            del self.bad_rows[last], self.problems[last]
+        heapq.heappush(self.listed, -number)
+        self.problems[number] = list(problems)
+        shown = [display_value(c) for c in cells[:width]]
+        for index in self.date_columns:
+            if index < len(shown) and isinstance(cells[index], datetime.datetime):
+                shown[index] = cells[index].date().isoformat()
+        self.bad_rows[number] = shown + [""] * (width - len(shown))
 
     def dates_in(self, table: Table) -> None:
         self.date_columns = frozenset(i for k, i in table.columns.items() if k in DATE_KEYS)
@@ -232,7 +243,7 @@ def _finish(record: RosterImport, table: Table | None, outcome: _Outcome, status
     record.rows_unchanged = outcome.unchanged
     record.rows_skipped = outcome.bad if status == ImportStatus.IMPORTED else 0
     record.progress = record.progress_total = max(record.progress_total, outcome.read)
-    problems = sorted(outcome.problems, key=lambda p: p.row)
+    problems = [p for number in sorted(outcome.problems) for p in outcome.problems[number]]
     record.errors = [list(p) for p in problems]
     if table is not None:
         reasons: dict[int, list[str]] = {}

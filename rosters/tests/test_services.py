@@ -236,6 +236,33 @@ def test_bad_rows_beyond_the_reported_number_are_counted_not_kept(
     assert "错误 6" in record.message and "6 个错误行已跳过" in record.message
 
 
+def test_the_rows_kept_are_the_first_of_the_file_conflicts_included(
+    roster_file, homes, monkeypatch
+):
+    """Conflicts with stored members are found after the other bad rows: earlier in the file,
+    they take the places of the last rows listed."""
+    rows = member_rows(6, homes=homes)
+    run(roster_file(rows[:2]))
+    for row in rows[:2]:
+        member_services.member_transfer_out(
+            member=member_of(row),
+            transferred_out_on=datetime.date(2025, 1, 1),
+            transferred_to="外省",
+        )
+    for row in rows[2:]:
+        row["联系电话"] = "123"
+    monkeypatch.setattr(services, "REPORTED_BAD_ROWS", 3)
+    record = run(roster_file(rows, fmt="csv"))
+    assert (record.rows_bad, record.status) == (6, ImportStatus.REFUSED)
+    assert [r[0] for r in record.bad_rows["rows"]] == [2, 3, 4]
+    assert [e[:2] for e in record.errors] == [
+        [2, "公民身份号码"],
+        [3, "公民身份号码"],
+        [4, "联系电话"],
+    ]
+    assert "只列出前 3 行，另有 3 个错误行未列出" in record.warnings[-1]
+
+
 def test_skip_invalid_imports_the_good_rows(roster_file, rows, counts):
     rows[2]["入党日期"] = "去年"
     record = run(roster_file(rows), skip_invalid=True)
