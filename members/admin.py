@@ -7,25 +7,45 @@ from portal.masking import mask_birth_date, mask_id_number, mask_in_text, mask_p
 from .models import Member, Mobility
 
 
-class MaskedContactMixin:
-    """A stored mobility's contact person masked (a phone in it): the portal's mobility form
-    edits it, and records that it was seen."""
+class MaskedFreeTextMixin:
+    """A stored object's free text, where someone may have typed a phone or an ID number,
+    shown masked and read-only in the back office: the portal's forms edit it, and record that
+    it was seen. ``free_text`` names the fields and their labels."""
+
+    free_text: dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, label in cls.free_text.items():
+
+            def shown(self, obj, name=name):
+                return mask_in_text(getattr(obj, name)) if obj is not None and obj.pk else ""
+
+            setattr(cls, f"masked_{name}", admin.display(description=label)(shown))
 
     def get_fields(self, request, obj=None):
-        fields = [f for f in super().get_fields(request, obj) if f != "masked_contact_person"]
+        masked = {f"masked_{name}" for name in self.free_text}
+        fields = [f for f in super().get_fields(request, obj) if f not in masked]
         if obj is None:
             return fields
-        return [f for f in fields if f != "contact_person"] + ["masked_contact_person"]
+        return [f"masked_{f}" if f in self.free_text else f for f in fields]
 
     def get_readonly_fields(self, request, obj=None):
-        return (*super().get_readonly_fields(request, obj), "masked_contact_person")
-
-    @admin.display(description=_("联系人"))
-    def masked_contact_person(self, obj):
-        return mask_in_text(obj.contact_person) if obj and obj.pk else ""
+        masked = (f"masked_{name}" for name in self.free_text)
+        return (*super().get_readonly_fields(request, obj), *masked)
 
 
-class MobilityInline(MaskedContactMixin, admin.StackedInline):
+MOBILITY_FREE_TEXT = {
+    "destination_address": _("详细地址"),
+    "employer": _("工作单位"),
+    "inflow_org_name": _("流入地党组织名称"),
+    "contact_person": _("联系人"),
+    "remarks": _("备注"),
+}
+
+
+class MobilityInline(MaskedFreeTextMixin, admin.StackedInline):
+    free_text = MOBILITY_FREE_TEXT
     model = Mobility
     extra = 0
     raw_id_fields = ("inflow_org",)
@@ -33,7 +53,8 @@ class MobilityInline(MaskedContactMixin, admin.StackedInline):
 
 
 @admin.register(Member)
-class MemberAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class MemberAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
+    free_text = {"remarks": _("备注"), "transferred_to": _("转入党组织")}
     list_display = ("name", "gender", "member_type", "home_org", "party_status", "last_contact_on")
     list_filter = ("member_type", "party_status", "gender")
     # Whole values only, as the portal's search: a part of a phone's masked middle would give
@@ -55,7 +76,8 @@ class MemberAdmin(ScopedAdminMixin, admin.ModelAdmin):
     _sensitive = ("id_number", "birth_date", "phone")
 
     def get_fields(self, request, obj=None):
-        fields = [f for f in super().get_fields(request, obj) if not f.startswith("masked_")]
+        own = ("masked_id_number", "masked_birth_date", "masked_phone")
+        fields = [f for f in super().get_fields(request, obj) if f not in own]
         if obj is None:
             return fields
         return [f for f in fields if f not in self._sensitive] + [
@@ -78,8 +100,16 @@ class MemberAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Mobility)
-class MobilityAdmin(MaskedContactMixin, ScopedAdminMixin, admin.ModelAdmin):
-    list_display = ("member", "left_on", "destination_code", "employer", "ended_on", "end_kind")
+class MobilityAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
+    free_text = MOBILITY_FREE_TEXT
+    list_display = (
+        "member",
+        "left_on",
+        "destination_code",
+        "masked_employer",
+        "ended_on",
+        "end_kind",
+    )
     list_filter = ("reason", "end_kind")
     raw_id_fields = ("member", "inflow_org")
     list_select_related = ("member",)

@@ -38,6 +38,8 @@ REVEALABLE = {
 }
 # Those of them that are the current mobility's.
 CURRENT_MOBILITY_REVEALABLE = frozenset({"contact_person", "destination_address", "employer"})
+# The free text the mobility form shows as stored: a phone or ID number in it is a reveal.
+MOBILITY_FORM_FREE_TEXT = CURRENT_MOBILITY_REVEALABLE | {"inflow_org_name", "remarks"}
 
 # The mobility actions, in button order: (action, URL name, label).
 ACTIONS = (
@@ -194,7 +196,7 @@ class MobilityUpdateView(MemberServiceView):
         # reveal), once for each field holding one.
         if response.status_code != 200:
             return response
-        for field in sorted(CURRENT_MOBILITY_REVEALABLE):
+        for field in sorted(MOBILITY_FORM_FREE_TEXT):
             text = getattr(self.current, field)
             if text and mask_in_text(text) != text:
                 record_access(

@@ -87,6 +87,28 @@ def test_the_member_admin_shows_id_numbers_and_phones_masked(client):
     mobility = member.mobilities.get()
     page = client.get(f"/admin/members/mobility/{mobility.pk}/change/").content.decode()
     assert "孙荣海 173-****-8980" in page and "2667" not in page
+    # Phones and ID numbers typed into the other free text, in forms and in the list.
+    from members.tests.factories import make_id_number
+    from portal.masking import mask_id_number
+
+    spouse = make_id_number()
+    type(mobility).objects.filter(pk=mobility.pk).update(
+        employer="某厂 13812345678", remarks="房东 13912345678"
+    )
+    type(member).objects.filter(pk=member.pk).update(remarks=f"配偶 {spouse}")
+    mobility_page, listing, member_page = (
+        client.get(url).content.decode()
+        for url in (
+            f"/admin/members/mobility/{mobility.pk}/change/",
+            "/admin/members/mobility/",
+            f"/admin/members/member/{member.pk}/change/",
+        )
+    )
+    for page in (mobility_page, listing, member_page):
+        assert "13812345678" not in page and "某厂 138****5678" in page
+    for page in (mobility_page, member_page):
+        assert "13912345678" not in page and "房东 139****5678" in page
+    assert spouse not in member_page and f"配偶 {mask_id_number(spouse)}" in member_page
     # The search takes whole phones and ID-number tails, not a part of a masked middle.
     search = "/admin/members/member/?q="
     assert member.name in client.get(search + member.phone).content.decode()

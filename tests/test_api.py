@@ -127,11 +127,14 @@ def test_id_number_and_phone_masked_unless_token_is_unmasked(world):
     away.mobilities.current().update(
         contact_person="孙荣海 17326678980",
         employer="西安某公司（电话 029-88881234）",
+        inflow_org=None,
+        inflow_org_name="某商会党支部 13812345678",
         destination_address=f"雁塔区某路 1 号，房东身份证 {member.id_number}",
     )
     mobility = client.get(f"/api/v1/members/{away.pk}/").json()["current_mobility"]
     assert mobility["contact_person"] == "孙荣海 173****8980"
     assert mobility["employer"] == "西安某公司（电话 029-****1234）"
+    assert mobility["inflow_org_display"] == "某商会党支部 138****5678"
     assert mobility["destination_address"] == (
         f"雁塔区某路 1 号，房东身份证 {member.id_number[:4]}{'*' * 10}{member.id_number[-4:]}"
     )

@@ -86,6 +86,11 @@ class MemberSerializer(ValidatedModelSerializer):
             data["phone"] = mask_phone(data["phone"])
             if data["current_mobility"]:  # phones and ID numbers typed into free text
                 mobility = data["current_mobility"]
-                for field in ("contact_person", "destination_address", "employer"):
+                for field in (
+                    "contact_person",
+                    "destination_address",
+                    "employer",
+                    "inflow_org_display",
+                ):
                     mobility[field] = mask_in_text(mobility[field])
         return data

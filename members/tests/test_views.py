@@ -386,11 +386,22 @@ def test_the_mobility_form_showing_a_phone_in_the_contact_person_records_a_revea
     assert AccessEvent.objects.filter(kind=AccessEventKind.REVEAL).count() == 1
     # One reveal for each field holding a number.
     east.mobilities.current().update(
-        employer="某厂 13912345678", destination_address="某路 0359-5123456"
+        employer="某厂 13912345678",
+        destination_address="某路 0359-5123456",
+        inflow_org_name="某商会党支部 13812345678",
+        remarks="房东 13712345678",
     )
     assert "某厂 13912345678" in html(client.get(url))
     fields = AccessEvent.objects.filter(kind=AccessEventKind.REVEAL).order_by("pk")[1:]
-    assert [e.detail["field"] for e in fields] == ["destination_address", "employer"]
+    assert [e.detail["field"] for e in fields] == [
+        "destination_address",
+        "employer",
+        "inflow_org_name",
+        "remarks",
+    ]
+    # The page shows the inflow organization's name masked like the rest.
+    detail = html(client.get(reverse("members:detail", args=[east.pk])))
+    assert "某商会党支部 138****5678" in detail and "13812345678" not in detail
 
 
 def test_reveal_without_htmx_shows_a_page(client, world):
