@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import django_filters
 from cryptography.exceptions import InvalidTag
+from django import forms
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.core.validators import validate_ipv46_address
@@ -35,7 +36,7 @@ from pghistory.models import Event, Events
 
 from rosters.exports import escape_formula
 
-from . import crypto
+from . import crypto, regions
 from .choices import AccessEventKind, TokenRefusal
 from .commandline import COMMAND_MARK
 from .masking import mask_birth_date, mask_id_number, mask_in_text, mask_phone
@@ -146,25 +147,31 @@ def _events(keys: list[tuple[str, int]]) -> list[Event]:
     return [found[key] for key in keys if key in found]
 
 
+def _day() -> forms.DateInput:
+    """A date picker (a phone's own), giving the ISO date the filter reads."""
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 class ChangeEventFilterSet(django_filters.FilterSet):
     """Search of the change trail: when, who, from where, which object."""
 
     since = django_filters.DateFilter(
-        label=_("起始日期"), field_name="pgh_created_at", lookup_expr="date__gte"
+        label=_("起始日期"), field_name="pgh_created_at", lookup_expr="date__gte", widget=_day()
     )
     until = django_filters.DateFilter(
-        label=_("截止日期"), field_name="pgh_created_at", lookup_expr="date__lte"
+        label=_("截止日期"), field_name="pgh_created_at", lookup_expr="date__lte", widget=_day()
     )
     username = django_filters.CharFilter(label=_("操作人"), method="by_operator")
     ip = django_filters.CharFilter(label=_("IP 地址"), field_name="pgh_context__ip")
     model = django_filters.ChoiceFilter(
-        label=_("对象类型"), choices=tracked_model_choices, method="by_model"
+        label=_("对象类型"), choices=tracked_model_choices, method="by_model", empty_label=_("全部")
     )
     object_id = django_filters.CharFilter(label=_("对象编号"), method="by_object_id")
     label = django_filters.ChoiceFilter(
         label=_("操作"),
         field_name="pgh_label",
         choices=[("insert", _("新增")), ("update", _("修改")), ("delete", _("删除"))],
+        empty_label=_("全部"),
     )
 
     class Meta:
@@ -192,9 +199,15 @@ class ChangeEventFilterSet(django_filters.FilterSet):
 class AccessEventFilterSet(django_filters.FilterSet):
     """Search of access events: logins, failures, reveals, exports, token use."""
 
-    since = django_filters.DateFilter(label=_("起始日期"), field_name="at", lookup_expr="date__gte")
-    until = django_filters.DateFilter(label=_("截止日期"), field_name="at", lookup_expr="date__lte")
-    kind = django_filters.ChoiceFilter(label=_("类型"), choices=AccessEventKind.choices)
+    since = django_filters.DateFilter(
+        label=_("起始日期"), field_name="at", lookup_expr="date__gte", widget=_day()
+    )
+    until = django_filters.DateFilter(
+        label=_("截止日期"), field_name="at", lookup_expr="date__lte", widget=_day()
+    )
+    kind = django_filters.ChoiceFilter(
+        label=_("类型"), choices=AccessEventKind.choices, empty_label=_("全部")
+    )
     username = django_filters.CharFilter(label=_("用户名"), method="by_operator")
     ip = django_filters.CharFilter(
         label=_("IP 地址"), field_name="ip_address", validators=[validate_ipv46_address]
@@ -359,9 +372,16 @@ def object_names(keys: Iterable[tuple[str, Any]]) -> dict[tuple[str, str], str]:
     return names
 
 
+# Region codes (GB/T 2260) among the tracked columns: shown with the place they name.
+REGION_COLUMNS = frozenset({"destination_code", "location_code"})
+
+
 def _text(value: Any, model_field=None) -> str:
     if value is None or value == "":
-        return "∅"
+        return "—"
+    if model_field is not None and model_field.name in REGION_COLUMNS and isinstance(value, str):
+        place = regions.full_name(value)
+        return f"{value}（{place}）" if place else value
     if isinstance(value, bool):
         return gettext("是") if value else gettext("否")
     if isinstance(value, dict | list):
@@ -468,7 +488,7 @@ def _filters_text(filters: dict, scope: str) -> str:
         if isinstance(found, django_filters.BooleanFilter):
             shown = {"true": gettext("是"), "false": gettext("否")}.get(str(value).lower(), value)
         parts.append(f"{label}={shown}")
-    return "；".join(parts)
+    return "；".join(parts) or gettext("无")
 
 
 def _position(order: list[str], name: str) -> tuple[int, str]:

@@ -7,6 +7,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import ListView
@@ -55,6 +56,8 @@ class AuditListView(AuditorRequiredMixin, ListView):
         context["filters_applied"] = any(
             v for k, v in self.request.GET.items() if k in self.filterset.filters
         )
+        # On a phone the filters fold away: set ones keep them unfolded, with 清除条件 in sight.
+        context["folded_filters_applied"] = context["filters_applied"]
         context["export_query"] = self.request.GET.urlencode()
         return context
 
@@ -150,6 +153,9 @@ class AuditExportView(AuditorRequiredMixin, View):
             on_total=record,
         )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+        name = _("变更记录") if which == "changes" else _("访问记录")
         response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="audit-{which}-{stamp}.csv"'
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=f"{name}-{stamp}.csv"
+        )
         return response

@@ -956,3 +956,23 @@ def test_a_download_stopped_early_closes_its_cursor(world, auditor_client, monke
     assert open_cursors() == 0
     lines.close()
     assert export_csv(auditor_client)[2:] == everything[2:]
+
+
+def test_exports_have_chinese_file_names_and_an_unfiltered_one_says_so(world, auditor_client):
+    from urllib.parse import quote
+
+    for which, name in (("changes", "变更记录"), ("access", "访问记录")):
+        response = auditor_client.get(reverse("audit:export", args=[which]))
+        disposition = response["Content-Disposition"]
+        assert disposition.startswith("attachment;") and quote(name) in disposition
+        b"".join(response.streaming_content)
+    page = auditor_client.get(reverse("audit:access"), {"kind": AccessEventKind.EXPORT})
+    assert "筛选条件：无" in page.content.decode()
+
+
+def test_region_codes_in_the_trail_name_their_place(world, auditor_client):
+    services.member_register_outflow(
+        member=world["member"], left_on=datetime.date(2025, 1, 1), destination_code="610113"
+    )
+    html = auditor_client.get(reverse("audit:changes"), {"model": "members.Mobility"})
+    assert "610113（陕西省西安市雁塔区）" in html.content.decode()

@@ -37,7 +37,7 @@ def test_the_auditor_filters_the_trail_on_a_phone(live_server, page, watch, tree
 
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text(f"党员 #{member.pk}")
-    expect(rows).to_contain_text("备注：∅ → 已核实")
+    expect(rows).to_contain_text("备注：— → 已核实")
     expect(page.locator("main thead")).to_be_hidden()  # stacked: each event a card
     assert_fits_phone(page)
     watch.assert_clean()
