@@ -31,3 +31,7 @@ TEMPLATE_LISTS_SHEET = "选项"
 TEMPLATE_NOTES_SHEET = "填写说明"
 ERRORS_SHEET = "错误清单"
 AUXILIARY_SHEETS = frozenset({TEMPLATE_LISTS_SHEET, TEMPLATE_NOTES_SHEET, ERRORS_SHEET})
+
+# The column the bad-rows download adds after the file's own, with each row's problems: read
+# back when the fixed file is uploaded again, and ignored without a word.
+ERROR_COLUMN = "错误"

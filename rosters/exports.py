@@ -380,7 +380,7 @@ def _start_sheet(sheet, headers: Sequence[str], title: str | None) -> None:
 # Error reports
 
 ERROR_HEADERS = ("行号", "列", "值", "错误")
-ERROR_COLUMN = "错误"
+ERROR_COLUMN = constants.ERROR_COLUMN
 
 
 def write_error_report(

@@ -50,6 +50,13 @@ class RosterUploadForm(forms.Form):
         help_text=_("不勾选时，文件中有任何错误行都不导入；勾选后导入正确的行，跳过错误行"),
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The size limit said before a phone sends the whole file.
+        self.fields["file"].help_text = gettext(
+            "支持 .xlsx、.xls、.csv（UTF-8 或 GBK 编码），不超过 %(mb)d MB"
+        ) % {"mb": limit("ROSTER_MAX_UPLOAD_MB")}
+
     def clean_file(self):
         """Refuse what can be told at once (empty, too big, not a spreadsheet), before the
         file is stored; everything else is found by the job and shown on the import's page.

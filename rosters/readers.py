@@ -300,6 +300,17 @@ def _xlsx_sheets(
     return sheets
 
 
+# Sheet names listed in a message, at most: a county's ledger book has one per branch.
+_SHEETS_LISTED = 10
+
+
+def _sheet_list(names: list[str]) -> str:
+    shown = "、".join(names[:_SHEETS_LISTED])
+    if len(names) > _SHEETS_LISTED:
+        shown += _("等 %(n)d 个") % {"n": len(names)}
+    return shown
+
+
 def _pick_sheet(names: list[str], sheet: str | int | None) -> int:
     """The index of the sheet the user picked (by name, or 1-based number); the first if none."""
     if not names:
@@ -314,7 +325,7 @@ def _pick_sheet(names: list[str], sheet: str | int | None) -> int:
         return int(wanted) - 1
     raise RosterFileError(
         _("文件中没有名为“%(sheet)s”的工作表（现有：%(names)s）")
-        % {"sheet": wanted, "names": "、".join(names)}
+        % {"sheet": wanted, "names": _sheet_list(names)}
     )
 
 
@@ -928,13 +939,38 @@ def _csv_rows(src: _Source) -> tuple[Iterator[tuple[int, list[Any]]], int]:
 # The header row
 
 
+def _other_kind(rows: list[list[Any]], schema: Schema) -> str:
+    """What to say when the header found is the other kind of file's: a roster uploaded as an
+    organization file, or the other way round ("" if it is not)."""
+    from .schema import MEMBER_SCHEMA, ORG_SCHEMA
+
+    other = ORG_SCHEMA if schema is MEMBER_SCHEMA else MEMBER_SCHEMA
+    if (
+        schema not in (MEMBER_SCHEMA, ORG_SCHEMA)
+        or _find_header(iter(enumerate(rows, 1)), other) is None
+    ):
+        return ""
+    if other is MEMBER_SCHEMA:
+        return _(
+            "这份文件是党员登记表，不是组织架构表：请按党员登记表导入（网页上“文件类型”选"
+            "“党员登记表”，命令行用 import_roster）"
+        )
+    return _(
+        "这份文件是组织架构表，不是党员登记表：请按组织架构导入（网页上“文件类型”选"
+        "“组织架构”，命令行用 import_orgs）"
+    )
+
+
 def _find_header(
-    rows: Iterator[tuple[int, list[Any]]], schema: Schema
+    rows: Iterator[tuple[int, list[Any]]], schema: Schema, seen: list | None = None
 ) -> tuple[int, list[Any]] | None:
-    """The first row naming both anchor columns, within the first rows of the sheet."""
+    """The first row naming both anchor columns, within the first rows of the sheet. The rows
+    looked at are added to ``seen``, if given."""
     first, second = schema.anchors
     seen_content = False
     for number, cells in rows:
+        if seen is not None:
+            seen.append(cells)
         keys = {col.key for col in (schema.match(c) for c in cells if isinstance(c, str)) if col}
         if first in keys and second in keys:
             return number, cells
@@ -956,6 +992,8 @@ def _columns(
         if not header:
             continue
         column = schema.match(header)
+        if column is None and str(header).strip() == constants.ERROR_COLUMN:
+            continue  # the bad-rows download's own column, back with the fixed rows
         if column is None:
             unknown.append(header)
         elif column.key in columns:
@@ -1028,8 +1066,12 @@ def open_table(
             sheets = _Sheets([""])
         sheet_name = sheets.name
         others = sheets.others() if sheet in (None, "") else []
-        found = _find_header(rows, schema)
+        looked_at: list[list[Any]] = []
+        found = _find_header(rows, schema, looked_at)
         if found is None:
+            other = _other_kind(looked_at, schema)
+            if other:
+                raise RosterFileError(other)
             first, second = (schema.column(key) for key in schema.anchors)
             message = _(
                 "找不到表头：前 %(n)d 行中没有同时含有“%(first)s”和“%(second)s”的一行，"

@@ -224,6 +224,10 @@ def confirm_refusal(preview: RosterImport, user) -> str | None:
     if not preview.file:
         return _("上传的文件已不在服务器上（未确认的预览一天后清除），请重新上传")
     if not preview.rows_created + preview.rows_updated:
+        if preview.rows_bad and not preview.rows_unchanged:
+            return _(
+                "文件中全部 %(n)d 行都有错误，没有可以导入的行：请下载错误行，改正后重新上传"
+            ) % {"n": preview.rows_bad}
         return _("文件中没有需要新增或更新的行，无需导入")
     return None
 

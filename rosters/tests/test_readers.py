@@ -806,3 +806,30 @@ def test_binary_content_named_csv_is_still_refused(tmp_path, content):
     path = tmp_path / "r.csv"
     path.write_bytes(content)
     assert refused(path) == "无法识别文件“r.csv”：它不是 Excel 表格（.xlsx、.xls）或 CSV 文件"
+
+
+def test_a_roster_read_as_an_organization_file_says_which_kind_it_is(tmp_path):
+    path = write_csv(tmp_path / "r.csv", ROWS)
+    message = refused(path, schema=ORG_SCHEMA)
+    assert message.startswith("这份文件是党员登记表，不是组织架构表")
+    orgs = [{"组织编码": "N1", "组织名称": "新镇党委", "上级组织编码": "", "组织类别": "党委"}]
+    message = refused(write_csv(tmp_path / "o.csv", orgs))
+    assert message.startswith("这份文件是组织架构表，不是党员登记表")
+
+
+def test_the_bad_rows_downloads_error_column_is_ignored_without_a_word(tmp_path):
+    rows = [{**row, "错误": "联系电话 123 格式不正确"} for row in ROWS]
+    table, read_rows = read(write_csv(tmp_path / "fixed.csv", rows))
+    assert len(read_rows) == 3 and not any("错误" in w for w in table.warnings)
+    table, _rows = read(write_csv(tmp_path / "other.csv", [{**r, "说明": "x"} for r in ROWS]))
+    assert any("说明" in w for w in table.warnings)  # other unknown columns are still told
+
+
+def test_a_missing_sheet_lists_ten_names_at_most(tmp_path):
+    book = Workbook()
+    for n in range(30):
+        book.create_sheet(f"支部{n}")
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    message = refused(path, sheet="没有这个")
+    assert "支部8" in message and "支部20" not in message and "等 31 个" in message

@@ -473,6 +473,26 @@ def test_a_bad_upload_shows_the_form_with_its_error_and_stores_nothing(
     assert not eager.exists() or not any(eager.rglob("*.*"))
 
 
+def test_the_upload_form_says_the_size_limit_before_anything_is_sent(client, world, settings):
+    settings.ROSTER_MAX_UPLOAD_MB = 12
+    client.force_login(world.users.staff)
+    assert "不超过 12 MB" in html(client.get(reverse("rosters:upload")))
+
+
+def test_a_preview_whose_every_row_is_bad_says_so_when_confirming_is_refused(world):
+    from rosters.views import confirm_refusal
+
+    preview = RosterImport.objects.create(
+        filename="r.xlsx", user=world.users.staff, status=ImportStatus.PREVIEWED, dry_run=True,
+        file="rosters/r.xlsx", rows_read=9, rows_bad=9,
+    )  # fmt: skip
+    assert confirm_refusal(preview, world.users.staff) == (
+        "文件中全部 9 行都有错误，没有可以导入的行：请下载错误行，改正后重新上传"
+    )
+    preview.rows_bad, preview.rows_unchanged = 0, 9
+    assert confirm_refusal(preview, world.users.staff) == "文件中没有需要新增或更新的行，无需导入"
+
+
 def test_an_unreadable_file_shows_why_on_its_page(
     client, world, eager, homes, roster_file, counts, django_capture_on_commit_callbacks
 ):
