@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal import triggers
@@ -15,6 +17,9 @@ from portal.fields import EncryptedTextField
 from portal.storage import sealed_uploads
 
 from .choices import FINISHED_STATUSES, ImportKind, ImportStatus, LinkAction
+
+# An import still queued after this long has likely no Celery worker to run it.
+STALLED = datetime.timedelta(minutes=2)
 
 
 class RosterImportQuerySet(models.QuerySet):
@@ -168,6 +173,11 @@ class RosterImport(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    @property
+    def stalled(self) -> bool:
+        """Queued longer than a worker takes to pick an import up: no worker may be running."""
+        return self.status == ImportStatus.PENDING and timezone.now() - self.created_at > STALLED
 
     @property
     def percent(self) -> int:

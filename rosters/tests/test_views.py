@@ -542,6 +542,26 @@ def test_the_progress_bar_reads_the_row_and_polls_until_finished(client, world):
     assert 'hx-trigger="every 1s"' not in html(fragment)
 
 
+def test_an_import_queued_for_long_says_the_worker_may_be_down_and_polls_slower(client, world):
+    import datetime
+
+    from django.utils import timezone
+
+    record = RosterImport.objects.create(filename="r.xlsx", user=world.users.staff)
+    client.force_login(world.users.staff)
+    progress_url = reverse("rosters:progress", args=[record.pk])
+    text = html(client.get(progress_url, headers={"HX-Request": "true"}))
+    assert "后台处理服务可能没有运行" not in text and 'hx-trigger="every 1s"' in text
+    queued = timezone.now() - datetime.timedelta(minutes=3)
+    RosterImport.objects.filter(pk=record.pk).update(created_at=queued)
+    text = html(client.get(progress_url, headers={"HX-Request": "true"}))
+    assert "后台处理服务可能没有运行，请联系系统管理员" in text
+    assert 'hx-trigger="every 10s"' in text
+    # Once a worker has it, it is running, whatever its age.
+    RosterImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
+    assert "后台处理服务" not in html(client.get(progress_url, headers={"HX-Request": "true"}))
+
+
 # --- downloads of an import ---------------------------------------------------------------------
 
 
