@@ -484,6 +484,8 @@ def _filters_text(filters: dict, scope: str) -> str:
         found = filterset.base_filters.get(name) if filterset is not None else None
         label = str(found.label) if found is not None and found.label else name
         choices = found.extra.get("choices") if found is not None else None
+        if callable(choices):  # a list read when the form is made (provinces, tracked models)
+            choices = choices()
         shown = dict(choices).get(value, value) if isinstance(choices, list | tuple) else value
         if isinstance(found, django_filters.BooleanFilter):
             shown = {"true": gettext("是"), "false": gettext("否")}.get(str(value).lower(), value)

@@ -327,6 +327,12 @@ def test_access_page_reads_in_chinese(world, client):
         filters={"member_type": "full", "mobile": "true"},
         rows=2,
     )
+    record_access(
+        kind=AccessEventKind.EXPORT,
+        scope="members?province=610000",
+        filters={"province": "610000"},
+        rows=2,
+    )
     client.force_login(make_user(Role.AUDITOR))
     rows = client.get(reverse("audit:access")).content.decode().split("<tbody")[1]
     for shown in (
@@ -338,6 +344,7 @@ def test_access_page_reads_in_chinese(world, client):
         "范围：登记表导入 #7 的错误行",
         "范围：访问记录",
         "筛选条件：党员类型=正式党员；流动党员=是",
+        "筛选条件：流入省份=陕西省",
         "原因：令牌已吊销",
         "令牌：大屏",
         "地址已锁定：是",
@@ -745,7 +752,7 @@ def test_an_export_is_watermarked_and_recorded_with_its_rows(world, auditor_clie
     lines = export_csv(auditor_client, "access", kind=AccessEventKind.EXPORT)
     assert lines[0][0].startswith("导出人 auditor3 导出时间 ")
     assert len(lines) - 2 == 1  # the first export; this one is recorded after its rows were read
-    detail = {"范围": "变更记录", "行数": "2", "筛选条件": "对象类型=members.Member"}
+    detail = {"范围": "变更记录", "行数": "2", "筛选条件": "对象类型=党员"}
     assert json.loads(lines[2][7]) == detail
     latest = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
     assert latest.detail["rows"] == 1 and latest.detail["scope"] == "audit:access"
