@@ -21,3 +21,10 @@ class PortalConfig(AppConfig):
         post_migrate.connect(grant_after_migrate, dispatch_uid="portal_db_roles")
         # django-axes names its app "Axes" in the back office, with no translation to give it.
         apps.get_app_config("axes").verbose_name = _("登录锁定")
+        # Its records are named in English and UTC, with the username typed (perhaps someone's
+        # phone): the back office's titles and breadcrumbs use the portal's name for them.
+        from axes.models import AccessAttempt
+
+        from .models import Lockout
+
+        AccessAttempt.__str__ = Lockout.__str__

@@ -339,8 +339,18 @@ def test_the_lockout_list_reads_in_chinese_and_masks_numbers_typed_as_usernames(
         assert number not in page and masked in page
     assert "还可尝试 3 次" in listing and "清理已过期的登录失败记录" in listing
     assert "登录锁定" in listing and "状态" in listing
-    for english in ("Axes", "Locked Out", "Attempt Remaining", "Clean up", "Status", "Form Data"):
+    for english in (
+        "Axes",
+        "Locked Out",
+        "Attempt Remaining",
+        "Clean up",
+        "Status",
+        "Form Data",
+        "Attempted Access",
+        "HTTP Accept",
+    ):
         assert english not in listing + detail, english
+    assert "登录失败记录 " in detail  # the record's name in its title and breadcrumbs
     # Searching by what was typed still finds it.
     found = client.get("/admin/axes/accessattempt/", {"q": number}).content.decode()
     assert masked in found
