@@ -983,3 +983,13 @@ def test_region_codes_in_the_trail_name_their_place(world, auditor_client):
     )
     html = auditor_client.get(reverse("audit:changes"), {"model": "members.Mobility"})
     assert "610113（陕西省西安市雁塔区）" in html.content.decode()
+
+
+def test_a_large_export_is_announced_with_how_to_narrow_it(world, auditor_client, monkeypatch):
+    from portal import audit_views
+
+    page = auditor_client.get(reverse("audit:changes")).content.decode()
+    assert "可能需要几分钟" not in page
+    monkeypatch.setattr(audit_views, "LARGE_EXPORT", 1)
+    page = auditor_client.get(reverse("audit:changes")).content.decode()
+    assert "可能需要几分钟；可先用筛选条件" in page
