@@ -343,9 +343,9 @@ _ATTR_RE = re.compile(
 _TAG_REST_RE = re.compile(rb"""(?:[^"'<>]|"[^"<]*"|'[^'<]*')*>""")
 _REF_RE = re.compile(rb"([A-Za-z]+)(\d+)")
 # An r attribute whose column has two letters or more, wherever it stands (a literal r first,
-# so that the regex engine hunts for it); the tag around it is parsed when the column is wider
-# than any seen so far.
-_WIDE_REF_RE = re.compile(rb"""r[ \t\r\n]*=[ \t\r\n]*["']([A-Za-z]{2,})0*\d""")
+# so that the regex engine hunts for it); the tag around it is parsed when its column is wider
+# or its row further down than any seen so far.
+_WIDE_REF_RE = re.compile(rb"""r[ \t\r\n]*=[ \t\r\n]*["']([A-Za-z]{2,})0*(\d+)""")
 # What a cell without a value holds (written by excelize and other writers that never
 # self-close): nothing, or an empty <v> of a type python-calamine reads as empty.
 _NO_VALUE_RE = re.compile(
@@ -353,10 +353,11 @@ _NO_VALUE_RE = re.compile(
     rb"</(?:[\w.-]+:)?c[ \t\r\n]*>"
 )
 _EMPTY_V_TYPES = (None, b"n", b"s", b"b", b"e", b"inlineStr")
-# Every digit as "0" and either quote as '"', for finding row numbers of 100,000 or more (six
-# digits ending an attribute value) in one search.
+# Every digit as "0" and either quote as '"', for finding row numbers with more digits than
+# the last row's (digits ending an attribute value) in one search.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789'", b'0000000000"')
-_FAR_ROW_DIGITS = 6
+_ZERO = ord("0")
+_FAR_ROW_MIN_DIGITS = 2
 _PREFIX_RE = re.compile(rb"<(\w+:)?sheetData\b")
 _ERROR_TYPE_RE = re.compile(rb"""\bt=["']e["']""")
 _VALUE_RE = re.compile(rb"<(?:\w+:)?v>([^<]{0,64})</")
@@ -426,16 +427,31 @@ class _ExtentScanner:
         if b't="e"' in seg or b"t='e'" in seg:  # a plain search first: rare, and fast
             self._errors(seg)
         self._far_rows(seg)
+        # A wide cell's row counts wherever it stands: far down and out of order, the range
+        # python-calamine allocates is its row by its column. A tag is parsed when its cell
+        # would widen the sheet, and for the furthest row of the segment's other wide cells.
+        bottom, further = self.last_row, []
         for match in _WIDE_REF_RE.finditer(seg):
-            if _column_index(match.group(1)) <= self.width:
-                continue  # no wider than the sheet already is
-            start = seg.rfind(b"<", 0, match.start())  # "<" never stands in a value
+            if _column_index(match.group(1)) > self.width:  # rare: the sheet widens
+                start = seg.rfind(b"<", 0, match.start())  # "<" never stands in a value
+                cell = self._cell(seg, start) if start >= 0 else None
+                if cell is not None and cell[1]:
+                    self.width = max(self.width, _column_index(cell[1]))
+                    bottom = max(bottom, cell[0] or self._row_of(seg, start) or 0)
+            else:
+                row = int(match.group(2))
+                if row > bottom:
+                    further.append((row, match.start()))
+        # The furthest of the others that holds a value: one tag parsed, in rows in order.
+        for row, at in sorted(further, reverse=True):
+            if row <= bottom:
+                break
+            start = seg.rfind(b"<", 0, at)
             cell = self._cell(seg, start) if start >= 0 else None
             if cell is not None and cell[1]:
-                # A wide cell's row counts wherever it stands: far down and out of order, the
-                # range python-calamine allocates is its row by its column.
-                self.width = max(self.width, _column_index(cell[1]))
-                self.last_row = max(self.last_row, cell[0] or self._row_of(seg, start) or 0)
+                bottom = max(bottom, cell[0] or self._row_of(seg, start) or 0)
+                break
+        self.last_row = bottom
         open_tag = b"<" + self.prefix + b"c"
         pos = seg.rfind(open_tag)
         while pos >= 0:
@@ -449,21 +465,32 @@ class _ExtentScanner:
             pos = seg.rfind(open_tag, 0, pos)
 
     def _far_rows(self, seg: bytes) -> None:
-        """Cells of rows numbered 100,000 or more, wherever they stand: python-calamine
-        places rows written out of order (a far row first, ordinary ones after it), which the
-        last cell of a segment would not show. Such a reference ends an attribute value with
-        six digits or more, found as six zeros once every digit reads as one (bytes' translate
-        and find: a tenth of a second on a 100,000-row sheet); the tag around a find is then
-        parsed (rare but in rosters of more than 100,000 rows). Rows below 100,000 written out
-        of order stay unseen: at most 100,000 rows by the sheet's width."""
+        """Cells of rows numbered with more digits than the last row so far, wherever they
+        stand: python-calamine places rows written out of order (a far row first, ordinary
+        ones after it), which the last cell of a segment would not show. Such a reference ends
+        an attribute value with that many digits, found as as many zeros once every digit
+        reads as one (bytes' translate and find: a tenth of a second on a 100,000-row sheet);
+        the tag around a find is parsed when its number is further down than any seen. Rows in
+        order cross into one more digit once (row 10, 100, …): a few hundred tags are parsed
+        then. A cell of A to Z out of order, and with no more digits than the last row's,
+        stays unseen here (wide cells are seen by ``_segment``): at most 999,999 rows by 26
+        columns, in a sheet that already has 100,000 rows."""
+        bottom = self.last_row
+        digits = max(len(str(bottom)) + 1, _FAR_ROW_MIN_DIGITS)
         shape = seg.translate(_DIGITS_AS_ZERO)
-        mark = b"0" * _FAR_ROW_DIGITS + b'"'
+        mark = b"0" * digits + b'"'
         pos = shape.find(mark)
         while pos >= 0:
-            start = seg.rfind(b"<", 0, pos)
-            if start >= 0:
-                self.last_row = max(self.last_row, self._far_row_at(seg, start))
-            pos = shape.find(mark, pos + len(mark))
+            end = pos + digits  # the closing quote
+            first = pos
+            while first > 0 and shape[first - 1] == _ZERO:
+                first -= 1
+            if int(seg[first:end]) > bottom:
+                start = seg.rfind(b"<", 0, pos)
+                if start >= 0:
+                    bottom = max(bottom, self._far_row_at(seg, start))
+            pos = shape.find(mark, end + 1)
+        self.last_row = bottom
 
     def _far_row_at(self, seg: bytes, start: int) -> int:
         """The row of the tag at ``start`` if it is a cell holding a value, or a row with one."""

@@ -696,6 +696,21 @@ def test_a_far_row_written_before_the_others_is_found(tmp_path, fragment, row):
     assert "范围过大" in message and f"第 {row} 行" in message
 
 
+def test_a_narrow_far_row_first_in_a_wide_sheet_is_found(tmp_path):
+    """Column XFD in an ordinary row makes the sheet 16,384 wide; a cell of column A in row
+    99,999 written before the others would then have calamine ask for 52 GB."""
+    path = write_xlsx(tmp_path / "r.xlsx", ROWS)
+
+    def hostile(xml):
+        far = '<row r="99999"><c r="A99999" t="inlineStr"><is><t>x</t></is></c></row>'
+        wide = '<c r="XFD4" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+        return xml.replace("<row ", far + "<row ", 1).replace("</row></sheetData>", wide, 1)
+
+    stray = rewrite_zip(path, tmp_path / "stray.xlsx", {"xl/worksheets/sheet1.xml": hostile})
+    message = refused(stray)
+    assert "范围过大" in message and "第 99999 行" in message
+
+
 def test_seven_digit_values_elsewhere_are_no_far_row(tmp_path):
     # A shared formula's range, a number in an attribute of no cell: not a row of content.
     fragment = (
