@@ -57,9 +57,12 @@ def _is_proxy(address: str | None) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    forms = [ip]
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1, as a server listening on [::] sees IPv4 peers
-    return any(ip in network for network in _networks(tuple(settings.PORTAL_TRUSTED_PROXIES)))
+        # ::ffff:127.0.0.1, as a server listening on [::] sees an IPv4 peer: listed either way.
+        forms.append(ip.ipv4_mapped)
+    networks = _networks(tuple(settings.PORTAL_TRUSTED_PROXIES))
+    return any(form in network for form in forms for network in networks)
 
 
 @functools.cache

@@ -179,10 +179,11 @@ def test_client_ip_believes_the_header_only_from_a_trusted_proxy(proxies, rf):
 
 
 @pytest.mark.parametrize("peer", ["::ffff:10.0.0.1", "::ffff:a00:1"])
-def test_a_proxy_seen_as_an_ipv4_mapped_address_is_trusted(peer, rf):
-    # A server listening on [::] sees IPv4 peers as ::ffff:a.b.c.d.
+@pytest.mark.parametrize("listed", ["10.0.0.0/8", "::ffff:10.0.0.1", "::ffff:10.0.0.0/104"])
+def test_a_proxy_seen_as_an_ipv4_mapped_address_is_trusted(peer, listed, rf):
+    # A server listening on [::] sees IPv4 peers as ::ffff:a.b.c.d; listed either way.
     request = rf.get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR="203.0.113.9")
-    with override_settings(PORTAL_TRUSTED_PROXY_COUNT=1, PORTAL_TRUSTED_PROXIES=["10.0.0.0/8"]):
+    with override_settings(PORTAL_TRUSTED_PROXY_COUNT=1, PORTAL_TRUSTED_PROXIES=[listed]):
         assert client_ip(request) == "203.0.113.9"
 
 
