@@ -141,7 +141,9 @@ class AuditExportView(AuditorRequiredMixin, View):
             objects = audit.counted(filterset.qs) if filterset.is_valid() else ()
         else:
             raise PermissionDenied
-        filters = request.GET.dict()
+        # The filters set, as the form knows them (not a page number, nor fields left empty).
+        known = audit.ChangeEventFilterSet if which == "changes" else audit.AccessEventFilterSet
+        filters = {k: v for k, v in request.GET.items() if v and k in known.base_filters}
 
         def record(rows: int) -> None:
             record_access(

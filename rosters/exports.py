@@ -402,6 +402,17 @@ def write_bad_rows(bad_rows: dict, out: IO[bytes], fmt: str, *, title: str | Non
     headers are escaped like any cell, and ``title`` goes above the header, which imports skip.
     """
     headers = list(bad_rows.get("headers") or [])
+    # A file that was itself a bad-rows download brings last time's 错误 column: replaced.
+    kept = [i for i, header in enumerate(headers) if str(header).strip() != ERROR_COLUMN]
+    if len(kept) < len(headers):
+        headers = [headers[i] for i in kept]
+        bad_rows = {
+            **bad_rows,
+            "rows": [
+                (number, [cells[i] for i in kept if i < len(cells)], reasons)
+                for number, cells, reasons in bad_rows.get("rows", [])
+            ],
+        }
     text_columns = {
         i
         for i, header in enumerate(headers)

@@ -1096,7 +1096,8 @@ def open_table(
         looked_at: list[list[Any]] = []
         found = _find_header(rows, schema, looked_at)
         if found is None:
-            other = _other_kind(looked_at, schema)
+            # The other kind of file, unless another sheet may hold this kind (said below).
+            other = "" if others else _other_kind(looked_at, schema)
             if other:
                 raise RosterFileError(other)
             first, second = (schema.column(key) for key in schema.anchors)

@@ -993,3 +993,14 @@ def test_a_large_export_is_announced_with_how_to_narrow_it(world, auditor_client
     monkeypatch.setattr(audit_views, "LARGE_EXPORT", 1)
     page = auditor_client.get(reverse("audit:changes")).content.decode()
     assert "可能需要几分钟；可先用筛选条件" in page
+
+
+def test_an_export_records_only_the_filters_set(world, auditor_client):
+    params = {"page": "2", "username": "", "since": "", "label": "update"}
+    b"".join(
+        auditor_client.get(reverse("audit:export", args=["changes"]), params).streaming_content
+    )
+    event = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
+    assert event.detail["filters"] == {"label": "update"}
+    page = auditor_client.get(reverse("audit:access"), {"kind": AccessEventKind.EXPORT})
+    assert "筛选条件：操作=修改" in page.content.decode()

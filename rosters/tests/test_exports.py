@@ -266,6 +266,27 @@ def test_bad_rows_come_back_fixable(tree, homes, tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_bad_rows_uploaded_still_bad_come_back_with_one_error_column(tree, homes, tmp_path, fmt):
+    rows = member_rows(2, homes=homes)
+    rows[1]["联系电话"] = "123"
+    path = write_xlsx(tmp_path / "in.xlsx", rows)
+    first = tmp_path / f"bad1.{fmt}"
+    with first.open("wb") as handle:
+        write_bad_rows(
+            services.roster_import(source=path, filename="in.xlsx").bad_rows, handle, fmt
+        )
+    # Uploaded again unchanged: still bad, and its download has one 错误 column, this time's.
+    again = services.roster_import(source=first, filename=first.name)
+    second = tmp_path / f"bad2.{fmt}"
+    with second.open("wb") as handle:
+        write_bad_rows(again.bad_rows, handle, fmt)
+    with open_table(second, filename=second.name, schema=MEMBER_SCHEMA) as table:
+        assert table.headers.count("错误") == 1 and not table.warnings
+        ((_n, cells),) = list(table.rows)
+        assert cells[table.headers.index("错误")].startswith("联系电话 123 格式不正确")
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
 def test_a_date_cell_with_a_time_of_day_comes_back_as_its_day(tree, homes, tmp_path, fmt):
     """The import reads the day of a date cell; the bad rows give that day back, not a text
     with the time of day that the import would refuse."""

@@ -832,6 +832,18 @@ def test_a_roster_read_as_an_organization_file_says_which_kind_it_is(tmp_path):
     assert message.startswith("这份文件是组织架构表，不是党员登记表")
 
 
+def test_a_book_whose_first_sheet_is_of_the_other_kind_names_its_other_sheets(tmp_path):
+    book = Workbook()
+    book.active.title = "组织架构"
+    book.active.append(["组织编码", "组织名称", "上级组织编码", "组织类别"])
+    roster = book.create_sheet("党员名册")
+    roster.append(HEADERS)
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    message = refused(path)
+    assert "“党员名册”" in message and "请指定工作表" in message
+
+
 def test_the_bad_rows_downloads_error_column_is_ignored_without_a_word(tmp_path):
     rows = [{**row, "错误": "联系电话 123 格式不正确"} for row in ROWS]
     table, read_rows = read(write_csv(tmp_path / "fixed.csv", rows))
