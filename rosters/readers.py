@@ -358,9 +358,20 @@ _EMPTY_V_TYPES = (None, b"n", b"s", b"b", b"e", b"inlineStr")
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789'", b'0000000000"')
 _ZERO = ord("0")
 _FAR_ROW_MIN_DIGITS = 2
+_FAR_ROW_MAX_DIGITS = 6
 _PREFIX_RE = re.compile(rb"<(\w+:)?sheetData\b")
 _ERROR_TYPE_RE = re.compile(rb"""\bt=["']e["']""")
 _VALUE_RE = re.compile(rb"<(?:\w+:)?v>([^<]{0,64})</")
+
+
+# A row number past any sheet's: what a reference of more digits than a sheet has reads as
+# (Python refuses to convert thousands of digits, and no sheet may have that many rows).
+_BEYOND_ROW = 10**10
+
+
+def _row_number(digits: bytes) -> int:
+    digits = digits.lstrip(b"0") or b"0"  # leading zeros count for nothing (A0005000)
+    return int(digits) if len(digits) <= 10 else _BEYOND_ROW
 
 
 def _column_index(letters: bytes) -> int:
@@ -439,18 +450,19 @@ class _ExtentScanner:
                     self.width = max(self.width, _column_index(cell[1]))
                     bottom = max(bottom, cell[0] or self._row_of(seg, start) or 0)
             else:
-                row = int(match.group(2))
+                row = _row_number(match.group(2))
                 if row > bottom:
                     further.append((row, match.start()))
-        # The furthest of the others that holds a value: one tag parsed, in rows in order.
+        # The furthest of the others that holds a value: in rows in order, one tag parsed.
         for row, at in sorted(further, reverse=True):
             if row <= bottom:
                 break
             start = seg.rfind(b"<", 0, at)
             cell = self._cell(seg, start) if start >= 0 else None
             if cell is not None and cell[1]:
+                # Its own row, which need not be the number that put it first (a decoy
+                # attribute ending in r= such as xr="AB9999"): the loop goes on past it.
                 bottom = max(bottom, cell[0] or self._row_of(seg, start) or 0)
-                break
         self.last_row = bottom
         open_tag = b"<" + self.prefix + b"c"
         pos = seg.rfind(open_tag)
@@ -469,27 +481,35 @@ class _ExtentScanner:
         stand: python-calamine places rows written out of order (a far row first, ordinary
         ones after it), which the last cell of a segment would not show. Such a reference ends
         an attribute value with that many digits, found as as many zeros once every digit
-        reads as one (bytes' translate and find: a tenth of a second on a 100,000-row sheet);
-        the tag around a find is parsed when its number is further down than any seen. Rows in
-        order cross into one more digit once (row 10, 100, …): a few hundred tags are parsed
-        then. A cell of A to Z out of order, and with no more digits than the last row's,
-        stays unseen here (wide cells are seen by ``_segment``): at most 999,999 rows by 26
-        columns, in a sheet that already has 100,000 rows."""
+        reads as one (bytes' translate and find: a tenth of a second on a 100,000-row sheet),
+        six digits at most; the tags around the finds are parsed furthest first, until one
+        holds a value. A cell of A to Z out of order, with as many digits as the last row's
+        and fewer than six, stays unseen here (wide cells are seen by ``_segment``): at most
+        99,999 rows by 26 columns."""
         bottom = self.last_row
-        digits = max(len(str(bottom)) + 1, _FAR_ROW_MIN_DIGITS)
+        # Never more than six: rows of 100,000 and more are looked for in any sheet (a missed
+        # row 999,999 of A to Z would be 26 million cells).
+        digits = min(max(len(str(bottom)) + 1, _FAR_ROW_MIN_DIGITS), _FAR_ROW_MAX_DIGITS)
         shape = seg.translate(_DIGITS_AS_ZERO)
         mark = b"0" * digits + b'"'
+        found = []
         pos = shape.find(mark)
         while pos >= 0:
             end = pos + digits  # the closing quote
             first = pos
             while first > 0 and shape[first - 1] == _ZERO:
                 first -= 1
-            if int(seg[first:end]) > bottom:
-                start = seg.rfind(b"<", 0, pos)
-                if start >= 0:
-                    bottom = max(bottom, self._far_row_at(seg, start))
+            number = _row_number(seg[first:end])
+            if number > bottom:
+                found.append((number, pos))
             pos = shape.find(mark, end + 1)
+        # The furthest that holds a value: in rows in order, one tag parsed.
+        for number, pos in sorted(found, reverse=True):
+            if number <= bottom:
+                break
+            start = seg.rfind(b"<", 0, pos)
+            if start >= 0:
+                bottom = max(bottom, self._far_row_at(seg, start))
         self.last_row = bottom
 
     def _far_row_at(self, seg: bytes, start: int) -> int:
@@ -512,7 +532,7 @@ class _ExtentScanner:
         while pos >= 0:  # cells without a reference of their own take the row's number
             cell = self._cell(seg, pos)
             if cell is not None and cell[0] is None:
-                return int(number)
+                return _row_number(number)
             pos = seg.find(open_tag, pos + 1, end)
         return 0
 
@@ -534,7 +554,7 @@ class _ExtentScanner:
         ref = _REF_RE.fullmatch(attributes.get(b"r", b""))
         if ref is None:
             return None, b""
-        return int(ref.group(2)), ref.group(1)
+        return _row_number(ref.group(2)), ref.group(1)
 
     def _row_of(self, seg: bytes, pos: int) -> int | None:
         """The number of the row around the cell at ``pos``, from the row's r attribute."""
@@ -545,7 +565,7 @@ class _ExtentScanner:
             rest = _TAG_REST_RE.match(seg, name_end)
             if seg[name_end : name_end + 1] in _AFTER_NAME and rest:
                 number = _attributes(seg, name_end, rest.end()).get(b"r", b"")
-                return int(number) if number.isdigit() else None
+                return _row_number(number) if number.isdigit() else None
             start = seg.rfind(row_tag, 0, start)
         return None
 
@@ -666,10 +686,10 @@ def check_xlsx(
                             tail = chunk[-_PREFIXED_SI_TAIL:]
                             if entries > max_strings:
                                 raise _too_much_text()
+                    if scan:
+                        scanner.close()
             except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError):
                 raise _damaged(XLSX) from None
-            if scan:
-                scanner.close()
         cells = scanner.last_row * scanner.width
         if cells > limit("ROSTER_MAX_SHEET_CELLS"):
             raise RosterFileError(

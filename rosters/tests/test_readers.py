@@ -860,3 +860,28 @@ def test_a_missing_sheet_lists_ten_names_at_most(tmp_path):
     book.save(path)
     message = refused(path, sheet="没有这个")
     assert "支部8" in message and "支部20" not in message and "等 31 个" in message
+
+
+def test_a_six_digit_row_first_in_a_long_sheet_is_found(tmp_path):
+    """In a sheet past 100,000 rows, a row 999,999 of column Z written out of order would have
+    calamine allocate 26 million cells."""
+    body = "".join(f'<row r="{n}"><c r="A{n}"><v>1</v></c></row>' for n in range(5, 150_000))
+    far = '<row r="999999"><c r="Z999999"><v>1</v></c></row>'
+    rest = "".join(f'<row r="{n}"><c r="A{n}"><v>1</v></c></row>' for n in range(150_000, 150_010))
+    message = refused(_with_stray(tmp_path, body + far + rest))
+    assert "范围过大" in message and "第 999999 行" in message
+
+
+def test_a_decoy_attribute_does_not_hide_a_far_wide_cell(tmp_path, settings):
+    settings.ROSTER_MAX_SHEET_CELLS = 1_000_000
+    wide = '<row r="5"><c r="GJH5"><v>1</v></c></row>'  # 5,000 columns wide, 25,000 cells
+    decoy = '<row r="6"><c r="B6" xr="AB9999"><v>1</v></c></row>'
+    far = '<row r="9998"><c r="AB9998"><v>1</v></c></row>'
+    tail = '<row r="7"><c r="A7"><v>1</v></c></row>'
+    message = refused(_with_stray(tmp_path, wide + decoy + far + tail))
+    assert "范围过大" in message and "第 9998 行" in message
+
+
+def test_thousands_of_digits_in_an_attribute_are_no_crash(tmp_path):
+    path = _with_stray(tmp_path, f'<pageMargins footer="{"3" * 5000}"/>', before="</worksheet>")
+    assert len(read(path)[1]) == 3
