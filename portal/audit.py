@@ -30,7 +30,7 @@ from django.db.models.functions import Cast
 from django.db.models.query import EmptyQuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Event, Events
 
@@ -330,13 +330,16 @@ class Change(NamedTuple):
 
     @property
     def label(self) -> str:
+        return self.label_in(get_language())
+
+    def label_in(self, language: str | None) -> str:
         if self.field == "id":  # the object's own key, copied into the event
-            return gettext("编号")
+            return _id_label(language)
         if self.model_field is None:
             return self.field
         # Join tables' columns are named by Django in English ("user", "permission"); its
         # catalog has them in Chinese.
-        return gettext(str(self.model_field.verbose_name))
+        return _field_label(self.model_field, language)
 
     @property
     def before_text(self) -> str:
@@ -376,7 +379,24 @@ def object_names(keys: Iterable[tuple[str, Any]]) -> dict[tuple[str, str], str]:
 REGION_COLUMNS = frozenset({"destination_code", "location_code"})
 
 
-def _text(value: Any, model_field=None) -> str:
+# A column's name and its codes' labels, translated once per language: the CSV of a trail of
+# millions of events asks for them for every value.
+@cache
+def _field_label(model_field, language: str | None) -> str:
+    return gettext(str(model_field.verbose_name))
+
+
+@cache
+def _id_label(language: str | None) -> str:
+    return gettext("编号")
+
+
+@cache
+def _choice_labels(model_field, language: str | None) -> dict[Any, str]:
+    return {value: str(label) for value, label in model_field.flatchoices}
+
+
+def _text(value: Any, model_field=None, language: str | None = None) -> str:
     if value is None or value == "":
         return "—"
     if model_field is not None and model_field.name in REGION_COLUMNS and isinstance(value, str):
@@ -387,7 +407,7 @@ def _text(value: Any, model_field=None) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if model_field is not None and model_field.choices:
-        return str(dict(model_field.flatchoices).get(value, value))
+        return _choice_labels(model_field, language or get_language()).get(value, str(value))
     local = _local(value, model_field)
     if local is not value:  # a date-time: "2026-11-25 20:32:38.472847+08:00"
         return local.replace("T", " ", 1)
@@ -566,21 +586,21 @@ def before_after(event) -> tuple[dict, dict]:
     """An event's values before and after, masked and in the words of the page: each column by
     its Chinese name, coded values by their labels, times local. An insert has no before, a
     delete no after. Missing values stay null, references their ids."""
-    before, after = {}, {}
+    before, after, language = {}, {}, get_language()
     for change in event_changes(event):
-        name = change.label
+        name = change.label_in(language)
         if name in before or name in after:  # two columns of one name: tell them apart
             name = f"{name}（{change.field}）"
         if event.pgh_label != "insert":
-            before[name] = _shown(change.before, change.model_field)
+            before[name] = _shown(change.before, change.model_field, language)
         if event.pgh_label != "delete":
-            after[name] = _shown(change.after, change.model_field)
+            after[name] = _shown(change.after, change.model_field, language)
     return before, after
 
 
-def _shown(value: Any, model_field) -> Any:
+def _shown(value: Any, model_field, language: str | None) -> Any:
     """A value of the export as the page writes it; an absent one as null, empty text as is."""
-    return value if value is None or value == "" else _text(value, model_field)
+    return value if value is None or value == "" else _text(value, model_field, language)
 
 
 # ---------------------------------------------------------------------------------------------
