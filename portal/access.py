@@ -58,9 +58,11 @@ def _is_proxy(address: str | None) -> bool:
     except ValueError:
         return False
     forms = [ip]
+    # ::ffff:127.0.0.1, as a server listening on [::] sees an IPv4 peer: listed either way.
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        # ::ffff:127.0.0.1, as a server listening on [::] sees an IPv4 peer: listed either way.
         forms.append(ip.ipv4_mapped)
+    elif isinstance(ip, ipaddress.IPv4Address):
+        forms.append(ipaddress.IPv6Address(f"::ffff:{ip}"))
     networks = _networks(tuple(settings.PORTAL_TRUSTED_PROXIES))
     return any(form in network for form in forms for network in networks)
 

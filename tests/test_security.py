@@ -178,7 +178,7 @@ def test_client_ip_believes_the_header_only_from_a_trusted_proxy(proxies, rf):
         assert get_client_ip_address(request) == "10.0.0.1"
 
 
-@pytest.mark.parametrize("peer", ["::ffff:10.0.0.1", "::ffff:a00:1"])
+@pytest.mark.parametrize("peer", ["::ffff:10.0.0.1", "::ffff:a00:1", "10.0.0.1"])
 @pytest.mark.parametrize("listed", ["10.0.0.0/8", "::ffff:10.0.0.1", "::ffff:10.0.0.0/104"])
 def test_a_proxy_seen_as_an_ipv4_mapped_address_is_trusted(peer, listed, rf):
     # A server listening on [::] sees IPv4 peers as ::ffff:a.b.c.d; listed either way.
