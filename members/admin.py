@@ -4,19 +4,22 @@ from django.utils.translation import gettext_lazy as _
 from portal.admin import ScopedAdminMixin
 from portal.masking import mask_birth_date, mask_id_number, mask_in_text, mask_phone
 
+from .constants import MEMBER_FREE_TEXT, MOBILITY_FREE_TEXT
 from .models import Member, Mobility
 
 
 class MaskedFreeTextMixin:
     """A stored object's free text, where someone may have typed a phone or an ID number,
     shown masked and read-only in the back office: the portal's forms edit it, and record that
-    it was seen. ``free_text`` names the fields and their labels."""
+    it was seen. ``free_text`` names the fields of ``free_text_model``."""
 
-    free_text: dict[str, str] = {}
+    free_text: tuple[str, ...] = ()
+    free_text_model = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for name, label in cls.free_text.items():
+        for name in cls.free_text:
+            label = cls.free_text_model._meta.get_field(name).verbose_name
 
             def shown(self, obj, name=name):
                 return mask_in_text(getattr(obj, name)) if obj is not None and obj.pk else ""
@@ -35,17 +38,8 @@ class MaskedFreeTextMixin:
         return (*super().get_readonly_fields(request, obj), *masked)
 
 
-MOBILITY_FREE_TEXT = {
-    "destination_address": _("详细地址"),
-    "employer": _("工作单位"),
-    "inflow_org_name": _("流入地党组织名称"),
-    "contact_person": _("联系人"),
-    "remarks": _("备注"),
-}
-
-
 class MobilityInline(MaskedFreeTextMixin, admin.StackedInline):
-    free_text = MOBILITY_FREE_TEXT
+    free_text, free_text_model = MOBILITY_FREE_TEXT, Mobility
     model = Mobility
     extra = 0
     raw_id_fields = ("inflow_org",)
@@ -54,7 +48,7 @@ class MobilityInline(MaskedFreeTextMixin, admin.StackedInline):
 
 @admin.register(Member)
 class MemberAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
-    free_text = {"remarks": _("备注"), "transferred_to": _("转入党组织")}
+    free_text, free_text_model = MEMBER_FREE_TEXT, Member
     list_display = ("name", "gender", "member_type", "home_org", "party_status", "last_contact_on")
     list_filter = ("member_type", "party_status", "gender")
     # Whole values only, as the portal's search: a part of a phone's masked middle would give
@@ -101,7 +95,7 @@ class MemberAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Mobility)
 class MobilityAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
-    free_text = MOBILITY_FREE_TEXT
+    free_text, free_text_model = MOBILITY_FREE_TEXT, Mobility
     list_display = (
         "member",
         "left_on",

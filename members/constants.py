@@ -12,3 +12,14 @@ PROBATION_MIN_YEARS = 1
 PROBATION_MAX_YEARS = 2
 # Away this many consecutive months makes a member "mobile" (2024 意见).
 MOBILE_MIN_MONTHS = 6
+
+# Free text where someone may have typed a phone or an ID number among other words: masked
+# inside it wherever it is shown (pages, API, back office, audit trail), revealed on request.
+MEMBER_FREE_TEXT = ("remarks", "transferred_to")
+MOBILITY_FREE_TEXT = (
+    "destination_address",
+    "employer",
+    "inflow_org_name",
+    "contact_person",
+    "remarks",
+)

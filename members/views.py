@@ -20,6 +20,7 @@ from rosters.models import RosterImport
 
 from . import services
 from .choices import PartyStatus
+from .constants import MOBILITY_FREE_TEXT
 from .filtersets import MemberFilterSet
 from .forms import MobilityForm, ReturnForm, TransferForm
 from .models import Member, Mobility
@@ -38,8 +39,7 @@ REVEALABLE = {
 }
 # Those of them that are the current mobility's.
 CURRENT_MOBILITY_REVEALABLE = frozenset({"contact_person", "destination_address", "employer"})
-# The free text the mobility form shows as stored: a phone or ID number in it is a reveal.
-MOBILITY_FORM_FREE_TEXT = CURRENT_MOBILITY_REVEALABLE | {"inflow_org_name", "remarks"}
+
 
 # The mobility actions, in button order: (action, URL name, label).
 ACTIONS = (
@@ -196,7 +196,7 @@ class MobilityUpdateView(MemberServiceView):
         # reveal), once for each field holding one.
         if response.status_code != 200:
             return response
-        for field in sorted(MOBILITY_FORM_FREE_TEXT):
+        for field in sorted(MOBILITY_FREE_TEXT):
             text = getattr(self.current, field)
             if text and mask_in_text(text) != text:
                 record_access(

@@ -34,6 +34,7 @@ from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Event, Events
 
+from members.constants import MEMBER_FREE_TEXT, MOBILITY_FREE_TEXT
 from rosters.exports import escape_formula
 
 from . import crypto, regions
@@ -261,13 +262,7 @@ MASKS: dict[str, Callable[[Any], Any]] = {
     "contact_person": lambda value: mask_in_text(value) if value else value,
 }
 # Free text someone typed, where a phone or an ID number may sit among other words.
-for _free_text in (
-    "remarks",
-    "employer",
-    "destination_address",
-    "inflow_org_name",
-    "transferred_to",
-):
+for _free_text in {*MEMBER_FREE_TEXT, *MOBILITY_FREE_TEXT}:
     MASKS[_free_text] = MASKS["contact_person"]
 # The same, for one model's column: what was typed as the username of a failed sign-in may be
 # someone's phone or ID number (the access trail masks it likewise).

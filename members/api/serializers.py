@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from members.constants import MOBILITY_FREE_TEXT
 from members.models import Member, Mobility
 from portal.api.serializers import ValidatedModelSerializer
 from portal.masking import mask_birth_date, mask_id_number, mask_in_text, mask_phone
@@ -86,11 +87,7 @@ class MemberSerializer(ValidatedModelSerializer):
             data["phone"] = mask_phone(data["phone"])
             if data["current_mobility"]:  # phones and ID numbers typed into free text
                 mobility = data["current_mobility"]
-                for field in (
-                    "contact_person",
-                    "destination_address",
-                    "employer",
-                    "inflow_org_display",
-                ):
-                    mobility[field] = mask_in_text(mobility[field])
+                for field in (*MOBILITY_FREE_TEXT, "inflow_org_display"):
+                    if field in mobility:
+                        mobility[field] = mask_in_text(mobility[field])
         return data
