@@ -30,6 +30,11 @@ class AuditorRequiredMixin(LoginRequiredMixin):
         return super().dispatch(request, *args, **kwargs)
 
 
+def _filters_set(filterset_class, params) -> dict[str, str]:
+    """The filters set, as the form knows them (not a page number, nor fields left empty)."""
+    return {k: v for k, v in params.items() if v and k in filterset_class.base_filters}
+
+
 # Events above which the page says that the export will take a while.
 LARGE_EXPORT = 20_000
 
@@ -57,9 +62,7 @@ class AuditListView(AuditorRequiredMixin, ListView):
         context["page_range"] = page.paginator.get_elided_page_range(
             page.number, on_each_side=2, on_ends=1
         )
-        context["filters_applied"] = any(
-            v for k, v in self.request.GET.items() if k in self.filterset.filters
-        )
+        context["filters_applied"] = bool(_filters_set(self.filterset_class, self.request.GET))
         # On a phone the filters fold away: set ones keep them unfolded, with 清除条件 in sight.
         context["folded_filters_applied"] = context["filters_applied"]
         context["export_query"] = self.request.GET.urlencode()
@@ -130,6 +133,7 @@ class AuditExportView(AuditorRequiredMixin, View):
     def get(self, request, which):
         if which == "changes":
             header, to_row = audit.CHANGE_HEADER, audit.change_row
+            known = audit.ChangeEventFilterSet
             # Keys first, then the values a chunk at a time (audit.ChangePages, which reads
             # nothing for filters that are not valid): pghistory's aggregate of the whole trail
             # would take longer than a request may.
@@ -138,12 +142,11 @@ class AuditExportView(AuditorRequiredMixin, View):
             queryset = AccessEvent.objects.order_by("-at", "-pk")
             filterset = audit.AccessEventFilterSet(request.GET, queryset=queryset)
             header, to_row = audit.ACCESS_HEADER, audit.access_row
+            known = audit.AccessEventFilterSet
             objects = audit.counted(filterset.qs) if filterset.is_valid() else ()
         else:
             raise PermissionDenied
-        # The filters set, as the form knows them (not a page number, nor fields left empty).
-        known = audit.ChangeEventFilterSet if which == "changes" else audit.AccessEventFilterSet
-        filters = {k: v for k, v in request.GET.items() if v and k in known.base_filters}
+        filters = _filters_set(known, request.GET)
 
         def record(rows: int) -> None:
             record_access(

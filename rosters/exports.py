@@ -380,7 +380,6 @@ def _start_sheet(sheet, headers: Sequence[str], title: str | None) -> None:
 # Error reports
 
 ERROR_HEADERS = ("行号", "列", "值", "错误")
-ERROR_COLUMN = constants.ERROR_COLUMN
 
 
 def write_error_report(
@@ -403,7 +402,7 @@ def write_bad_rows(bad_rows: dict, out: IO[bytes], fmt: str, *, title: str | Non
     """
     headers = list(bad_rows.get("headers") or [])
     # A file that was itself a bad-rows download brings last time's 错误 column: replaced.
-    kept = [i for i, header in enumerate(headers) if str(header).strip() != ERROR_COLUMN]
+    kept = [i for i, header in enumerate(headers) if str(header).strip() != constants.ERROR_COLUMN]
     if len(kept) < len(headers):
         headers = [headers[i] for i in kept]
         bad_rows = {
@@ -420,7 +419,12 @@ def write_bad_rows(bad_rows: dict, out: IO[bytes], fmt: str, *, title: str | Non
     }
     rows = ([*cells, reasons] for _number, cells, reasons in bad_rows.get("rows", []))
     _write_table(
-        [*headers, _(ERROR_COLUMN)], rows, out, fmt, text_columns=text_columns, title=title
+        [*headers, _(constants.ERROR_COLUMN)],
+        rows,
+        out,
+        fmt,
+        text_columns=text_columns,
+        title=title,
     )
 
 
