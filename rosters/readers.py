@@ -517,22 +517,18 @@ class _ExtentScanner:
         cell = self._cell(seg, start)
         if cell is not None:
             return cell[0] or self._row_of(seg, start) or 0
-        row_tag = b"<" + self.prefix + b"row"
-        name_end = start + len(row_tag)
-        if seg[start:name_end] != row_tag or seg[name_end : name_end + 1] not in _AFTER_NAME:
+        row = self._row_tag(seg, start)
+        if row is None or row[0] is None:
             return 0
-        rest = _TAG_REST_RE.match(seg, name_end)
-        number = _attributes(seg, name_end, rest.end()).get(b"r", b"") if rest else b""
-        if not number.isdigit():
-            return 0
-        end = seg.find(b"</" + self.prefix + b"row", rest.end())
+        number, tag_end = row
+        end = seg.find(b"</" + self.prefix + b"row", tag_end)
         end = len(seg) if end < 0 else end
         open_tag = b"<" + self.prefix + b"c"
-        pos = seg.find(open_tag, rest.end(), end)
+        pos = seg.find(open_tag, tag_end, end)
         while pos >= 0:  # cells without a reference of their own take the row's number
             cell = self._cell(seg, pos)
             if cell is not None and cell[0] is None:
-                return _row_number(number)
+                return number
             pos = seg.find(open_tag, pos + 1, end)
         return 0
 
@@ -556,16 +552,27 @@ class _ExtentScanner:
             return None, b""
         return _row_number(ref.group(2)), ref.group(1)
 
+    def _row_tag(self, seg: bytes, start: int) -> tuple[int | None, int] | None:
+        """(number from its r attribute or None, where the tag ends) of the row start tag at
+        ``start``; None if no row tag starts there."""
+        row_tag = b"<" + self.prefix + b"row"
+        name_end = start + len(row_tag)
+        if seg[start:name_end] != row_tag or seg[name_end : name_end + 1] not in _AFTER_NAME:
+            return None
+        rest = _TAG_REST_RE.match(seg, name_end)
+        if rest is None:
+            return None
+        number = _attributes(seg, name_end, rest.end()).get(b"r", b"")
+        return (_row_number(number) if number.isdigit() else None), rest.end()
+
     def _row_of(self, seg: bytes, pos: int) -> int | None:
         """The number of the row around the cell at ``pos``, from the row's r attribute."""
         row_tag = b"<" + self.prefix + b"row"
         start = seg.rfind(row_tag, 0, pos)
         while start >= 0:
-            name_end = start + len(row_tag)
-            rest = _TAG_REST_RE.match(seg, name_end)
-            if seg[name_end : name_end + 1] in _AFTER_NAME and rest:
-                number = _attributes(seg, name_end, rest.end()).get(b"r", b"")
-                return _row_number(number) if number.isdigit() else None
+            row = self._row_tag(seg, start)
+            if row is not None:
+                return row[0]
             start = seg.rfind(row_tag, 0, start)
         return None
 
