@@ -462,13 +462,19 @@ def access_details(event, *, nested: bool = False) -> list[tuple[str, Any]]:
     structured values stay structures rather than JSON text inside JSON.
     """
     details: list[tuple[str, Any]] = []
-    for key, value in (event.detail or {}).items():
+    detail = event.detail or {}
+    for key, value in detail.items():
+        if key == "filter_names":  # read with the filters they name
+            continue
         coded = DETAIL_VALUES.get(key, {})
         text = str(coded[value]) if isinstance(value, str) and value in coded else _text(value)
         if nested and isinstance(value, dict | list):
             text = value
         if key == "filters" and isinstance(value, dict):
-            text = _filters_text(value, str((event.detail or {}).get("scope", "")))
+            names = detail.get("filter_names")
+            text = _filters_text(
+                value, str(detail.get("scope", "")), names if isinstance(names, dict) else {}
+            )
         if key == "field" and event.object_type:  # a revealed field: its name in the model
             with contextlib.suppress(LookupError, ValueError):
                 text = _field_name(event.object_type, value)
@@ -489,8 +495,21 @@ def _filter_sets() -> dict[str, type[django_filters.FilterSet]]:
     }
 
 
-def _filters_text(filters: dict, scope: str) -> str:
-    """An export's filters as its page shows them: 党员类型=正式党员；流动党员=是."""
+def filter_names(filterset: django_filters.FilterSet, filters: dict) -> dict[str, str]:
+    """What the given filters that pick an object (an organization) picked, by name: recorded
+    beside an export's filters, so that the trail reads 党组织（含下级）=南村党支部, not an id,
+    even after the organization is renamed or gone."""
+    return {
+        name: str(filterset.form.cleaned_data[name])
+        for name in filters
+        if isinstance(filterset.filters.get(name), django_filters.ModelChoiceFilter)
+        and filterset.form.cleaned_data.get(name) is not None
+    }
+
+
+def _filters_text(filters: dict, scope: str, names: dict) -> str:
+    """An export's filters as its page shows them: 党员类型=正式党员；流动党员=是, an
+    organization by the name recorded with it (``filter_names``)."""
     filterset = _filter_sets().get("members" if scope.startswith("members?") else scope)
     order = list(filterset.base_filters) if filterset is not None else []
     parts = []
@@ -502,6 +521,8 @@ def _filters_text(filters: dict, scope: str) -> str:
         if callable(choices):  # a list read when the form is made (provinces, tracked models)
             choices = choices()
         shown = dict(choices).get(value, value) if isinstance(choices, list | tuple) else value
+        if name in names:
+            shown = names[name]
         if isinstance(found, django_filters.BooleanFilter):
             shown = {"true": gettext("是"), "false": gettext("否")}.get(str(value).lower(), value)
         parts.append(f"{label}={shown}")

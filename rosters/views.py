@@ -36,6 +36,7 @@ from members.choices import PartyStatus
 from members.filtersets import MemberFilterSet
 from members.models import Member
 from portal.access import client_ip, record_access
+from portal.audit import filter_names
 from portal.choices import AccessEventKind
 from portal.generic import ScopedListView, ScopedMixin
 from portal.masking import mask_birth_date, mask_in_text
@@ -429,12 +430,15 @@ class MemberListExportView(LedgerMixin, View):
             f".{fmt}",
         )
         filters = {k: v for k, v in request.GET.items() if k in filterset.filters and v}
+        names = filter_names(filterset, filters)
+        named = {"filter_names": names} if names else {}
         record_access(
             kind=AccessEventKind.EXPORT,
             request=request,
             # As typed, not URL-encoded: a phone searched for is masked in it like in the filters.
             scope="members?" + "&".join(f"{k}={v}" for k, v in filters.items()),
             filters=filters,
+            **named,
             rows=written,
             format=fmt,
         )

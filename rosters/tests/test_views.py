@@ -720,6 +720,27 @@ def test_the_member_list_export_is_exactly_the_filtered_scoped_list(client, worl
         assert "****" in event.detail["scope"] and q not in event.detail["scope"]
 
 
+def test_the_trail_names_the_organization_a_member_list_export_was_filtered_by(
+    client, world, members
+):
+    other = world.tree["other"]
+    client.force_login(world.users.staff)
+    client.get(reverse("rosters:export_members"), {"org": other.pk, "mobile": "true"})
+    event = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).latest("pk")
+    assert event.detail["filter_names"] == {"org": other.name}
+    other.name = "改名后的党支部"  # the trail keeps the name the export was made under
+    other.save()
+
+    client.force_login(make_user(Role.AUDITOR, username="auditor"))
+    rows = client.get(reverse("audit:access")).content.decode().split("<tbody")[1]
+    assert f"筛选条件：党组织（含下级）={event.detail['filter_names']['org']}；流动党员=是" in rows
+    assert "filter_names" not in rows and "改名后的党支部" not in rows
+    export = client.get(reverse("audit:export", args=["access"]), {"kind": "export"})
+    text = b"".join(export.streaming_content).decode("utf-8-sig")
+    assert f"党组织（含下级）={event.detail['filter_names']['org']}" in text
+    assert "filter_names" not in text
+
+
 def test_a_refused_import_says_what_it_could_have_done_not_what_it_did(client, world, eager):
     refused = RosterImport.objects.create(
         filename="r.xlsx", user=world.users.county, status=ImportStatus.REFUSED,
