@@ -7,7 +7,6 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pghistory
-import pghistory.config
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
@@ -207,11 +206,13 @@ class _AuditedASGIRequest(_AuditedRequest, pghistory_middleware.ASGIRequest):
 
 
 class AuditContextMiddleware(HistoryMiddleware):
-    """Attach who, from where and which request to every change the database trail records."""
+    """Attach who, from where and which request to every change the database trail records.
+
+    Whatever the method: a HEAD request runs the GET view (opening the second factor's page
+    sets up an authenticator) and an OPTIONS request authenticates its token (dating its last
+    use), so no method's changes reach the trail without a name and an address."""
 
     def __call__(self, request):
-        if request.method not in pghistory.config.middleware_methods():
-            return self.get_response(request)
         with pghistory.context(**self.get_context(request)):
             if isinstance(request, DjangoWSGIRequest):
                 request.__class__ = _AuditedWSGIRequest

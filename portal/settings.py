@@ -377,7 +377,9 @@ PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
 PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=False)
 PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 PGHISTORY_CONTEXT_ID_FIELD = pghistory.ContextUUIDField()
-PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# Every method: HEAD and OPTIONS requests write too (portal.middleware.AuditContextMiddleware,
+# which opens the context for any method, whatever this says).
+PGHISTORY_MIDDLEWARE_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 # Keep the trail at least this long (网络安全法: 6 months); nothing deletes it before.
 PORTAL_AUDIT_RETENTION_DAYS = env.int("PORTAL_AUDIT_RETENTION_DAYS", default=180)
 

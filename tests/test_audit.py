@@ -289,6 +289,36 @@ def test_request_context_is_recorded(world, client):
     assert event.pgh_context["url"].endswith("/outflow/")
 
 
+@pytest.mark.parametrize("method", ["get", "head", "options"])
+def test_changes_made_by_reading_requests_carry_who_and_from_where(world, method):
+    """Requests that only read write too: opening the second factor's page sets up an
+    authenticator, a token's call dates its last use (before DRF names the request's user).
+    Their changes name who and from where, HEAD and OPTIONS requests' included."""
+    from django.apps import apps
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from portal.models import ApiToken
+    from portal.services import api_token_create
+
+    browser = Client()
+    browser.force_login(make_user(Role.BRANCH_SECRETARY, world["tree"]["village"], username="hd"))
+    assert getattr(browser, method)(reverse("otp"), REMOTE_ADDR="10.1.2.4").status_code == 200
+    device = apps.get_model("portal", "SecondFactorEvent").objects.get(pgh_label="insert")
+    token, key = api_token_create(name="大屏", organization=world["tree"]["township"])
+    system = APIClient()
+    system.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert getattr(system, method)("/api/v1/members/", REMOTE_ADDR="10.1.2.5").status_code == 200
+    used = ApiToken.pgh_event_model.objects.filter(pgh_obj_id=token.pk, pgh_label="update").get()
+    assert used.last_used_at is not None
+    assert (device.pgh_context["username"], device.pgh_context["ip"]) == ("hd", "10.1.2.4")
+    assert device.pgh_context["method"] == method.upper()
+    assert (used.pgh_context["username"], used.pgh_context["ip"]) == (
+        token.user.username,
+        "10.1.2.5",
+    )
+
+
 def test_trail_pages_are_for_the_auditor_only(world, client):
     services.member_update(member=world["member"], remarks="已核实")
     for role, org in (

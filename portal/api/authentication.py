@@ -1,6 +1,7 @@
 """Token authentication for systems: keys are stored hashed, expire and can be revoked; an
 address whose tokens are refused too often is locked out for a while."""
 
+import pghistory
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -46,6 +47,9 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
             raise self.refused(request, TokenRefusal.EXPIRED, token=token)
         if not token.user.is_active:
             raise self.refused(request, TokenRefusal.INACTIVE, token=token)
+        # The trail names the token's account from here on, its last use included: DRF sets
+        # the request's user only once this returns.
+        pghistory.context(user=token.user_id, username=token.user.get_username())
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
