@@ -15,12 +15,14 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from branches.models import Organization
+from portal.access import record_access
+from portal.choices import AccessEventKind
 from portal.commandline import command_operator
 from portal.private_files import open_private
 from portal.scoping import scope_for
 
 from .choices import ImportStatus
-from .exports import CSV, FORMATS, XLSX, write_bad_rows, write_error_report
+from .exports import CSV, FORMATS, XLSX, watermark, write_bad_rows, write_error_report
 from .models import RosterImport
 
 EXIT_OK, EXIT_BAD_ROWS, EXIT_UNREADABLE = 0, 1, 2
@@ -117,16 +119,32 @@ def finish(command: BaseCommand, record: RosterImport, options) -> int:
     hidden = len(record.errors) - ERRORS_SHOWN
     if hidden > 0:
         command.stdout.write(_("  ……另有 %(n)d 条错误，完整清单请用 --errors 导出") % {"n": hidden})
-    if options.get("errors"):
-        path = options["errors"]
+    # The reports hold the file's ID numbers and phones again: like the browser's downloads of
+    # them, watermarked (who and when, above the header) and recorded as exports.
+    reports = (
+        ("errors", "errors", write_error_report, record.errors, len(record.errors),
+         _("错误清单已写入 %(path)s")),
+        ("bad_rows", "bad-rows", write_bad_rows, record.bad_rows, len(record.bad_rows["rows"]),
+         _("错误行已写入 %(path)s")),
+    )  # fmt: skip
+    for option, what, write, content, rows, written in reports:
+        path = options.get(option)
+        if not path:
+            continue
+        fmt = report_format(path)
         with open_private(path) as out:
-            write_error_report(record.errors, out, report_format(path))
-        command.stdout.write(_("错误清单已写入 %(path)s") % {"path": path})
-    if options.get("bad_rows"):
-        path = options["bad_rows"]
-        with open_private(path) as out:
-            write_bad_rows(record.bad_rows, out, report_format(path))
-        command.stdout.write(_("错误行已写入 %(path)s") % {"path": path})
+            write(content, out, fmt, title=watermark(record.operator))
+        record_access(
+            kind=AccessEventKind.EXPORT,
+            user=record.user,
+            username=record.operator,
+            obj=record,
+            scope=f"import:{record.pk}:{what}",
+            rows=rows,
+            format=fmt,
+            source="command",
+        )
+        command.stdout.write(written % {"path": path})
     return EXIT_BAD_ROWS if record.rows_bad else EXIT_OK
 
 

@@ -122,9 +122,37 @@ def test_bad_rows_exit_1_and_write_nothing(tmp_path, homes):
         "后几位已丢失，请将该列设置为文本格式后重新填写"
     )
     report = list(csv.reader(io.StringIO(errors.read_text(encoding="utf-8-sig"))))
-    assert report[0] == ["行号", "列", "值", "错误"] and report[1][0] == "4"
+    assert report[0][0].startswith("导出人 命令行（系统用户 ")  # the watermark, above the header
+    assert report[1] == ["行号", "列", "值", "错误"] and report[2][0] == "4"
     assert {errors.stat().st_mode & 0o777, bad.stat().st_mode & 0o777} == {0o600}
-    assert load_workbook(bad).active.cell(row=1, column=22).value == "错误"
+    assert load_workbook(bad).active.cell(row=2, column=22).value == "错误"
+
+
+def test_reports_written_by_an_import_are_watermarked_and_recorded_as_exports(tmp_path, homes):
+    """--errors and --bad-rows write the file's ID numbers out again, like the browser's
+    downloads of an import's reports: who and when above the header, an export event each."""
+    rows = member_rows(3, homes=homes)
+    rows[1]["入党日期"] = "1900-01-01"
+    path = write_csv(tmp_path / "r.csv", rows)
+    errors, bad = tmp_path / "errors.xlsx", tmp_path / "bad.csv"
+    code, _out, _err = call(
+        "import_roster", str(path), "--errors", str(errors), "--bad-rows", str(bad)
+    )
+    assert code == 1
+    record = RosterImport.objects.get()
+    mark = f"导出人 {record.operator} 导出时间 "
+    assert load_workbook(errors).active.cell(row=1, column=1).value.startswith(mark)
+    copy = list(csv.reader(io.StringIO(bad.read_text(encoding="utf-8-sig"))))
+    assert copy[0][0].startswith(mark) and copy[1][-1] == "错误"
+    events = AccessEvent.objects.filter(kind=AccessEventKind.EXPORT).order_by("pk")
+    assert [(e.username, e.object_id, e.detail) for e in events] == [
+        (
+            record.operator,
+            str(record.pk),
+            {"scope": f"import:{record.pk}:{what}", "rows": 1, "format": fmt, "source": "command"},
+        )
+        for what, fmt in (("errors", "xlsx"), ("bad-rows", "csv"))
+    ]
 
 
 def _with_error_cells(tmp_path, fmt, rows):
@@ -185,14 +213,15 @@ def test_error_cells_are_refused_not_stored(tmp_path, homes, fmt):
         "  第 4 行【工作单位】“#REF!”：单元格是公式错误“#REF!”，不是实际的值：请改为要导入的内容",
     ]
     report = list(csv.reader(io.StringIO(errors.read_text(encoding="utf-8-sig"))))
-    # (the value column starts with a tab, as in every error report, so Excel shows it whole)
-    assert [(r[0], r[1], r[2].strip()) for r in report[1:]] == [
+    # (the value column starts with a tab, as in every error report, so Excel shows it whole;
+    # the watermark and the header come first)
+    assert [(r[0], r[1], r[2].strip()) for r in report[2:]] == [
         ("3", "流入地党组织", "#N/A"),
         ("4", "工作单位", "#REF!"),
     ]
     # The bad-rows copy keeps the error where it was, for the user to correct.
     copy = load_workbook(bad).active
-    assert copy.cell(row=2, column=HEADERS.index("流入地党组织") + 1).value == "#N/A"
+    assert copy.cell(row=3, column=HEADERS.index("流入地党组织") + 1).value == "#N/A"
     # With --skip-invalid the two good rows go in, and the others stay out.
     assert call("import_roster", str(path), "--skip-invalid")[0] == 1
     assert Member.objects.count() == 2
