@@ -10,12 +10,14 @@ import pghistory
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.handlers.asgi import ASGIRequest as DjangoASGIRequest
 from django.core.handlers.wsgi import WSGIRequest as DjangoWSGIRequest
 from django.db import connection
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -40,6 +42,31 @@ PASSWORD_DUE_EXEMPT_PREFIXES = (*OTP_EXEMPT_PREFIXES, "/accounts/password/")
 NO_DEVICE_KEY = "portal_otp_no_device"
 # Set at login when the password must be changed first (portal.signals); why, as its value.
 CHANGE_DUE_KEY = "portal_password_due"
+
+
+def not_user_activity(request) -> None:
+    """Mark a request the page makes by itself (a progress bar polling): it does not count as
+    the user's activity, so it does not push back the idle timeout (SessionMiddleware)."""
+    request.not_user_activity = True
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's, except that a request marked ``not_user_activity`` leaves an unchanged session
+    as it was: SESSION_SAVE_EVERY_REQUEST renews the idle timeout on every request, and a page
+    left open on an import's progress would otherwise keep its session alive until the
+    absolute lifetime (an unattended screen signed in for 12 hours)."""
+
+    def process_response(self, request, response):
+        session = getattr(request, "session", None)
+        if (
+            getattr(request, "not_user_activity", False)
+            and session is not None
+            and not session.modified
+        ):
+            if session.accessed:
+                patch_vary_headers(response, ("Cookie",))
+            return response
+        return super().process_response(request, response)
 
 
 class HtmxRedirectMiddleware:

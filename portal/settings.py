@@ -93,7 +93,8 @@ MIDDLEWARE = [
     # Static files under gunicorn: nothing else serves them in production (docker-compose.yml).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, but a progress bar's polling does not renew the idle timeout.
+    "portal.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

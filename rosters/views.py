@@ -40,6 +40,7 @@ from portal.audit import filter_names
 from portal.choices import AccessEventKind
 from portal.generic import ScopedListView, ScopedMixin
 from portal.masking import mask_birth_date, mask_in_text
+from portal.middleware import not_user_activity
 
 from .choices import ImportStatus
 from .exports import (
@@ -275,6 +276,10 @@ class ImportProgressView(ImportMixin, DetailView):
     htmx is told to reload the page, which then shows the outcome."""
 
     template_name = "rosters/_progress.html"
+
+    def get(self, request, *args, **kwargs):
+        not_user_activity(request)  # a page left open does not keep its session alive
+        return super().get(request, *args, **kwargs)
 
     def render_to_response(self, context, **kwargs):
         response = super().render_to_response(context, **kwargs)

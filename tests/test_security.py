@@ -29,6 +29,7 @@ from portal.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "Secret#2026pw"
+User = get_user_model()
 
 
 def login(client, username, password=PASSWORD, ip="10.0.0.1"):
@@ -281,6 +282,37 @@ def test_idle_sessions_live_30_minutes_from_the_last_request(secretary):
     assert_signed_out(client.get(path), path)
     assert SESSION_KEY not in client.session
     assert client.get(reverse("home")).status_code == 302
+
+
+def test_a_progress_bar_polling_does_not_keep_an_idle_session_alive(tree):
+    from rosters.models import RosterImport
+
+    make_user(Role.COUNTY_ADMIN, tree["root"], username="county", password=PASSWORD)
+    client = Client()
+    login(client, "county")
+    record = RosterImport.objects.create(filename="名册.xlsx", user=User.objects.get())
+    progress = reverse("rosters:progress", args=[record.pk])
+    page = reverse("rosters:detail", args=[record.pk])
+    assert client.get(page).status_code == 200  # the user opens the page and walks away
+    # The page polls its progress bar for 29 minutes: the polls are answered...
+    pass_time(client, 29 * 60)
+    expires = Session.objects.get(pk=client.session.session_key).expire_date
+    for _ in range(3):
+        response = client.get(progress, headers={"HX-Request": "true"})
+        assert response.status_code == 200 and "import-progress" in response.content.decode()
+        assert "Cookie" in response["Vary"]
+    # ...without pushing the idle clock back, so 2 more minutes end the session.
+    assert Session.objects.get(pk=client.session.session_key).expire_date == expires
+    pass_time(client, 2 * 60)
+    response = client.get(progress, headers={"HX-Request": "true"})
+    assert urlsplit(response["HX-Redirect"]).path == reverse("login")
+    # What the user does still counts: a page opened within the 30 minutes renews it.
+    login(client, "county")
+    pass_time(client, 29 * 60)
+    assert client.get(page).status_code == 200
+    assert Session.objects.get(pk=client.session.session_key).expire_date > timezone.now() + (
+        datetime.timedelta(minutes=29)
+    )
 
 
 def test_absolute_limit_ends_even_an_active_session(secretary):
