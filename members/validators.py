@@ -154,12 +154,15 @@ def normalize_id_number(raw) -> str:
         first17 = text[:6] + "19" + text[6:]
         return first17 + id_check_char(first17)
     if not _ID18_RE.fullmatch(text):
-        if len(text) in (15, 18):
-            # Right length, wrong characters: name them (X is allowed last in an 18-digit number).
-            allowed = [_DIGITS] * len(text)
-            if len(text) == 18:
-                allowed[17] = _DIGITS + "X"
-            bad = dict.fromkeys(c for c, ok in zip(text, allowed, strict=True) if c not in ok)
+        # Wrong characters are named whatever the length: "110105-19491231-002X" has the 18
+        # characters of a number, and "实际为 20 位" would leave the user counting digits. X is
+        # allowed where a check character stands (18th, or last), not in an old 15-digit number.
+        allowed = [_DIGITS] * len(text)
+        if len(text) != 15:
+            for index in {17, len(text) - 1} & set(range(len(text))):
+                allowed[index] = _DIGITS + "X"
+        bad = dict.fromkeys(c for c, ok in zip(text, allowed, strict=True) if c not in ok)
+        if bad:
             raise _error(ID_MESSAGES, "id_characters", code="id_length", chars="".join(bad))
         raise _error(ID_MESSAGES, "id_length", length=len(text))
     expected = id_check_char(text[:17])

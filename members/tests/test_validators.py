@@ -209,6 +209,24 @@ def test_id_illegal_characters(raw, chars):
 
 
 @pytest.mark.parametrize(
+    ("raw", "chars"),
+    [
+        ("110105-19491231-002X", "-"),  # grouped with hyphens: 18 characters of the number
+        ("110105.19491231.002X", "."),
+        ("11010519491231002X号", "号"),
+        ("1101051949123100２X/", "/"),  # full-width digits are folded; the slash is not
+    ],
+)
+def test_id_illegal_characters_of_any_length(raw, chars):
+    # Said even when the length is wrong: "实际为 20 位" would leave the user counting 18 digits.
+    error = error_of(normalize_id_number, raw)
+    assert error.code == "id_length"
+    assert error.messages == [
+        f"公民身份号码含有非法字符“{chars}”：只能由数字组成，最后一位可以是 X"
+    ]
+
+
+@pytest.mark.parametrize(
     ("first17", "birth", "words"),
     [
         ("11010519491331002", "19491331", "不是有效日期"),
