@@ -305,6 +305,18 @@ def parse_date(value: object, *, allow_month: bool = False) -> datetime.date | N
     raise _date_format_error(text, allow_month)
 
 
+def is_month_only(value: object) -> bool:
+    """Whether a date cell that :func:`parse_date` reads holds a year and month alone."""
+    if isinstance(value, datetime.date) or is_blank(value):
+        return False
+    text = "".join(unicodedata.normalize("NFKC", cell_text(value)).split())
+    if any(p.fullmatch(text) for p in (_SEPARATED_RE, _CHINESE_RE, _COMPACT_RE)):
+        return False
+    return any(
+        p.fullmatch(text) for p in (_MONTH_SEPARATED_RE, _MONTH_CHINESE_RE, _MONTH_COMPACT_RE)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Closed lists
 

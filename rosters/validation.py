@@ -515,6 +515,7 @@ class MemberRows:
         if failed or not self._rules_hold(v, gender, birth_date, id_gender, id_birth):
             values = self._model_values(v, id_gender, id_birth)
             problems = list(failed.items()) + self._model_problems(values, failed)
+            problems = [self._month_read(key, reason, raw, v) for key, reason in problems]
             if problems:
                 return None, self._problems(number, shown, problems)
         inflow_id, inflow_name = v["inflow_org"]
@@ -545,6 +546,17 @@ class MemberRows:
             ),
             [],
         )
+
+    @staticmethod
+    def _month_read(key: str | None, reason: str, raw: dict, v: dict) -> tuple[str | None, str]:
+        """A rule broken by a date written as a year and month says it was read as the first
+        of the month: the user, who wrote no day, would not see why otherwise."""
+        if key in MONTH_DATE_KEYS and v.get(key) is not None and schema.is_month_only(raw[key]):
+            reason += _("；“%(value)s”只写了年月，按 %(date)s 计算，请填写完整日期") % {
+                "value": display_value(raw[key]),
+                "date": v[key].isoformat(),
+            }
+        return key, reason
 
     @staticmethod
     def _model_values(v: dict, id_gender, id_birth) -> dict[str, Any]:

@@ -239,6 +239,27 @@ def test_conversion_rules(check):
     assert check(入党日期="2019-07-01", 转正日期="2020-07-01")[1] == {}
 
 
+def test_a_rule_broken_by_a_year_and_month_says_it_was_read_as_the_first(check):
+    # 1993.03 for someone who turned 18 on 20 March 1993 is read as 1 March: the message says
+    # so, or the user, who wrote no day, cannot see why March 1993 is "under 18".
+    number = id_number(9, birth=datetime.date(1975, 3, 20))
+    problems = reason(check, 公民身份号码=number, 出生日期="", 入党日期="1993.03",
+                      转正日期="1994-03-25")  # fmt: skip
+    assert problems == {
+        "入党日期": "入党时未满 18 周岁（出生于 1975-03-20）；“1993.03”只写了年月，"
+        "按 1993-03-01 计算，请填写完整日期"
+    }
+    problems = reason(check, 入党日期="2000-07-15", 转正日期="2001年7月")
+    assert problems == {
+        "转正日期": "转正日期应在入党日期后 1 至 2 年之间（入党日期 2000-07-15）；"
+        "“2001年7月”只写了年月，按 2001-07-01 计算，请填写完整日期"
+    }
+    # A full date breaking the rule is reported as before.
+    assert reason(check, 入党日期="2000-07-15", 转正日期="2001-07-01") == {
+        "转正日期": "转正日期应在入党日期后 1 至 2 年之间（入党日期 2000-07-15）"
+    }
+
+
 # --- 组织关系所在党组织 ------------------------------------------------------------------------
 
 
