@@ -311,18 +311,21 @@ def _sheet_list(names: list[str]) -> str:
     return shown
 
 
-def _pick_sheet(names: list[str], sheet: str | int | None) -> int:
-    """The index of the sheet the user picked (by name, or 1-based number); the first if none."""
+def _pick_sheet(names: list[str], sheet: str | int | None, hidden: set[str]) -> int:
+    """The index of the sheet the user picked, by name or by its number among the tabs Excel and
+    WPS show (hidden sheets, such as a 字典 of dropdown lists, are not counted; they can still
+    be picked by name); if none, the first tab shown."""
     if not names:
         raise RosterFileError(_("文件中没有工作表"))
+    shown = [i for i, name in enumerate(names) if name not in hidden] or [0]
     if sheet is None or sheet == "":
-        return 0
+        return shown[0]
     wanted = str(sheet).strip()
     for index, name in enumerate(names):
         if name.strip() == wanted:
             return index
-    if wanted.isdigit() and 1 <= int(wanted) <= len(names):
-        return int(wanted) - 1
+    if wanted.isdigit() and 1 <= int(wanted) <= len(shown):
+        return shown[int(wanted) - 1]
     raise RosterFileError(
         _("文件中没有名为“%(sheet)s”的工作表（现有：%(names)s）")
         % {"sheet": wanted, "names": _sheet_list(names)}
@@ -660,7 +663,8 @@ def check_xlsx(
             raise _too_much_text()
         sheets = _xlsx_sheets(zf, infos)
         names = [name for name, _path, _hidden in sheets]
-        index = _pick_sheet(names, sheet)
+        hidden = {name for name, _path, hidden in sheets if hidden}
+        index = _pick_sheet(names, sheet, hidden)
         name, sheet_path, _hidden = sheets[index]
         scanner = _ExtentScanner()
         unpacked = 0
@@ -706,7 +710,6 @@ def check_xlsx(
                 )
                 % {"sheet": name, "row": scanner.last_row}
             )
-        hidden = {name for name, _path, hidden in sheets if hidden}
         return _Sheets(names, index, hidden), scanner.errors
 
 
@@ -830,7 +833,7 @@ def _xls_rows(
     except Exception:  # noqa: BLE001 - xlrd raises many kinds of errors on damaged files
         raise _damaged(XLS) from None
     names = book.sheet_names()
-    index = _pick_sheet(names, sheet)
+    index, hidden, merges = _xls_layout(data, names, sheet)
     xsheet = book.sheet_by_index(index)
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
@@ -854,14 +857,17 @@ def _xls_rows(
             yield rowx + 1, cells
         book.release_resources()
 
-    hidden, merges = _xls_layout(data, index, names)
     return rows(), xsheet.nrows, _Sheets(names, index, hidden), merges
 
 
-def _xls_layout(data: bytes, index: int, names: list[str]) -> tuple[set[str], list[Merge]]:
-    """The hidden sheets of an .xls and the merged ranges of the one read, from python-calamine
-    (xlrd has them only with formatting_info, which loads every formatted blank cell: seconds
-    and a hundred megabytes for a sheet of bordered empty rows). Nothing if calamine cannot."""
+def _xls_layout(
+    data: bytes, names: list[str], sheet: str | int | None
+) -> tuple[int, set[str], list[Merge]]:
+    """The sheet of an .xls to read (``_pick_sheet``), its hidden sheets and the merged ranges
+    of the one read, from python-calamine (xlrd has them only with formatting_info, which loads
+    every formatted blank cell: seconds and a hundred megabytes for a sheet of bordered empty
+    rows). No hidden sheets nor merges if calamine cannot."""
+    hidden: set[str] = set()
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         try:
@@ -869,15 +875,16 @@ def _xls_layout(data: bytes, index: int, names: list[str]) -> tuple[set[str], li
                 meta.name
                 for meta in workbook.sheets_metadata
                 if meta.visible != python_calamine.SheetVisibleEnum.Visible
-            }
+            } & set(names)
+            index = _pick_sheet(names, sheet, hidden)
             ranges = workbook.get_sheet_by_index(index).merged_cell_ranges or ()
         finally:
             workbook.close()
     except (python_calamine.CalamineError, ValueError, OSError, IndexError):
-        return set(), []
+        return _pick_sheet(names, sheet, hidden), hidden, []
     # xlrd's rows start at column A, as calamine's coordinates do.
     merges = [(top + 1, left, bottom + 1, right) for (top, left), (bottom, right) in ranges]
-    return hidden & set(names), merges
+    return index, hidden, merges
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1137,7 +1144,7 @@ def open_table(
                 "second": "”或“".join(second.names),
             }
             if len(sheets.names) > 1:
-                # A book opening on 填表说明 (or a hidden 字典 sheet): say which sheet was read.
+                # A book opening on 填表说明: say which sheet was read.
                 message = message.replace(
                     _("找不到表头："),
                     _("找不到表头：工作表“%(sheet)s”") % {"sheet": sheet_name},

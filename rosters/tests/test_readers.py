@@ -331,6 +331,55 @@ def test_the_portals_own_template_and_hidden_sheets_are_not_named(tmp_path):
     assert table.warnings == []
 
 
+def hidden_dictionary_first(path, fmt: str, rows: list[dict]):
+    """A book opening on a hidden 字典 sheet (the lists behind a county template's dropdowns),
+    the roster on the second sheet, the first tab a user sees."""
+    if fmt == "xlsx":
+        workbook = Workbook()
+        workbook.active.title = "字典"
+        workbook.active.append(["党员类型", "正式党员"])
+        workbook.active.sheet_state = "hidden"
+        sheet = workbook.create_sheet("登记表")
+        workbook.active = 1
+        sheet.append(HEADERS)
+        for row in rows:
+            sheet.append([row[h] for h in HEADERS])
+        workbook.save(path)
+    else:
+        import xlwt
+
+        workbook = xlwt.Workbook(encoding="utf-8")
+        dictionary = workbook.add_sheet("字典")
+        dictionary.write(0, 0, "党员类型")
+        dictionary.visibility = 1  # hidden
+        sheet = workbook.add_sheet("登记表")
+        for c, header in enumerate(HEADERS):
+            sheet.write(0, c, header)
+        for r, row in enumerate(rows, start=1):
+            for c, header in enumerate(HEADERS):
+                value = row[header]
+                if isinstance(value, datetime.date):
+                    value = value.isoformat()
+                if value is not None:
+                    sheet.write(r, c, value)
+        workbook.set_active_sheet(1)
+        workbook.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls"])
+def test_a_book_opening_on_a_hidden_sheet_is_read_from_the_first_visible_one(tmp_path, fmt):
+    path = hidden_dictionary_first(tmp_path / f"r.{fmt}", fmt, ROWS)
+    table, rows = read(path)
+    assert [n for n, _v in rows] == [2, 3, 4]
+    assert rows[0][1]["name"] == ROWS[0]["姓名"]
+    assert table.sheet_name == "登记表" and table.warnings == []
+    # Picked by number, the tabs a user sees are counted; a hidden sheet is picked by name.
+    assert read(path, sheet="1")[1] == rows
+    assert refused(path, sheet="2").startswith("文件中没有名为“2”的工作表")
+    assert refused(path, sheet="字典").startswith("找不到表头：工作表“字典”")
+
+
 # --- merged cells ------------------------------------------------------------------------------
 
 
