@@ -417,7 +417,12 @@ def write_bad_rows(bad_rows: dict, out: IO[bytes], fmt: str, *, title: str | Non
         for i, header in enumerate(headers)
         if (column := MEMBER_SCHEMA.by_name.get(header_key(header))) and column.key == "id_number"
     }
-    rows = ([*cells, reasons] for _number, cells, reasons in bad_rows.get("rows", []))
+    # Row numbers in the reasons (与第 2 行的公民身份号码重复) are the uploaded file's; each
+    # reason says which of its rows it was, as the copy's rows are numbered anew.
+    rows = (
+        [*cells, _("%(reasons)s（原文件第 %(n)s 行）") % {"reasons": reasons, "n": number}]
+        for number, cells, reasons in bad_rows.get("rows", [])
+    )
     _write_table(
         [*headers, _(constants.ERROR_COLUMN)],
         rows,

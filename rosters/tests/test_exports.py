@@ -284,6 +284,25 @@ def test_bad_rows_uploaded_still_bad_come_back_with_one_error_column(tree, homes
         assert table.headers.count("错误") == 1 and not table.warnings
         ((_n, cells),) = list(table.rows)
         assert cells[table.headers.index("错误")].startswith("联系电话 123 格式不正确")
+        # Row 3 of the file first uploaded, row 2 of the copy uploaded again.
+        assert cells[table.headers.index("错误")].endswith("（原文件第 2 行）")
+
+
+def test_the_bad_rows_copy_says_which_row_of_the_uploaded_file_each_was(tree, homes, tmp_path):
+    """Its rows are numbered anew: 与第 2 行…重复 must not point into the copy."""
+    rows = member_rows(3, homes=homes)
+    rows[2]["公民身份号码"] = rows[0]["公民身份号码"]
+    path = write_xlsx(tmp_path / "in.xlsx", rows)
+    copy = tmp_path / "bad.xlsx"
+    with copy.open("wb") as handle:
+        write_bad_rows(
+            services.roster_import(source=path, filename="in.xlsx").bad_rows, handle, "xlsx"
+        )
+    with open_table(copy, filename=copy.name, schema=MEMBER_SCHEMA) as table:
+        ((number, cells),) = list(table.rows)
+        reason = cells[table.headers.index("错误")]
+    assert number == 2
+    assert "与第 2 行" in reason and reason.endswith("（原文件第 4 行）")
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
