@@ -182,6 +182,11 @@ class OrgDirectory:
         self.scope = scope
         self.orgs = list(queryset)
         self.by_code = {org.code: org for org in self.orgs}
+        # Codes typed in the wrong case (wr0201 for WR0201), where that names one organization.
+        folded: dict[str, list[Organization]] = defaultdict(list)
+        for org in self.orgs:
+            folded[org.code.upper()].append(org)
+        self.by_folded_code = {code: orgs[0] for code, orgs in folded.items() if len(orgs) == 1}
         self.by_id = {org.pk: org for org in self.orgs}
         self.by_name: dict[str, list[Organization]] = defaultdict(list)
         for org in self.orgs:
@@ -189,7 +194,8 @@ class OrgDirectory:
         self._home_problems: dict[int, list[str]] = {}
 
     def find(self, value: Any) -> Organization | None:
-        """The organization a cell names by code or full name; None if none does.
+        """The organization a cell names by code (in any case, when that is unambiguous) or
+        full name; None if none does.
 
         Raises ValidationError when the name belongs to several organizations.
         """
@@ -198,6 +204,8 @@ class OrgDirectory:
         if org is not None:
             return org
         named = self.by_name.get(_name_key(text), [])
+        if not named and (org := self.by_folded_code.get(_name_key(text).upper())) is not None:
+            return org
         if len(named) > 1:
             raise ValidationError(
                 _("有 %(n)d 个党组织名为“%(name)s”，请改填组织编码（%(codes)s）")

@@ -308,6 +308,23 @@ def test_inflow_organization_is_ours_or_free_text(check, tree):
     assert (clean.inflow_org_id, clean.inflow_org_name) == (tree["functional"].pk, "")
     clean, _p = check(流入地党组织="西安市雁塔区流动党员党支部")
     assert (clean.inflow_org_id, clean.inflow_org_name) == (None, "西安市雁塔区流动党员党支部")
+    # A code typed in lower case is still the code, not a free-text name.
+    clean, _p = check(流入地党组织=tree["functional"].code.lower())
+    assert (clean.inflow_org_id, clean.inflow_org_name) == (tree["functional"].pk, "")
+
+
+def test_an_organization_code_in_the_wrong_case_names_it_when_unambiguous(tree):
+    def home_of(code):
+        rows = MemberRows(headers={}, present=set(), orgs=OrgDirectory())
+        clean, _problems = rows.check(4, {KEY[h]: v for h, v in member_row(3, home=code).items()})
+        return clean and clean.home_org_id
+
+    assert home_of(tree["village"].code.lower()) == tree["village"].pk
+    # Two codes differing only in case: a third spelling names neither; each exact one its own.
+    upper = make_branch(parent=tree["root"], code="XB01", name="西坡党支部")
+    mixed = make_branch(parent=tree["root"], code="Xb01", name="西坡二党支部")
+    assert home_of("xb01") is None
+    assert (home_of("XB01"), home_of("Xb01")) == (upper.pk, mixed.pk)
 
 
 def test_free_text_lengths_and_the_formula_escape(check):
