@@ -41,3 +41,14 @@ def test_the_auditor_filters_the_trail_on_a_phone(live_server, page, watch, tree
     expect(page.locator("main thead")).to_be_hidden()  # stacked: each event a card
     assert_fits_phone(page)
     watch.assert_clean()
+
+
+def test_a_new_members_event_fits_a_phone(live_server, page, watch, tree):
+    # A member's insert shows the ID number's lookup hash: 64 hex digits without a break.
+    make_member(home_org=tree["village"], name="审计丙")
+    auditor = make_user(Role.AUDITOR, username="shenji", password=PASSWORD)
+    sign_in(page, live_server, auditor)
+    page.goto(f"{live_server.url}/audit/")
+    expect(page.locator("main tbody tr").filter(has_text="身份证号摘要").first).to_be_visible()
+    assert_fits_phone(page)
+    watch.assert_clean()
