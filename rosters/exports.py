@@ -31,6 +31,7 @@ from openpyxl.utils import get_column_letter
 
 from branches.choices import OrgKind
 from branches.models import Organization
+from branches.selectors import in_tree_order
 from members.choices import Education, Gender, MemberType, OutflowReason
 from portal import regions
 
@@ -247,7 +248,7 @@ def export_ledger(
     if fmt not in FORMATS:
         raise ValueError(f"unknown ledger format {fmt!r}")
     labels = org_labels()
-    orgs = list(orgs)
+    orgs = in_tree_order(orgs)  # the sheets in the order the tree pages list the branches
     counts = dict(
         members_qs.filter(home_org__in=[o.pk for o in orgs if o.holds_memberships])
         .values_list("home_org")

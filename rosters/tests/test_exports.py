@@ -11,6 +11,7 @@ from python_calamine import CalamineWorkbook
 
 from branches.tests.factories import make_branch
 from members.models import Member
+from members.tests.factories import make_member
 from rosters import services
 from rosters.choices import ImportStatus
 from rosters.exports import (
@@ -88,6 +89,21 @@ def test_a_branch_ledger_is_one_table_and_a_committee_ledger_a_book(tree, import
     assert (
         len(load_workbook(io.BytesIO(export(tree, "xlsx", scope=tree["township"]))).sheetnames) == 2
     )
+
+
+def test_a_books_sheets_follow_the_tree_not_the_order_of_creation(tree):
+    # Siblings are listed by code on the tree and organization pages; a book in the order
+    # the branches were created (ids compared as text in their paths: /1/10/ before /1/9/)
+    # reads 007-011 before 001-006, as the demo county's 解店镇 did.
+    township = tree["township"]
+    later = make_branch(parent=township, name="北村党支部", code="T-02")
+    earlier = make_branch(parent=township, name="南村党支部", code="T-01")
+    for branch in (later, earlier):
+        make_member(home_org=branch, name="台账乙")
+    book = load_workbook(io.BytesIO(export(tree, "xlsx", scope=township)))
+    assert book.sheetnames == ["南村党支部", "北村党支部"]
+    rows = list(csv.reader(io.StringIO(export(tree, "csv", scope=township).decode("utf-8-sig"))))
+    assert [row[11] for row in rows[1:]] == ["南村党支部", "北村党支部"]
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
