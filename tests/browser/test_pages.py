@@ -7,6 +7,7 @@ import pytest
 from django.contrib.sessions.models import Session
 from playwright.sync_api import expect
 
+from branches.tests.factories import make_branch, make_committee
 from members.tests.factories import make_id_number, make_member
 from portal.choices import AccessEventKind
 from portal.masking import mask_id_number
@@ -145,4 +146,24 @@ def test_the_api_docs_draw_the_schema_under_the_policy(live_server, page, watch,
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("流动党员管理门户 API")
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(250, 250, 250)"
+    watch.assert_clean()
+
+
+def test_a_long_name_in_the_tree_stays_beside_its_fold_marker_on_a_phone(
+    live_server, page, watch, county_admin, tree
+):
+    # The demo county's 中共万荣县流动党员委员会 and its badges do not fit beside the marker.
+    committee = make_committee(parent=tree["root"], name="中共测试县流动党员驻外工作委员会")
+    make_branch(parent=committee, name="驻西安党支部二")
+    sign_in(page, live_server, county_admin)
+    page.goto(f"{live_server.url}/orgs/")
+    summary = page.locator("summary").filter(has_text=committee.name)
+    name = summary.get_by_role("link", name=committee.name)
+    expect(name).to_be_visible()
+    marker_top = summary.bounding_box()["y"]
+    # On the marker's line, not pushed below it as a whole.
+    assert name.bounding_box()["y"] - marker_top < 10, "the name wrapped below its marker"
+    summary.click(position={"x": 4, "y": 8})  # the marker still unfolds it
+    expect(page.get_by_role("link", name="驻西安党支部二")).to_be_visible()
+    assert_fits_phone(page)
     watch.assert_clean()
