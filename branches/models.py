@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Collate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -50,6 +53,36 @@ class OrganizationQuerySet(models.QuerySet):
 
     def active(self) -> OrganizationQuerySet:
         return self.filter(status=OrgStatus.ACTIVE)
+
+    def in_tree_order(self) -> OrganizationQuerySet:
+        """Depth first, siblings by code, as the tree pages list them (``build_tree``): ordered
+        by path, ids compare as text, and /1/10/ comes before /1/9/. The key is the codes from
+        the root down (compared as Python compares them), the ancestors found by the path's ids
+        through the primary key."""
+        path_ids = Cast(
+            Func(
+                Func(OuterRef("path"), Value(PATH_SEP), function="btrim"),
+                Value(PATH_SEP),
+                function="string_to_array",
+            ),
+            ArrayField(models.BigIntegerField()),
+        )
+        on_path = Func(
+            F("pk"),
+            path_ids,
+            template="%(expressions)s)",
+            arg_joiner=" = ANY(",
+            output_field=models.BooleanField(),
+        )
+        codes = (
+            Organization.objects.filter(on_path)
+            .order_by()
+            .annotate(one=Value(1))
+            .values("one")
+            .annotate(key=ArrayAgg(Collate("code", "C"), ordering="depth"))
+            .values("key")
+        )
+        return self.alias(tree_key=Subquery(codes)).order_by("tree_key")
 
     def membership_homes(self) -> OrganizationQuerySet:
         """Organizations that may hold members' 组织关系."""

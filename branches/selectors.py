@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
@@ -10,7 +9,6 @@ from django.db.models import Count, Q
 from members.choices import MemberType, PartyStatus
 from members.models import Member
 
-from .constants import PATH_SEP
 from .models import Organization
 
 
@@ -70,20 +68,6 @@ def build_tree(orgs, counts: dict[int, Tally]) -> list[TreeNode]:
         if parent:
             parent.subtree_members += node.subtree_members
     return roots
-
-
-def in_tree_order(orgs: Iterable[Organization]) -> list[Organization]:
-    """``orgs`` in the tree's display order (depth first, siblings by code), whatever order
-    they came in: ordering by path compares ids as text. One query for the ancestors' codes."""
-    orgs = list(orgs)
-
-    def ids(org: Organization) -> list[int]:
-        return [int(x) for x in org.path.strip(PATH_SEP).split(PATH_SEP) if x]
-
-    wanted = {pk for org in orgs for pk in ids(org)} - {org.pk for org in orgs}
-    codes = {org.pk: org.code for org in orgs}
-    codes.update(Organization.objects.filter(pk__in=wanted).values_list("pk", "code"))
-    return sorted(orgs, key=lambda org: [codes.get(pk, "") for pk in ids(org)])
 
 
 def walk(nodes: list[TreeNode]):

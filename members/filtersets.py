@@ -15,7 +15,7 @@ from .models import Member, Mobility, lost_contact_cutoff
 
 def _visible_orgs(request):
     user = getattr(request, "user", None)
-    return Organization.objects.visible_to(user).order_by("path")
+    return Organization.objects.visible_to(user).in_tree_order()
 
 
 @extend_schema_field(OpenApiTypes.INT)

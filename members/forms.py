@@ -83,7 +83,7 @@ class MobilityForm(ServiceForm):
             del self.fields["inflow_org"]
             return
         field = self.fields["inflow_org"]
-        field.queryset = choices.order_by("path")
+        field.queryset = choices.in_tree_order()
         field.label_from_instance = lambda org: (
             f"{org.name}({org.location_name})" if org.location_name else org.name
         )

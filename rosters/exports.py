@@ -31,7 +31,6 @@ from openpyxl.utils import get_column_letter
 
 from branches.choices import OrgKind
 from branches.models import Organization
-from branches.selectors import in_tree_order
 from members.choices import Education, Gender, MemberType, OutflowReason
 from portal import regions
 
@@ -190,7 +189,7 @@ def ledger_branches(scope: Organization | None, orgs_qs: QuerySet | None = None)
     branches = orgs_qs.membership_homes()
     if scope is not None:
         branches = branches.filter(path__startswith=scope.path)
-    return branches.order_by("path")
+    return branches.in_tree_order()  # the sheets in the order the tree pages list them
 
 
 def ledger_orgs(scope) -> QuerySet[Organization]:
@@ -248,7 +247,7 @@ def export_ledger(
     if fmt not in FORMATS:
         raise ValueError(f"unknown ledger format {fmt!r}")
     labels = org_labels()
-    orgs = in_tree_order(orgs)  # the sheets in the order the tree pages list the branches
+    orgs = list(orgs)
     counts = dict(
         members_qs.filter(home_org__in=[o.pk for o in orgs if o.holds_memberships])
         .values_list("home_org")

@@ -110,6 +110,6 @@ class LedgerExportForm(forms.Form):
     def __init__(self, *args, orgs=None, **kwargs):
         super().__init__(*args, **kwargs)
         field = self.fields["org"]
-        field.queryset = orgs.order_by("path")
+        field.queryset = orgs.in_tree_order()
         base = orgs.aggregate(base=Min("depth"))["base"] or 0
         field.label_from_instance = lambda org: TREE_INDENT * (org.depth - base) + org.name

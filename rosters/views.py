@@ -422,7 +422,7 @@ class MemberListExportView(LedgerMixin, View):
         if not filterset.is_valid():  # e.g. an organization outside the scope
             raise Http404
         members = filterset.qs
-        homes = Organization.objects.filter(pk__in=members.values("home_org")).order_by("path")
+        homes = Organization.objects.filter(pk__in=members.values("home_org")).in_tree_order()
         handle, written = _temp_file(
             lambda out: write_ledger(
                 out,

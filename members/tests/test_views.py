@@ -170,6 +170,18 @@ def test_org_filter_offers_only_visible_organizations(client, world):
         assert world.orgs[key].name not in page, key
 
 
+def test_org_filters_list_organizations_as_the_tree_does(client, world):
+    # Siblings by code, as on the tree page, not by path (ids compared as text: the demo
+    # county's 解店镇, id 2, came after every township numbered after it).
+    township = world.orgs["township"]
+    later = make_branch(parent=township, name="乙村党支部", code="T-02")
+    earlier = make_branch(parent=township, name="甲村党支部", code="T-01")
+    page = html(as_user(client, world, "county").get(reverse("members:list")))
+    options = page[page.index('name="org"') :]
+    options = options[: options.index("</select>")]
+    assert options.index(earlier.name) < options.index(later.name)
+
+
 def test_org_filter_with_an_out_of_scope_org_shows_no_rows(client, world):
     as_user(client, world, "secretary")
     other = world.orgs["other"]
