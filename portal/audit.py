@@ -153,6 +153,18 @@ def _day() -> forms.DateInput:
     return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+class TrailFilterForm(forms.Form):
+    """The trail's filter form: a period that ends before it starts is said so, rather than
+    shown as a trail with nothing in it."""
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", gettext("截止日期不能早于起始日期"))
+        return data
+
+
 class ChangeEventFilterSet(django_filters.FilterSet):
     """Search of the change trail: when, who, from where, which object."""
 
@@ -178,6 +190,7 @@ class ChangeEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = Events
         fields: list = []
+        form = TrailFilterForm
 
     # Each filter works on pghistory's aggregate of every table (``change_events``, the CSV)
     # and on one event table (``ChangePages``, the page's keys).
@@ -218,6 +231,7 @@ class AccessEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = AccessEvent
         fields: list = []
+        form = TrailFilterForm
 
     def by_operator(self, queryset, name, value):
         return queryset.filter(_operator("username", value))

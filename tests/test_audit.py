@@ -1034,3 +1034,20 @@ def test_an_export_records_only_the_filters_set(world, auditor_client):
     assert event.detail["filters"] == {"label": "update"}
     page = auditor_client.get(reverse("audit:access"), {"kind": AccessEventKind.EXPORT})
     assert "筛选条件：操作=修改" in page.content.decode()
+
+
+@pytest.mark.parametrize("which", ["changes", "access"])
+def test_a_period_that_ends_before_it_starts_is_refused_with_a_message(
+    world, auditor_client, which
+):
+    """Not a silent empty trail: the auditor is told the two dates are the wrong way round."""
+    page = auditor_client.get(
+        reverse(f"audit:{which}"), {"since": "2026-12-01", "until": "2026-01-01"}
+    )
+    assert page.status_code == 200
+    assert page.context["filterset"].form.errors["until"] == ["截止日期不能早于起始日期"]
+    assert "截止日期不能早于起始日期" in page.content.decode()
+    same_day = auditor_client.get(
+        reverse(f"audit:{which}"), {"since": "2026-01-01", "until": "2026-01-01"}
+    )
+    assert same_day.context["filterset"].form.errors == {}
