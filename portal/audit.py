@@ -175,7 +175,9 @@ class ChangeEventFilterSet(django_filters.FilterSet):
         label=_("截止日期"), field_name="pgh_created_at", lookup_expr="date__lte", widget=_day()
     )
     username = django_filters.CharFilter(label=_("操作人"), method="by_operator")
-    ip = django_filters.CharFilter(label=_("IP 地址"), field_name="pgh_context__ip")
+    ip = django_filters.CharFilter(
+        label=_("IP 地址"), field_name="pgh_context__ip", validators=[validate_ipv46_address]
+    )
     model = django_filters.ChoiceFilter(
         label=_("对象类型"), choices=tracked_model_choices, method="by_model", empty_label=_("全部")
     )

@@ -1051,3 +1051,12 @@ def test_a_period_that_ends_before_it_starts_is_refused_with_a_message(
         reverse(f"audit:{which}"), {"since": "2026-01-01", "until": "2026-01-01"}
     )
     assert same_day.context["filterset"].form.errors == {}
+
+
+@pytest.mark.parametrize("which", ["changes", "access"])
+def test_an_address_filter_that_is_no_address_says_so_on_both_tabs(world, auditor_client, which):
+    """A partial address (127.0.0) finds nothing on either tab: both say why."""
+    page = auditor_client.get(reverse(f"audit:{which}"), {"ip": "127.0.0"})
+    assert page.status_code == 200
+    assert "ip" in page.context["filterset"].form.errors
+    assert not page.context["object_list"]
