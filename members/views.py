@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Prefetch
 from django.http import Http404
@@ -26,6 +28,9 @@ from .forms import MobilityForm, ReturnForm, TransferForm
 from .models import Member, Mobility
 
 # Fields that are masked on every page and shown in clear only on an explicit, recorded request.
+# What a whole ID number typed into the search box looks like (18 characters, or an old 15).
+WHOLE_ID_NUMBER = re.compile(r"\d{17}[\dXx]|\d{15}")
+
 REVEALABLE = {
     "id_number": _("公民身份号码"),
     "phone": _("联系电话"),
@@ -71,6 +76,14 @@ class MemberListView(ScopedListView):
     )
     filter_placeholders = {"q": _("姓名 / 身份证号后四位 / 完整电话或后四位")}
     template_name = "members/member_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # The search takes an ID number's last four characters only (a whole number would let
+        # its masked middle be guessed): one typed whole finds nobody, and the page says why.
+        typed = "".join(self.request.GET.get("q", "").split())
+        context["whole_id_number_typed"] = bool(WHOLE_ID_NUMBER.fullmatch(typed))
+        return context
 
 
 class MemberDetailView(ScopedDetailView):

@@ -144,6 +144,20 @@ def test_search_finds_visible_members_and_never_others(client, world, role, how)
         assert (f'href="{detail}"' in page) == (key in VISIBLE[role]), (role, how, member.name)
 
 
+def test_a_whole_id_number_searched_for_is_answered_with_how_to_search(client, world):
+    # Only the last four characters are searched (a whole number would let the masked middle
+    # be guessed): typed whole, as from a paper form, it finds nobody, and the page says why.
+    member = world.members["east"]
+    as_user(client, world, "county")
+    hint = "按身份证号查找时，请只输入最后四位"
+    for typed in (member.id_number, member.id_number[:6] + " " + member.id_number[6:]):
+        page = html(client.get(reverse("members:list"), {"q": typed}))
+        assert "没有符合条件的党员" in page and hint in page, typed
+    page = html(client.get(reverse("members:list"), {"q": member.id_tail}))
+    assert member.name in page and hint not in page
+    assert hint not in html(client.get(reverse("members:list"), {"q": "查无此人"}))
+
+
 @pytest.mark.parametrize("role", DATA_ROLES)
 def test_member_detail_is_404_out_of_scope(client, world, role):
     as_user(client, world, role)
