@@ -16,10 +16,11 @@ from .scoping import scope_for
 WARNINGS_SHOWN = 20
 
 # The member counts of the dashboard: (label, member list filter). Each count is the member list
-# with that filter, through the same FilterSet, so a number and its link always agree.
+# with that filter, through the same FilterSet, so a number and its link always agree. All count
+# members in normal standing (失联 does by its definition), so a part is never more than the whole.
 MEMBER_CARDS = (
     (_("党员"), {"party_status": "normal"}, "primary"),
-    (_("流动党员"), {"mobile": "true"}, "info"),
+    (_("流动党员"), {"mobile": "true", "party_status": "normal"}, "info"),
     (_("失联党员"), {"lost_contact": "true"}, "danger"),
 )
 

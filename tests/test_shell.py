@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.urls import NoReverseMatch, reverse
 
 from branches.tests.factories import make_tree
+from members.choices import PartyStatus
 from members.models import Member
 from members.services import member_register_outflow
 from members.tests.factories import make_member
@@ -205,6 +206,26 @@ def test_home_counts_link_to_the_same_rows(client, tree):
     for label in ("党员", "流动党员", "失联党员"):
         listed = client.get(cards[label]["url"])
         assert listed.context["paginator"].count == cards[label]["count"], label
+
+
+@pytest.mark.django_db
+def test_home_counts_mobile_members_in_normal_standing_as_it_counts_members(client, tree):
+    # A member whose party standing is stopped (停止党籍) while away is neither among the
+    # 党员 nor the 失联党员 cards: counted among the 流动党员, there were more mobile members
+    # than members (the demo's Xi'an branch: 党员 295, 流动党员 296).
+    away = make_member(home_org=tree["village"], name="东村甲")
+    stopped = make_member(home_org=tree["village"], name="东村乙")
+    for member in (away, stopped):
+        member_register_outflow(
+            member=member, left_on=datetime.date(2025, 3, 1), destination_code="610113"
+        )
+    Member.objects.filter(pk=stopped.pk).update(party_status=PartyStatus.STOPPED)
+    client.force_login(make_user("county", Role.COUNTY_ADMIN, tree["root"]))
+    cards = {str(c["label"]): c for c in client.get("/").context["cards"]}
+    assert cards["党员"]["count"] == 1
+    assert cards["流动党员"]["count"] == 1
+    listed = client.get(cards["流动党员"]["url"])
+    assert [m.name for m in listed.context["object_list"]] == ["东村甲"]
 
 
 @pytest.mark.django_db
