@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
 from members.models import Member
+from rosters import services
 from rosters.choices import ImportStatus
 from rosters.models import RosterImport
 from rosters.template import HEADER_ROW
@@ -133,3 +134,30 @@ def test_a_roster_is_previewed_then_imported_under_a_progress_bar(
     expect(page.get_by_role("link", name=roster.name).first).to_be_visible()
     assert_fits_phone(page)
     watch.assert_clean()
+
+
+def test_a_long_bad_value_leaves_its_reason_readable_on_a_desktop(
+    live_server, browser, county_admin, tree, tmp_path
+):
+    # A value far over its column's limit (an address pasted ten times) took the table's
+    # width and left the reason, what the user came to read, three characters wide.
+    rows = member_rows(2, homes=[tree["village"].code])
+    rows[0]["详细地址"] = "西安市雁塔区长安南路" * 40
+    roster = write_csv(tmp_path / "long.csv", rows)
+    services.roster_import(source=roster, filename=roster.name, user=county_admin, dry_run=True)
+    record = RosterImport.objects.get()
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, county_admin)
+        page.goto(f"{live_server.url}/rosters/imports/{record.pk}/")
+        reason = page.locator("#errors tbody tr td").nth(3)
+        expect(reason).to_contain_text("详细地址最多")
+        assert reason.bounding_box()["width"] >= 240, reason.bounding_box()
+        header = page.locator("#errors thead th").first
+        expect(header).to_have_text("行号")
+        assert header.bounding_box()["height"] < 2 * header.evaluate(
+            "e => parseFloat(getComputedStyle(e).lineHeight)"
+        )
+    finally:
+        context.close()
