@@ -41,10 +41,11 @@ class OrganizationDetailView(ScopedDetailView):
             node=node,
             children=node.children,
             ancestors=[a for a in org.ancestors() if self.scope.covers(a)],
-            # Ledger export buttons for whoever keeps this organization's ledgers; a functional
-            # or temporary branch, or a party group, is no membership's home: it has none.
+            # Ledger export buttons for whoever keeps this organization's ledgers. Every branch
+            # has a table (a functional or temporary one: the mobile members it organizes,
+            # rosters.exports.ledger_of); a party group, within its branch's, has none.
             keeps_ledger=self.scope.can_ledger(org),
-            has_ledger=org.holds_memberships or org.kind not in (OrgKind.BRANCH, OrgKind.GROUP),
+            has_ledger=org.kind != OrgKind.GROUP,
             type_changes=org.type_changes.all(),
             inflow_members=inflow,
             **kwargs,

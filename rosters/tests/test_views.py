@@ -18,6 +18,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from branches.choices import OrgKind
+from branches.models import Organization
 from branches.tests.factories import make_branch, make_committee
 from members.models import Member
 from members.services import member_register_outflow
@@ -766,11 +768,18 @@ def test_export_buttons_show_for_ledger_rights_only(client, world, members):
     page = html(client.get(reverse("members:list"), {"org": village.pk, "page": "1"}))
     assert "导出当前筛选结果" in page
     assert f"{reverse('rosters:export_members')}?org={village.pk}&amp;format=xlsx" in page
-    # A functional branch is no membership's home: no ledger to export, and the page says so.
+    # A functional branch is no membership's home, but it has a table, as the ledger form's
+    # export of it has: the mobile members it organizes. A party group has none of its own.
     client.force_login(world.users.county)
     functional = world.tree["functional"]
     page = html(client.get(reverse("branches:detail", args=[functional.pk])))
-    assert "导出台账" not in page and "本组织不接收党员组织关系，没有台账" in page
+    assert f"{reverse('rosters:export')}?org={functional.pk}&amp;format=xlsx" in page
+    assert "没有台账" not in page
+    group = Organization.objects.create(
+        code="G-1", name="东村第一党小组", kind=OrgKind.GROUP, parent=village
+    )
+    page = html(client.get(reverse("branches:detail", args=[group.pk])))
+    assert "导出台账" not in page and "党小组的党员在所在党支部的台账中" in page
     page = html(client.get(reverse("branches:detail", args=[world.tree["township"].pk])))
     assert f"{reverse('rosters:export')}?org={world.tree['township'].pk}&amp;format=xlsx" in page
 
