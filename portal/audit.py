@@ -578,8 +578,8 @@ def _scope_text(scope: str) -> str:
             "n": match[1],
             "what": IMPORT_DOWNLOADS[match[2]],
         }
-    if scope.startswith("members?"):
-        return gettext("党员名册筛选结果 %(filters)s") % {"filters": scope.removeprefix("members?")}
+    if scope.startswith("members?"):  # the filters, by their labels, are a detail of their own
+        return gettext("党员名册筛选结果")
     return scope
 
 
