@@ -768,6 +768,10 @@ def test_export_buttons_show_for_ledger_rights_only(client, world, members):
     page = html(client.get(reverse("members:list"), {"org": village.pk, "page": "1"}))
     assert "导出当前筛选结果" in page
     assert f"{reverse('rosters:export_members')}?org={village.pk}&amp;format=xlsx" in page
+    # A refused filter (a stale link's) has its error on the list, and no export that would 404.
+    page = html(client.get(reverse("members:list"), {"province": "61"}))
+    assert "errorlist" in page or "invalid-feedback" in page
+    assert "导出当前筛选结果" not in page
     # A functional branch is no membership's home, but it has a table, as the ledger form's
     # export of it has: the mobile members it organizes. A party group has none of its own.
     client.force_login(world.users.county)
