@@ -10,7 +10,7 @@ from branches.models import Organization
 from portal import regions
 
 from .choices import MemberType, PartyStatus
-from .models import Member, Mobility, lost_contact_cutoff
+from .models import Member, Mobility, lost_contact_q
 
 
 def _visible_orgs(request):
@@ -95,7 +95,5 @@ class MemberFilterSet(django_filters.FilterSet):
     def filter_lost_contact(self, queryset, name, value):
         if value is None:
             return queryset
-        lost = Q(party_status=PartyStatus.NORMAL) & (
-            Q(last_contact_on__lt=lost_contact_cutoff()) | Q(last_contact_on__isnull=True)
-        )
+        lost = lost_contact_q()
         return queryset.filter(lost) if value else queryset.exclude(lost)

@@ -37,9 +37,17 @@ from .validators import (
 
 
 def lost_contact_cutoff(as_of: datetime.date | None = None) -> datetime.date:
-    """Members whose last contact is before this date count as lost (失联)."""
+    """Members whose last contact is on or before this date count as lost (失联): no contact
+    for LOST_CONTACT_MONTHS months or more (DOMAIN.md, "≥ 6 months")."""
     as_of = as_of or timezone.localdate()
     return as_of - relativedelta(months=settings.LOST_CONTACT_MONTHS)
+
+
+def lost_contact_q(as_of: datetime.date | None = None) -> Q:
+    """The one filter for 失联: in normal standing, and no contact since the cutoff."""
+    return Q(party_status=PartyStatus.NORMAL) & (
+        Q(last_contact_on__lte=lost_contact_cutoff(as_of)) | Q(last_contact_on__isnull=True)
+    )
 
 
 class MemberQuerySet(models.QuerySet):
@@ -76,9 +84,7 @@ class MemberQuerySet(models.QuerySet):
 
     def lost_contact(self, as_of: datetime.date | None = None) -> MemberQuerySet:
         """Members in normal standing with no contact for LOST_CONTACT_MONTHS months."""
-        return self.filter(party_status=PartyStatus.NORMAL).filter(
-            Q(last_contact_on__lt=lost_contact_cutoff(as_of)) | Q(last_contact_on__isnull=True)
-        )
+        return self.filter(lost_contact_q(as_of))
 
     def by_id_number(self, id_number: str) -> MemberQuerySet:
         """Members with this ID number (any spelling normalize_id_number accepts)."""
@@ -282,7 +288,7 @@ class Member(models.Model):
     def is_lost_contact(self) -> bool:
         if self.party_status != PartyStatus.NORMAL:
             return False
-        return self.last_contact_on is None or self.last_contact_on < lost_contact_cutoff()
+        return self.last_contact_on is None or self.last_contact_on <= lost_contact_cutoff()
 
 
 class MobilityQuerySet(models.QuerySet):

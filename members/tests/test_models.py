@@ -137,3 +137,28 @@ def test_lost_contact_after_six_months(village, settings):
     assert list(Member.objects.lost_contact()) == [member]
     settings.LOST_CONTACT_MONTHS = 12
     assert not Member.objects.lost_contact().exists()
+
+
+def test_lost_contact_counts_from_exactly_six_months(village):
+    """DOMAIN.md: 失联 is no contact for ≥ 6 months; the day six months on is the first day
+    lost, on the member's flag, the queryset and the list's filter (API and pages) alike."""
+    from dateutil.relativedelta import relativedelta
+
+    from members.filtersets import MemberFilterSet
+
+    today = timezone.localdate()
+    six = make_member(home_org=village, name="六个月")
+    almost = make_member(home_org=village, name="差一天")
+    Member.objects.filter(pk=six.pk).update(last_contact_on=today - relativedelta(months=6))
+    Member.objects.filter(pk=almost.pk).update(
+        last_contact_on=today - relativedelta(months=6) + datetime.timedelta(days=1)
+    )
+    six.refresh_from_db()
+    almost.refresh_from_db()
+    assert six.is_lost_contact
+    assert not almost.is_lost_contact
+    assert list(Member.objects.lost_contact()) == [six]
+    lost = MemberFilterSet({"lost_contact": "true"}, queryset=Member.objects.all()).qs
+    assert list(lost) == [six]
+    kept = MemberFilterSet({"lost_contact": "false"}, queryset=Member.objects.all()).qs
+    assert list(kept) == [almost]
