@@ -167,6 +167,13 @@ class Organization(models.Model):
                 name="org_planned_end_after_established",
                 violation_error_message=_("计划撤销日期必须晚于成立日期"),
             ),
+            models.CheckConstraint(
+                condition=Q(dissolved_on__isnull=True)
+                | Q(established_on__isnull=True)
+                | Q(dissolved_on__gte=models.F("established_on")),
+                name="org_dissolved_after_established",
+                violation_error_message=_("撤销日期不能早于成立日期"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -202,6 +209,8 @@ class Organization(models.Model):
             errors.setdefault("parent", []).append(msg)
         if self.pk and self.parent_id and self.path and self.parent.path.startswith(self.path):
             errors.setdefault("parent", []).append(_("上级组织不能是本组织或其下级组织"))
+        if self.dissolved_on and self.dissolved_on > timezone.localdate():
+            errors.setdefault("dissolved_on", []).append(_("撤销日期不能晚于今天"))
         if errors:
             raise ValidationError(errors)
 
@@ -281,3 +290,7 @@ class BranchTypeChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization}: {self.get_from_type_display()} → {self.get_to_type_display()}"
+
+    def clean(self) -> None:
+        if self.changed_on and self.changed_on > timezone.localdate():
+            raise ValidationError({"changed_on": [_("变更日期不能晚于今天")]})

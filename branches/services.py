@@ -91,6 +91,8 @@ def organization_change_branch_type(
     org = Organization.objects.select_for_update().get(pk=org.pk)
     if org.kind != OrgKind.BRANCH:
         raise ValidationError(_("只有党支部有支部类型"))
+    if org.status == OrgStatus.DISSOLVED:
+        raise ValidationError(_("该组织已撤销，不能变更支部类型"))
     if to_type == org.branch_type:
         raise ValidationError(_("新支部类型与原类型相同"))
     if to_type not in BranchType.values:
@@ -115,8 +117,8 @@ def organization_change_branch_type(
     if to_type == BranchType.TEMPORARY:
         org.planned_end_on = planned_end_on or org.planned_end_on
     org.full_clean()
-    org.save()
     change.full_clean()
+    org.save()
     change.save()
     return change
 
@@ -148,6 +150,13 @@ def organization_dissolve(*, org: Organization, dissolved_on: datetime.date) -> 
     if org.members.exists():
         raise ValidationError(
             _("该组织仍有 %(n)d 名党员的组织关系，请先转移组织关系") % {"n": org.members.count()}
+        )
+    # Members away now who take part in its life would be left with a dissolved inflow
+    # organization (Mobility.clean refuses one): their registrations name another first.
+    organized = org.inflow_mobilities.filter(ended_on__isnull=True).count()
+    if organized:
+        raise ValidationError(
+            _("该组织仍是 %(n)d 名流动党员的流入地党组织，请先修改其外出登记") % {"n": organized}
         )
     org.status = OrgStatus.DISSOLVED
     org.dissolved_on = dissolved_on

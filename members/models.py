@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from branches.choices import OrgStatus
 from branches.models import Organization, validate_region_code
 from portal import crypto, regions, triggers
 from portal.fields import EncryptedTextField
@@ -394,8 +395,20 @@ class Mobility(models.Model):
                 errors["destination_code"] = [_("流入地至少要填到地级市")]
         if self.inflow_org_id and self.inflow_org_name:
             self.inflow_org_name = ""
+        if self.inflow_org_id and self.ended_on is None:
+            problem = self.inflow_org_problem(self.inflow_org)
+            if problem:
+                errors["inflow_org"] = [problem]
         if errors:
             raise ValidationError(errors)
+
+    @staticmethod
+    def inflow_org_problem(org: Organization) -> str | None:
+        """Why ``org`` cannot be a current registration's inflow organization, or None: a
+        dissolved organization holds no organizational life (forms, services and imports)."""
+        if org.status == OrgStatus.DISSOLVED:
+            return _("“%(org)s”已撤销，不能作为流入地党组织") % {"org": org.name}
+        return None
 
     @property
     def is_current(self) -> bool:

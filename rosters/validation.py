@@ -416,7 +416,10 @@ class MemberRows:
                 found = exc
             else:
                 limit = self._max_length["inflow_org"]
-                if org is not None:
+                problem = Mobility.inflow_org_problem(org) if org is not None else None
+                if problem:
+                    found = ValidationError(problem)
+                elif org is not None:
                     found = (org.pk, "")
                 elif len(text) > limit:
                     found = ValidationError(
@@ -629,7 +632,8 @@ class MemberRows:
             destination_code=values["destination_code"],
             destination_address=values["destination_address"],
             employer=values["employer"],
-            inflow_org_id=values["inflow_org_id"],
+            # The directory's own object: Mobility.clean reads it without a query.
+            inflow_org=self.orgs.by_id.get(values["inflow_org_id"]),
             inflow_org_name=values["inflow_org_name"],
             certificate_no=values["certificate_no"],
             contact_person=values["contact_person"],

@@ -100,3 +100,65 @@ def test_duplicate_code_is_refused_in_chinese():
     with pytest.raises(ValidationError) as exc:
         make_committee(code="DUP1")
     assert "组织编码" in exc.value.message_dict["code"][0]
+
+
+def test_dissolution_date_is_neither_in_the_future_nor_before_establishment():
+    tree = make_tree()
+    temporary = make_branch(
+        parent=tree["root"],
+        branch_type=BranchType.TEMPORARY,
+        established_on=datetime.date(2024, 3, 1),
+    )
+    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
+    with pytest.raises(ValidationError) as exc:
+        services.organization_dissolve(org=temporary, dissolved_on=tomorrow)
+    assert exc.value.message_dict["dissolved_on"] == ["撤销日期不能晚于今天"]
+    with pytest.raises(ValidationError) as exc:
+        services.organization_dissolve(org=temporary, dissolved_on=datetime.date(2024, 2, 1))
+    assert "撤销日期不能早于成立日期" in exc.value.messages
+    temporary.refresh_from_db()
+    assert (temporary.status, temporary.dissolved_on) == (OrgStatus.ACTIVE, None)
+
+
+def test_dissolving_an_inflow_organization_of_members_away_now_is_refused():
+    """A functional branch whose members away now take part in its life is not dissolved out
+    from under them: their registrations name another inflow organization first."""
+    from members import services as member_services
+
+    tree = make_tree()
+    member = make_member(home_org=tree["village"])
+    member_services.member_register_outflow(
+        member=member,
+        left_on=datetime.date(2025, 1, 1),
+        destination_code="610113",
+        inflow_org=tree["functional"],
+    )
+    with pytest.raises(ValidationError) as exc:
+        services.organization_dissolve(
+            org=tree["functional"], dissolved_on=datetime.date(2025, 6, 1)
+        )
+    assert exc.value.messages == ["该组织仍是 1 名流动党员的流入地党组织，请先修改其外出登记"]
+    tree["functional"].refresh_from_db()
+    assert tree["functional"].status == OrgStatus.ACTIVE
+    member_services.member_return(member=member, returned_on=datetime.date(2025, 5, 1))
+    services.organization_dissolve(org=tree["functional"], dissolved_on=datetime.date(2025, 6, 1))
+    tree["functional"].refresh_from_db()
+    assert tree["functional"].status == OrgStatus.DISSOLVED
+
+
+def test_a_dissolved_branch_keeps_its_type_and_a_change_is_not_dated_ahead():
+    tree = make_tree()
+    services.organization_dissolve(org=tree["other"], dissolved_on=datetime.date(2025, 1, 1))
+    with pytest.raises(ValidationError) as exc:
+        services.organization_change_branch_type(org=tree["other"], to_type=BranchType.FUNCTIONAL)
+    assert exc.value.messages == ["该组织已撤销，不能变更支部类型"]
+    with pytest.raises(ValidationError) as exc:
+        services.organization_change_branch_type(
+            org=tree["functional"],
+            to_type=BranchType.ESTABLISHED,
+            changed_on=datetime.date.today() + datetime.timedelta(days=1),
+        )
+    assert exc.value.message_dict["changed_on"] == ["变更日期不能晚于今天"]
+    tree["functional"].refresh_from_db()
+    assert tree["functional"].branch_type == BranchType.FUNCTIONAL
+    assert not BranchTypeChange.objects.exists()

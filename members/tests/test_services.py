@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from branches.tests.factories import make_tree
+from branches.tests.factories import make_branch, make_tree
 from members import services
 from members.choices import MemberType, MobilityEnd, PartyStatus
 from members.models import Member, Mobility
@@ -137,3 +137,24 @@ def test_update_mobility_and_refuse_unknown_fields(member):
     assert mobility.employer == "新单位"
     with pytest.raises(TypeError):
         services.mobility_update(mobility=mobility, member=member)
+
+
+def test_a_dissolved_organization_is_no_inflow_organization(member, tree):
+    """The form offers active organizations only; the service (and so the API and imports)
+    refuses a dissolved one the same way, and a return still ends such a registration."""
+    from branches import services as org_services
+
+    other = make_member(home_org=tree["village"], name="王五")
+    mobility = outflow(other, inflow_org=tree["functional"])
+    closed = make_branch(
+        parent=tree["root"], name="驻郑州党支部", branch_type="functional", location_code="410100"
+    )
+    closed = org_services.organization_dissolve(org=closed, dissolved_on=datetime.date(2025, 1, 1))
+    with pytest.raises(ValidationError) as exc:
+        outflow(member, inflow_org=closed)
+    assert exc.value.message_dict["inflow_org"] == ["“驻郑州党支部”已撤销，不能作为流入地党组织"]
+    assert not member.mobilities.exists()
+    with pytest.raises(ValidationError):
+        services.mobility_update(mobility=mobility, inflow_org=closed)
+    mobility.refresh_from_db()
+    assert mobility.inflow_org == tree["functional"]

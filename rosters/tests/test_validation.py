@@ -562,3 +562,20 @@ def test_spreadsheet_numbers_and_text_that_are_plain_months(roster_file, tree, c
     assert first.mobilities.get().left_on == datetime.date(2019, 10, 1)
     assert second.joined_on == datetime.date(2019, 1, 1)
     assert second.mobilities.get().left_on == datetime.date(2019, 7, 1)
+
+
+def test_a_dissolved_inflow_organization_is_refused_as_the_service_refuses_it(tree):
+    from branches import services as org_services
+
+    org_services.organization_dissolve(
+        org=tree["functional"], dissolved_on=datetime.date(2025, 1, 1)
+    )
+    rows = MemberRows(
+        headers={}, present={c.key for c in MEMBER_SCHEMA.columns}, orgs=OrgDirectory()
+    )
+    row = member_row(1, home=tree["village"].code, 流入地党组织=tree["functional"].code)
+    clean, problems = rows.check(2, {KEY[h]: v for h, v in row.items()})
+    assert clean is None
+    assert {p.column: p.reason for p in problems} == {
+        "流入地党组织": f"“{tree['functional'].name}”已撤销，不能作为流入地党组织"
+    }
