@@ -17,6 +17,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from branches.choices import OrgKind
+
 from . import triggers
 from .choices import DUTY_ROLES, AccessEventKind, Role
 
@@ -67,7 +69,25 @@ class RoleAssignment(models.Model):
 
     def clean(self) -> None:
         """三权分立: system administration, security administration and audit never meet in
-        one person."""
+        one person; a branch secretary holds the role on a 党支部 (DOMAIN.md, "Users": their
+        branch and its party groups, not a committee's subtree)."""
+        if (
+            self.role == Role.BRANCH_SECRETARY
+            and self.organization_id
+            and self.organization.kind != OrgKind.BRANCH
+        ):
+            raise ValidationError(
+                {
+                    "organization": _(
+                        "党支部书记只能在党支部任职：“%(org)s”是%(kind)s，"
+                        "其工作人员请授予党（工）委工作人员角色"
+                    )
+                    % {
+                        "org": self.organization.name,
+                        "kind": self.organization.get_kind_display(),
+                    }
+                }
+            )
         if self.role in DUTY_ROLES and self.user_id:
             held = set(
                 RoleAssignment.objects.filter(user_id=self.user_id, role__in=DUTY_ROLES)

@@ -80,3 +80,16 @@ def test_create_demo_users_gives_each_role_its_scope(capsys):
     assert not Member.objects.visible_to(get_user_model().objects.get(username="auditor")).exists()
     call_command("create_demo_users")  # idempotent
     assert RoleAssignment.objects.filter(user=user).count() == 1
+
+
+def test_a_branch_secretary_is_granted_on_a_branch_only():
+    """DOMAIN.md: a branch secretary sees their branch and its party groups; the role held on
+    a committee would show its whole subtree, with the write right."""
+    tree = make_tree()
+    with pytest.raises(CommandError) as exc:
+        call_command("grant_role", "wang", "branch_secretary", "--org", tree["township"].code)
+    assert "党支部书记只能在党支部任职：“测试镇党委”是党委" in str(exc.value)
+    assert not RoleAssignment.objects.exists()
+    for branch in ("village", "functional"):
+        call_command("grant_role", "wang", "branch_secretary", "--org", tree[branch].code)
+    assert RoleAssignment.objects.filter(role=Role.BRANCH_SECRETARY).count() == 2
