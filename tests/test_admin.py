@@ -354,3 +354,69 @@ def test_the_lockout_list_reads_in_chinese_and_masks_numbers_typed_as_usernames(
     # Searching by what was typed still finds it.
     found = client.get("/admin/axes/accessattempt/", {"q": number}).content.decode()
     assert masked in found
+
+
+def test_the_back_office_changes_the_tree_through_its_services(client):
+    """An organization edited in the back office: a new parent moves its subtree with it (the
+    paths scoping reads), and its type and standing are not fields to overwrite: a branch
+    holding memberships would become functional with no record of the change."""
+    from branches.choices import OrgStatus
+    from branches.models import Organization
+    from branches.tests.factories import make_committee
+
+    tree = make_tree()
+    make_member(home_org=tree["village"])
+    client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    township, village = tree["township"], tree["village"]
+    other = make_committee(parent=tree["root"], name="另一镇党委")
+    response = client.post(
+        f"/admin/branches/organization/{township.pk}/change/",
+        {
+            "code": township.code,
+            "name": township.name,
+            "kind": township.kind,
+            "parent": other.pk,
+            "branch_type": "",
+            "status": "active",
+            "type_changes-TOTAL_FORMS": 0,
+            "type_changes-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 302
+    township.refresh_from_db()
+    village.refresh_from_db()
+    assert township.parent == other
+    assert village.path.startswith(township.path) and village.depth == township.depth + 1
+
+    url = f"/admin/branches/organization/{village.pk}/change/"
+    page = client.get(url).content.decode()
+    assert 'name="branch_type"' not in page and 'name="status"' not in page
+    response = client.post(
+        url,
+        {
+            "code": village.code,
+            "name": village.name,
+            "kind": village.kind,
+            "parent": township.pk,
+            "branch_type": "functional",
+            "status": "dissolved",
+            "dissolved_on": "2025-01-01",
+            "type_changes-TOTAL_FORMS": 0,
+            "type_changes-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 302
+    village.refresh_from_db()
+    assert (village.branch_type, village.status) == ("established", OrgStatus.ACTIVE)
+
+    response = client.post(
+        "/admin/branches/organization/",
+        {"action": "dissolve", "_selected_action": [village.pk, tree["other"].pk]},
+        follow=True,
+    )
+    assert (
+        "东村党支部：该组织仍有 1 名党员的组织关系，请先转移组织关系" in response.content.decode()
+    )
+    statuses = dict(Organization.objects.values_list("name", "status"))
+    assert statuses["东村党支部"] == OrgStatus.ACTIVE
+    assert statuses["西村党支部"] == OrgStatus.DISSOLVED
