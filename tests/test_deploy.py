@@ -194,3 +194,48 @@ def test_a_statement_timeout_bounds_each_query_when_set(run_manage):
     assert bounded.stdout.split()[-3:] == ["1s", "cancelled", "QueryCanceled"], bounded.stderr
     free = run_manage("shell", "-c", probe, unset=("PORTAL_DB_STATEMENT_TIMEOUT",))
     assert free.stdout.split()[-2:] == ["0", "finished"], free.stderr
+
+
+@pytest.mark.slow
+def test_make_runs_beat_where_nothing_made_var(tmp_path):
+    """`make run` with DATABASE_URL and REDIS_URL set starts no embedded server, so nothing has
+    made var/ in a fresh checkout: beat (Procfile.dev) makes PORTAL_VAR_DIR and keeps its
+    schedule there, instead of failing and taking the web server and worker down with it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.db import connection
+
+    from portal.embedded import database_url
+
+    repo = Path(__file__).resolve().parent.parent
+    procfile = (repo / "Procfile.dev").read_text(encoding="utf-8")
+    beat = next(line for line in procfile.splitlines() if line.startswith("beat:"))
+    var = tmp_path / "fresh" / "var"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "PORTAL_VAR_DIR": str(var),
+        "PORTAL_ALLOW_DEV_SECRET": "1",
+    }
+    log = tmp_path / "beat.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            ["sh", "-c", beat.removeprefix("beat:").strip()],
+            cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not list(var.glob("celerybeat-schedule*")):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
