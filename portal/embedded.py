@@ -41,19 +41,18 @@ def _lock(name: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def postgres_settings() -> dict:
-    """Start (or reuse) the embedded PostgreSQL and return Django DATABASES settings for it."""
-    import pgserver
+def starts_servers(argv: list[str]) -> bool:
+    """Whether loading the settings for this command line starts the servers: not for
+    ``manage.py embedded stop|status``, which would otherwise start what they stop or ask about."""
+    return not (len(argv) >= 3 and argv[1] == "embedded" and argv[2] in ("stop", "status"))
 
-    # pgserver logs from an atexit hook, after test runners have closed their log streams.
-    pg_logger = logging.getLogger("pgserver")
-    pg_logger.propagate = False
-    pg_logger.addHandler(logging.NullHandler())
+
+def postgres_settings(*, start: bool = True) -> dict:
+    """Start (or reuse) the embedded PostgreSQL and return Django DATABASES settings for it
+    (without ``start``, only the settings)."""
     pgdata = var_dir() / "pg"
-    with _lock("pg"):
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
-        server.psql("SELECT 1;")
-        ensure_database(pgdata)
+    if start:
+        _start_postgres(pgdata)
     # pgserver listens on a Unix socket inside pgdata.
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -61,6 +60,19 @@ def postgres_settings() -> dict:
         "USER": "postgres",
         "HOST": str(pgdata),
     }
+
+
+def _start_postgres(pgdata: Path) -> None:
+    import pgserver
+
+    # pgserver logs from an atexit hook, after test runners have closed their log streams.
+    pg_logger = logging.getLogger("pgserver")
+    pg_logger.propagate = False
+    pg_logger.addHandler(logging.NullHandler())
+    with _lock("pg"):
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server.psql("SELECT 1;")
+        ensure_database(pgdata)
 
 
 def ensure_database(url_host: Path, name: str = "portal") -> None:
@@ -97,11 +109,14 @@ def _redis_answers(sock: Path) -> bool:
         return False
 
 
-def redis_url() -> str:
-    """Start (or reuse) the embedded Redis on a Unix socket and return a REDIS_URL for it."""
+def redis_url(*, start: bool = True) -> str:
+    """Start (or reuse) the embedded Redis on a Unix socket and return a REDIS_URL for it
+    (without ``start``, only the URL)."""
     directory = var_dir() / "redis"
     directory.mkdir(exist_ok=True)
     sock = directory / "redis.sock"
+    if not start:
+        return f"unix://{sock}"
     with _lock("redis"):
         if not _redis_answers(sock):
             subprocess.run(

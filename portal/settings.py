@@ -7,6 +7,7 @@ Without DATABASE_URL / REDIS_URL the portal starts embedded PostgreSQL and Redis
 import datetime
 import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import environ
@@ -141,9 +142,9 @@ if env.str("DATABASE_URL", default=""):
         if not DATABASES["default"].get(_key.upper()) and _key in _options:
             DATABASES["default"][_key.upper()] = _options.pop(_key)
 else:
-    from portal.embedded import postgres_settings
+    from portal.embedded import postgres_settings, starts_servers
 
-    DATABASES = {"default": postgres_settings()}
+    DATABASES = {"default": postgres_settings(start=starts_servers(sys.argv))}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # pgtrigger's triggers first ask whether they are being ignored; with the setting undefined
@@ -163,9 +164,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache and Celery broker, external or embedded --------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if not REDIS_URL:
-    from portal.embedded import redis_url
+    from portal.embedded import redis_url, starts_servers
 
-    REDIS_URL = redis_url()
+    REDIS_URL = redis_url(start=starts_servers(sys.argv))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

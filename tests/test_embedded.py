@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +44,16 @@ def test_embedded_postgres_and_redis_start_and_stop(run_manage):
         )
         assert migrate.returncode == 0, migrate.stderr
     finally:
-        stop = run_manage("embedded", "stop", env_changes=env, unset=("DATABASE_URL", "REDIS_URL"))
+        unset = ("DATABASE_URL", "REDIS_URL")
+        stop = run_manage("embedded", "stop", env_changes=env, unset=unset)
+        # Asking about stopped servers, or stopping them again, starts nothing.
+        status = run_manage("embedded", "status", env_changes=env, unset=unset)
+        stop_again = run_manage("embedded", "stop", env_changes=env, unset=unset)
+        started = (Path(var) / "pg" / "postmaster.pid").exists()
+        if started:
+            run_manage("embedded", "stop", env_changes=env, unset=unset)
         shutil.rmtree(var, ignore_errors=True)
     assert "postgresql" in stop.stdout and "redis" in stop.stdout
+    assert status.returncode != 0 and "内置 PostgreSQL 未运行" in status.stderr, status.stdout
+    assert stop_again.returncode == 0 and "已停止：无" in stop_again.stdout, stop_again.stderr
+    assert not started
