@@ -353,6 +353,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the sidecar package: /api/docs/ loads nothing from outside the machine.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: nothing is fetched from outside the intranet.
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
 }
 # API calls per account and period (s, min, hour, day), beyond which the API answers 429: a

@@ -344,6 +344,8 @@ def test_openapi_schema_and_docs_are_served_offline(world, admin_client):
     assert "unsafe-inline" not in docs["Content-Security-Policy"]
     script = re.search(r'<script src="(/api/docs/\?script=[^"]*)"', html)
     assert script and admin_client.get(script.group(1)).status_code == 200
+    # Swagger UI's own default would ask validator.swagger.io for a badge: turned off.
+    assert '"validatorUrl": null' in admin_client.get(script.group(1)).content.decode()
 
 
 def test_the_api_documentation_reads_in_chinese(admin_client):

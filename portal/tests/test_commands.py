@@ -64,11 +64,12 @@ def test_revoke_api_token(capsys):
         call_command("revoke_api_token", "不存在的令牌")
 
 
-def test_create_demo_users_gives_each_role_its_scope(capsys):
+def test_create_demo_users_gives_each_role_its_scope(capsys, settings):
     from members.models import Member
     from portal.demo import build_county
 
     build_county()
+    settings.DEBUG = True  # make run's DJANGO_DEBUG=1
     call_command("create_demo_users")
     out = capsys.readouterr().out
     assert "xian" in out and "Wanrong@2026!" in out
@@ -80,6 +81,16 @@ def test_create_demo_users_gives_each_role_its_scope(capsys):
     assert not Member.objects.visible_to(get_user_model().objects.get(username="auditor")).exists()
     call_command("create_demo_users")  # idempotent
     assert RoleAssignment.objects.filter(user=user).count() == 1
+
+
+def test_demo_users_with_their_published_password_are_refused_outside_a_demo(settings):
+    from portal.demo import build_county
+
+    build_county()
+    settings.DEBUG = False  # a server's settings
+    with pytest.raises(CommandError, match="只能在本机演示环境"):
+        call_command("create_demo_users")
+    assert not get_user_model().objects.exists()
 
 
 def test_a_branch_secretary_is_granted_on_a_branch_only():

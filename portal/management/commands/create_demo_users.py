@@ -2,6 +2,7 @@
 
 import os
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from branches.models import Organization
@@ -25,6 +26,12 @@ class Command(BaseCommand):
     help = "创建演示账号（每个角色一个，仅用于本机演示）"
 
     def handle(self, *args, **options):
+        # The password is published (README): on a server it would open every role to anyone.
+        if not settings.DEBUG:
+            raise CommandError(
+                "演示账号使用公开的密码，只能在本机演示环境（DJANGO_DEBUG=1，make run）中创建；"
+                "正式环境请用 grant_role 为每个人创建账号"
+            )
         password = os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD)
         port = os.environ.get("PORT", "8000")
         rows = []
