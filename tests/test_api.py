@@ -373,3 +373,18 @@ def test_the_api_documentation_reads_in_chinese(admin_client):
     assert [t for t in texts if english.search(t)] == []
     operations = [op for path in schema["paths"].values() for op in path.values()]
     assert all(op.get("description") for op in operations)
+
+
+@pytest.mark.parametrize("endpoint", ["members", "organizations"])
+@pytest.mark.parametrize("position", ["abc", "1.5", "1e3", ""])
+def test_a_forged_cursor_is_refused_like_any_bad_cursor(world, endpoint, position):
+    """A cursor is base64 of ``p=<pk>``: one whose position is no id is 404 无效游标, the
+    answer to any broken cursor, never a server error."""
+    import base64
+
+    client, _ = token_client(world["tree"]["root"])
+    for raw in (f"p={position}", f"r=1&p={position}", f"o=1&p={position}"):
+        cursor = base64.b64encode(raw.encode()).decode()
+        response = client.get(f"/api/v1/{endpoint}/", {"cursor": cursor})
+        assert response.status_code == 404, (raw, response.content[:200])
+        assert response.json() == {"detail": "无效游标"}

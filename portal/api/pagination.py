@@ -1,5 +1,6 @@
 """Cursor pagination over a unique key: stable under inserts, no OFFSET scans on big tables."""
 
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 
@@ -8,3 +9,14 @@ class PortalCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request):
+        # A cursor is only base64 of "p=<pk>": a forged one whose position is no id would
+        # reach the database as pk > 'abc' and end in a server error.
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                int(cursor.position)
+            except ValueError:
+                raise NotFound(self.invalid_cursor_message) from None
+        return cursor
