@@ -388,3 +388,13 @@ def test_a_forged_cursor_is_refused_like_any_bad_cursor(world, endpoint, positio
         response = client.get(f"/api/v1/{endpoint}/", {"cursor": cursor})
         assert response.status_code == 404, (raw, response.content[:200])
         assert response.json() == {"detail": "无效游标"}
+
+
+@pytest.mark.parametrize("endpoint", ["members", "organizations"])
+def test_a_missing_or_out_of_scope_id_is_answered_in_chinese(world, endpoint):
+    client, _ = token_client(world["tree"]["village"])
+    far = world["far"].pk if endpoint == "members" else world["outside"]["village"].pk
+    for pk in (999999999, far, "abc"):
+        response = client.get(f"/api/v1/{endpoint}/{pk}/")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "未找到。"}, pk
