@@ -398,3 +398,19 @@ def test_a_missing_or_out_of_scope_id_is_answered_in_chinese(world, endpoint):
         response = client.get(f"/api/v1/{endpoint}/{pk}/")
         assert response.status_code == 404
         assert response.json() == {"detail": "未找到。"}, pk
+
+
+def test_api_answers_with_personal_data_are_kept_by_no_cache(world):
+    client, _ = token_client(world["tree"]["village"])
+    member = world["members"][0]
+    for url in ("/api/v1/members/", f"/api/v1/members/{member.pk}/", "/api/v1/organizations/"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "no-store" in response["Cache-Control"], url
+        assert "private" in response["Cache-Control"], url
+    staff = APIClient()
+    staff.force_login(make_user(Role.COUNTY_ADMIN, world["tree"]["root"]))
+    response = staff.get("/api/v1/members/", HTTP_ACCEPT="text/html")  # the browsable API
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    # Refusals too: nothing the API answers is worth a cache's copy.
+    assert "no-store" in APIClient().get("/api/v1/members/")["Cache-Control"]

@@ -1,10 +1,21 @@
 """The base of every API viewset: read-only, scoped by its queryset, token use recorded."""
 
+from django.utils.cache import add_never_cache_headers
 from rest_framework import routers, viewsets
 
 from portal.access import record_access
 from portal.choices import AccessEventKind
 from portal.models import ApiToken
+
+
+class NeverCached:
+    """Personal data (ID numbers and phones, masked or not): no browser or proxy cache keeps a
+    copy of any answer, as the member list's exports are not kept either."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
 
 
 class TokenUseRecorded:
@@ -47,13 +58,13 @@ class TokenUseRecorded:
         return response
 
 
-class ApiRootView(TokenUseRecorded, routers.APIRootView):
+class ApiRootView(NeverCached, TokenUseRecorded, routers.APIRootView):
     """接口根目录：列出各接口的地址。"""
 
     counts_rows = False
 
 
-class ScopedReadOnlyViewSet(TokenUseRecorded, viewsets.ReadOnlyModelViewSet):
+class ScopedReadOnlyViewSet(NeverCached, TokenUseRecorded, viewsets.ReadOnlyModelViewSet):
     # Concrete viewsets declare ``get_queryset`` from ``Model.objects.visible_to(user)``, and a
     # docstring in Chinese: it is their description at /api/docs/ and in the browsable API.
 
