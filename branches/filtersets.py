@@ -4,6 +4,8 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from portal.filters import YesNoFilter
+
 from .choices import BranchType, OrgKind, OrgStatus
 from .models import Organization
 
@@ -14,7 +16,7 @@ class OrganizationFilterSet(django_filters.FilterSet):
     branch_type = django_filters.ChoiceFilter(label=_("支部类型"), choices=BranchType.choices)
     status = django_filters.ChoiceFilter(label=_("状态"), choices=OrgStatus.choices)
     parent = django_filters.CharFilter(label=_("上级组织编码"), field_name="parent__code")
-    outside = django_filters.BooleanFilter(label=_("在外党组织"), method="filter_outside")
+    outside = YesNoFilter(label=_("在外党组织"), method="filter_outside")
 
     class Meta:
         model = Organization

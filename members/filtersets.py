@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from branches.models import Organization
 from portal import regions
+from portal.filters import YesNoFilter
 
 from .choices import MemberType, PartyStatus
 from .models import Member, Mobility, lost_contact_q
@@ -35,11 +36,11 @@ class MemberFilterSet(django_filters.FilterSet):
     )
     member_type = django_filters.ChoiceFilter(label=_("党员类型"), choices=MemberType.choices)
     party_status = django_filters.ChoiceFilter(label=_("党籍状态"), choices=PartyStatus.choices)
-    mobile = django_filters.BooleanFilter(label=_("流动党员"), method="filter_mobile")
+    mobile = YesNoFilter(label=_("流动党员"), method="filter_mobile")
     province = django_filters.ChoiceFilter(
         label=_("流入省份"), choices=regions.province_choices, method="filter_province"
     )
-    lost_contact = django_filters.BooleanFilter(label=_("失联"), method="filter_lost_contact")
+    lost_contact = YesNoFilter(label=_("失联"), method="filter_lost_contact")
 
     class Meta:
         model = Member

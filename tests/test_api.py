@@ -414,3 +414,19 @@ def test_api_answers_with_personal_data_are_kept_by_no_cache(world):
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     # Refusals too: nothing the API answers is worth a cache's copy.
     assert "no-store" in APIClient().get("/api/v1/members/")["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "name"),
+    [("members", "mobile"), ("members", "lost_contact"), ("organizations", "outside")],
+)
+@pytest.mark.parametrize("value", ["maybe", "2", "-1", "是"])
+def test_a_yes_no_filter_with_another_value_is_refused(world, endpoint, name, value):
+    """A typo in a yes/no filter would otherwise pull every row, as if there were no filter."""
+    client, _ = token_client(world["tree"]["root"])
+    response = client.get(f"/api/v1/{endpoint}/", {name: value})
+    assert response.status_code == 400, response.content[:200]
+    [message] = response.json()[name]
+    assert "true" in message and "false" in message
+    for good in ("true", "false", "True", "1", "0", "", "unknown"):  # unknown: not chosen
+        assert client.get(f"/api/v1/{endpoint}/", {name: good}).status_code == 200, good
