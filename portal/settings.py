@@ -331,7 +331,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes bad credentials a 401, not a 403.
         "portal.api.authentication.HashedTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "portal.api.authentication.CsrfCheckedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.IsAuthenticatedReadOnlyToken"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalCursorPagination",

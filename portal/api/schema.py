@@ -1,5 +1,6 @@
 """OpenAPI description of the portal's token authentication."""
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -14,3 +15,9 @@ class HashedTokenScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "Authorization: Token <令牌>（由 create_api_token 生成）",
         }
+
+
+class CsrfCheckedSessionScheme(SessionScheme):
+    """The portal's session authentication is documented as DRF's is (cookieAuth)."""
+
+    target_class = "portal.api.authentication.CsrfCheckedSessionAuthentication"
