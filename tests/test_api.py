@@ -443,3 +443,34 @@ def test_a_browser_session_writing_without_csrf_token_is_refused_in_chinese(worl
     # Still documented as the browser's way in, beside the token.
     schema = client.get("/api/schema/", {"format": "json"}).json()
     assert set(schema["components"]["securitySchemes"]) == {"TokenAuth", "cookieAuth"}
+
+
+def test_the_schema_describes_what_the_api_answers(world, admin_client):
+    """An integrator's client generated from /api/schema/ accepts every real answer: a blank
+    choice (an organization that is no branch has no 支部类型) is in its enum."""
+    import jsonschema
+
+    def as_json_schema(node):  # OpenAPI 3.0's "nullable" is JSON Schema's type null
+        if isinstance(node, list):
+            return [as_json_schema(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: as_json_schema(value) for key, value in node.items()}
+        if node.pop("nullable", False):
+            node = {"anyOf": [node, {"type": "null"}]}
+        return node
+
+    schema = as_json_schema(admin_client.get("/api/schema/", {"format": "json"}).json())
+    client, _ = token_client(world["tree"]["root"])
+    for path, component in (
+        ("/api/v1/organizations/", "PaginatedOrganizationList"),
+        ("/api/v1/members/", "PaginatedMemberList"),
+    ):
+        rows = client.get(path, {"page_size": 500}).json()
+        validator = jsonschema.Draft202012Validator(
+            {"$ref": f"#/components/schemas/{component}", **schema}
+        )
+        errors = [(error.json_path, error.message) for error in validator.iter_errors(rows)]
+        assert errors == [], (path, errors[:5])
+    branch = {o["kind"]: o for o in client.get("/api/v1/organizations/").json()["results"]}
+    assert branch["committee"]["branch_type"] == ""  # the case above really was reached

@@ -10,6 +10,16 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
     # of every serializer without one of its own. Their docstrings are the API's documentation,
     # shown at /api/docs/, and so in Chinese.)
 
+    def include_extra_kwargs(self, kwargs, extra_kwargs):
+        # DRF drops allow_blank from a read-only field, and with it drf-spectacular drops ""
+        # from a choice field's enum in the schema, though the field still answers "" (an
+        # organization that is no branch has no 支部类型): a generated client would refuse it.
+        blank = kwargs.get("allow_blank", False) and "choices" in kwargs
+        kwargs = super().include_extra_kwargs(kwargs, extra_kwargs)
+        if blank:
+            kwargs["allow_blank"] = True
+        return kwargs
+
     def validate(self, attrs):
         attrs = super().validate(attrs)
         instance = self.instance or self.Meta.model()
