@@ -474,3 +474,23 @@ def test_the_schema_describes_what_the_api_answers(world, admin_client):
         assert errors == [], (path, errors[:5])
     branch = {o["kind"]: o for o in client.get("/api/v1/organizations/").json()["results"]}
     assert branch["committee"]["branch_type"] == ""  # the case above really was reached
+
+
+def test_every_filter_of_the_schema_says_what_it_is(admin_client):
+    schema = admin_client.get("/api/schema/", {"format": "json"}).json()
+    operations = [op for path in schema["paths"].values() for op in path.values()]
+    undescribed = [
+        (op["operationId"], p["name"])
+        for op in operations
+        for p in op.get("parameters", [])
+        if not p.get("description")
+    ]
+    assert undescribed == []
+    members = schema["paths"]["/api/v1/members/"]["get"]["parameters"]
+    org = next(p for p in members if p["name"] == "org")
+    assert org["schema"]["type"] == "integer" and org["description"].startswith("党组织")
+    page_size = next(p for p in members if p["name"] == "page_size")
+    assert page_size["schema"]["maximum"] == 500
+    # The current mobility is described field by field, not as any object.
+    mobility = schema["components"]["schemas"]["Member"]["properties"]["current_mobility"]
+    assert "#/components/schemas/Mobility" in str(mobility)

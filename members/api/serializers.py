@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from members.constants import MOBILITY_FREE_TEXT
@@ -73,6 +74,7 @@ class MemberSerializer(ValidatedModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(MobilitySerializer(allow_null=True))
     def get_current_mobility(self, member) -> dict | None:
         current = getattr(member, "current_mobilities", None)
         if current is None:
