@@ -494,3 +494,37 @@ def test_every_filter_of_the_schema_says_what_it_is(admin_client):
     # The current mobility is described field by field, not as any object.
     mobility = schema["components"]["schemas"]["Member"]["properties"]["current_mobility"]
     assert "#/components/schemas/Mobility" in str(mobility)
+
+
+def test_organization_list_query_count_is_constant(world, django_assert_max_num_queries):
+    from branches.tests.factories import make_branch
+
+    client, _ = token_client(world["tree"]["root"])
+    with django_assert_max_num_queries(9) as few:
+        client.get("/api/v1/organizations/")
+    for i in range(30):
+        make_branch(parent=world["tree"]["township"], name=f"批量{i}党支部")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get("/api/v1/organizations/", {"page_size": 500})
+    assert len(response.json()["results"]) == 35
+
+
+def test_member_list_query_count_is_constant_for_a_secretary_session(
+    world, django_assert_max_num_queries
+):
+    """A branch that also sees its inflow members: the same few queries however many rows."""
+    client = APIClient()
+    client.force_login(make_user(Role.BRANCH_SECRETARY, world["tree"]["functional"]))
+    with django_assert_max_num_queries(30) as few:
+        assert client.get("/api/v1/members/").status_code == 200
+    for i in range(30):
+        member = make_member(home_org=world["tree"]["village"], name=f"流入{i}")
+        services.member_register_outflow(
+            member=member,
+            left_on=datetime.date(2025, 1, 1),
+            destination_code="610113",
+            inflow_org=world["tree"]["functional"],
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get("/api/v1/members/", {"page_size": 500})
+    assert len(response.json()["results"]) == 31
