@@ -528,3 +528,13 @@ def test_member_list_query_count_is_constant_for_a_secretary_session(
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get("/api/v1/members/", {"page_size": 500})
     assert len(response.json()["results"]) == 31
+
+
+def test_an_options_call_is_recorded_without_rows(world):
+    """OPTIONS answers the endpoint's description, no member: the trail must not say it read
+    one."""
+    client, _ = token_client(world["tree"]["village"])
+    assert client.options("/api/v1/members/").status_code == 200
+    assert client.options(f"/api/v1/members/{world['members'][0].pk}/").status_code == 200
+    uses = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE)
+    assert [(e.detail["status"], e.detail.get("rows")) for e in uses] == [(200, None)] * 2

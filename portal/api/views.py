@@ -35,7 +35,9 @@ class TokenUseRecorded:
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         token = self.token()
-        data = response.data if response.status_code == 200 and self.counts_rows else None
+        # OPTIONS answers the endpoint's description, not its rows.
+        reads = self.counts_rows and request.method != "OPTIONS"
+        data = response.data if response.status_code == 200 and reads else None
         paged = isinstance(data, dict) and "results" in data
         if token is not None and response.status_code != 429:
             detail = {"token": token.name, "status": response.status_code}
