@@ -538,3 +538,27 @@ def test_an_options_call_is_recorded_without_rows(world):
     assert client.options(f"/api/v1/members/{world['members'][0].pk}/").status_code == 200
     uses = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE)
     assert [(e.detail["status"], e.detail.get("rows")) for e in uses] == [(200, None)] * 2
+
+
+def test_the_names_of_the_endpoints_are_chinese(world):
+    """OPTIONS and the browsable API name each endpoint: 党员列表, not "Member List"."""
+    client, _ = token_client(world["tree"]["root"])
+    names = {
+        url: client.options(url).json()["name"]
+        for url in (
+            "/api/v1/",
+            "/api/v1/members/",
+            f"/api/v1/members/{world['members'][0].pk}/",
+            "/api/v1/organizations/",
+            f"/api/v1/organizations/{world['tree']['root'].pk}/",
+        )
+    }
+    assert list(names.values()) == [
+        "接口根目录",
+        "党员列表",
+        "党员详情",
+        "党组织列表",
+        "党组织详情",
+    ]
+    page = client.get("/api/v1/members/", HTTP_ACCEPT="text/html").content.decode()
+    assert "<h1>党员列表</h1>" in page and "Member List" not in page and "Api Root" not in page

@@ -1,6 +1,7 @@
 """The base of every API viewset: read-only, scoped by its queryset, token use recorded."""
 
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext
 from rest_framework import routers, viewsets
 
 from portal.access import record_access
@@ -65,10 +66,22 @@ class ApiRootView(NeverCached, TokenUseRecorded, routers.APIRootView):
 
     counts_rows = False
 
+    def get_view_name(self):
+        return gettext("接口根目录")  # the browsable API's title and breadcrumb, and OPTIONS
+
 
 class ScopedReadOnlyViewSet(NeverCached, TokenUseRecorded, viewsets.ReadOnlyModelViewSet):
     # Concrete viewsets declare ``get_queryset`` from ``Model.objects.visible_to(user)``, and a
     # docstring in Chinese: it is their description at /api/docs/ and in the browsable API.
+
+    def get_view_name(self):
+        # OPTIONS and the browsable API name the endpoint: 党员列表, not DRF's "Member List".
+        noun = self.get_serializer_class().Meta.model._meta.verbose_name
+        if self.suffix == "List":
+            return gettext("%(noun)s列表") % {"noun": noun}
+        if self.suffix == "Instance":
+            return gettext("%(noun)s详情") % {"noun": noun}
+        return super().get_view_name()
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
