@@ -562,3 +562,17 @@ def test_the_names_of_the_endpoints_are_chinese(world):
     ]
     page = client.get("/api/v1/members/", HTTP_ACCEPT="text/html").content.decode()
     assert "<h1>党员列表</h1>" in page and "Member List" not in page and "Api Root" not in page
+
+
+def test_the_schema_documents_the_error_answers(world, admin_client):
+    """A client generated from the schema knows the refusals it will meet, and their shape."""
+    schema = admin_client.get("/api/schema/", {"format": "json"}).json()
+    for path, methods in schema["paths"].items():
+        responses = methods["get"]["responses"]
+        expected = {"200", "401", "404", "429"} | ({"400"} if path.endswith("s/") else set())
+        assert set(responses) == expected, path
+        assert all(responses[code]["description"] for code in expected - {"200"})
+    client, _ = token_client(world["tree"]["root"])
+    refused = client.get("/api/v1/members/", {"mobile": "maybe", "org": "x"}).json()
+    assert set(refused) == {"mobile", "org"} and all(isinstance(v, list) for v in refused.values())
+    assert set(client.get("/api/v1/members/0/").json()) == {"detail"}
