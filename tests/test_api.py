@@ -461,6 +461,12 @@ def test_the_schema_describes_what_the_api_answers(world, admin_client):
         return node
 
     schema = as_json_schema(admin_client.get("/api/schema/", {"format": "json"}).json())
+    services.member_register_outflow(  # an inflow organization that is not ours: no code
+        member=world["members"][1],
+        left_on=datetime.date(2025, 5, 1),
+        destination_code="440305",
+        inflow_org_name="深圳某商会党支部",
+    )
     client, _ = token_client(world["tree"]["root"])
     for path, component in (
         ("/api/v1/organizations/", "PaginatedOrganizationList"),

@@ -11,7 +11,9 @@ class MobilitySerializer(ValidatedModelSerializer):
     """外出登记：流入地、工作单位、流入地党组织等；结束日期为空表示仍在外。"""
 
     destination_name = serializers.CharField(read_only=True)
-    inflow_org_code = serializers.CharField(source="inflow_org.code", read_only=True, default=None)
+    inflow_org_code = serializers.CharField(
+        source="inflow_org.code", read_only=True, default=None, allow_null=True
+    )
     inflow_org_display = serializers.CharField(read_only=True)
 
     class Meta:
