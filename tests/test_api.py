@@ -582,3 +582,14 @@ def test_the_schema_documents_the_error_answers(world, admin_client):
     refused = client.get("/api/v1/members/", {"mobile": "maybe", "org": "x"}).json()
     assert set(refused) == {"mobile", "org"} and all(isinstance(v, list) for v in refused.values())
     assert set(client.get("/api/v1/members/0/").json()) == {"detail"}
+
+
+def test_a_null_character_in_a_filter_is_refused_for_what_it_is(world):
+    """Django's own Chinese says 不允许是用空字符串 ("no empty string"): misleading, and a typo."""
+    client, _ = token_client(world["tree"]["root"])
+    response = client.get("/api/v1/organizations/", {"q": "a\x00b", "parent": "\x00"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "q": ["不能含有空字符（NUL）。"],
+        "parent": ["不能含有空字符（NUL）。"],
+    }
