@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.SignedInNeverCachedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Outside the middleware that redirect (session lifetime, second factor) to see theirs too.
     "portal.middleware.HtmxRedirectMiddleware",

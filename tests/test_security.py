@@ -720,3 +720,21 @@ def test_role_separation_matrix(role, client):
             assert status == 200, (role, name, status)
         else:
             assert status in (302, 403, 404), (role, name, status)
+
+
+# --- caches ------------------------------------------------------------------------------------
+
+
+def test_pages_for_a_signed_in_user_are_kept_by_no_cache(client, secretary, tree):
+    """Names, masked ID numbers and phones: a shared computer's browser cache or a proxy must
+    not keep a copy of a page seen signed in (the API's answers and the exports are not kept
+    either)."""
+    from members.tests.factories import make_member
+
+    member = make_member(home_org=tree["village"], name="缓存测试")
+    client.force_login(secretary)
+    for url in ("/", "/members/", f"/members/{member.pk}/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "no-store" in response["Cache-Control"], url
+        assert "private" in response["Cache-Control"], url
