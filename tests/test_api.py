@@ -593,3 +593,17 @@ def test_a_null_character_in_a_filter_is_refused_for_what_it_is(world):
         "q": ["不能含有空字符（NUL）。"],
         "parent": ["不能含有空字符（NUL）。"],
     }
+
+
+def test_a_path_the_api_does_not_have_is_a_json_404_recorded_like_any_call(world):
+    client, _ = token_client(world["tree"]["village"])
+    for path in ("/api/v1/nothing/", "/api/v1/members/1.5/", "/api/v1/members/1/extra/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == "application/json", path
+        assert response.json() == {"detail": "未找到。"}
+    uses = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE)
+    assert [e.detail["status"] for e in uses] == [404] * 3
+    # Nobody learns which paths exist without a key; the schema lists only the real ones.
+    assert APIClient().get("/api/v1/nothing/").status_code == 401
+    assert client.get("/api/v1/members").status_code == 301  # the slash is still added

@@ -1,13 +1,13 @@
 """REST API v1 and its offline OpenAPI documentation."""
 
 from csp.decorators import csp_update
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from branches.api.views import OrganizationViewSet
 from members.api.views import MemberViewSet
-from portal.api.views import ApiRootView
+from portal.api.views import ApiNotFoundView, ApiRootView
 
 # drf-spectacular's Swagger UI page keeps three layout rules in an inline <style>; that block
 # alone, by its hash, is allowed on that page (checked in a browser: tests/browser/test_pages.py).
@@ -20,6 +20,9 @@ router.register("organizations", OrganizationViewSet, basename="organization")
 
 urlpatterns = [
     path("v1/", include((router.urls, "api"), namespace="v1")),
+    # Last under v1/, and only for paths ending in a slash: one without is still sent to its
+    # slashed form first (APPEND_SLASH), which a catch-all matching it would stop.
+    re_path(r"^v1/.*/$", ApiNotFoundView.as_view(), name="api-not-found"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: no inline script under the CSP.
     path(

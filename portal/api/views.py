@@ -2,7 +2,7 @@
 
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext
-from rest_framework import routers, viewsets
+from rest_framework import exceptions, routers, views, viewsets
 
 from portal.access import record_access
 from portal.choices import AccessEventKind
@@ -88,3 +88,18 @@ class ScopedReadOnlyViewSet(NeverCached, TokenUseRecorded, viewsets.ReadOnlyMode
         token = self.token()
         context["unmasked"] = bool(token and token.unmasked)
         return context
+
+
+class ApiNotFoundView(NeverCached, TokenUseRecorded, views.APIView):
+    """Any other path under /api/v1/: 404 in JSON, as the API answers, not the HTML page; a
+    token's call is recorded like any other, and without a key it is 401, as everywhere."""
+
+    schema = None  # not an endpoint of the OpenAPI schema
+    counts_rows = False
+
+    def get_view_name(self):
+        return gettext("未找到")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticated, allowed, within the rate
+        raise exceptions.NotFound()
