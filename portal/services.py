@@ -89,6 +89,9 @@ def api_token_create(
     name = (name or "").strip()
     if not name:
         raise ValidationError(_("请填写令牌名称"))
+    longest = ApiToken._meta.get_field("name").max_length
+    if len(name) > longest:
+        raise ValidationError(_("令牌名称不能超过 %(n)d 个字") % {"n": longest})
     if ApiToken.objects.filter(name=name).exists():
         raise ValidationError(_("令牌名称“%(n)s”已存在") % {"n": name})
     days = settings.API_TOKEN_DEFAULT_DAYS if days is None else days

@@ -54,6 +54,16 @@ def test_create_api_token_prints_key_once_last_and_stores_hash(capsys):
     assert not token.user.has_usable_password()
 
 
+def test_create_api_token_refuses_a_name_too_long_in_a_sentence():
+    tree = make_tree()
+    with pytest.raises(CommandError, match="令牌名称不能超过 100 个字"):
+        call_command("create_api_token", "--org", tree["root"].code, "长" * 101)
+    assert not ApiToken.objects.exists()
+    assert not get_user_model().objects.filter(username__startswith="api-").exists()
+    call_command("create_api_token", "--org", tree["root"].code, "长" * 100)  # the longest
+    assert ApiToken.objects.get().name == "长" * 100
+
+
 def test_revoke_api_token(capsys):
     tree = make_tree()
     call_command("create_api_token", "--org", tree["root"].code, "上级系统")
