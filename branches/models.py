@@ -79,7 +79,7 @@ class OrganizationQuerySet(models.QuerySet):
             .order_by()
             .annotate(one=Value(1))
             .values("one")
-            .annotate(key=ArrayAgg(Collate("code", "C"), ordering="depth"))
+            .annotate(key=ArrayAgg(Collate("code", "C"), order_by="depth"))
             .values("key")
         )
         return self.alias(tree_key=Subquery(codes)).order_by("tree_key")
