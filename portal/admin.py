@@ -5,9 +5,10 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, SetUnusablePasswordMixin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -21,6 +22,14 @@ from .services import api_tokens_revoke, password_set_by_admin, role_assignment_
 
 
 class _AdminSetPasswordForm(AdminPasswordChangeForm):
+    # Django's warning under 使用密码 is English outside its catalogs; the markup is its own (its
+    # script shows the warning when the box is unticked).
+    usable_password_help_text = format_lazy(
+        '{}<ul id="id_unusable_warning" class="messagelist"><li class="warning">{}</li></ul>',
+        SetUnusablePasswordMixin.usable_password_help_text,
+        _("如果禁用，该账号现在的密码将会丢失。"),
+    )
+
     def save(self, commit=True):
         user = super().save(commit=commit)
         if commit and user.has_usable_password():

@@ -420,3 +420,17 @@ def test_the_back_office_changes_the_tree_through_its_services(client):
     statuses = dict(Organization.objects.values_list("name", "status"))
     assert statuses["东村党支部"] == OrgStatus.ACTIVE
     assert statuses["西村党支部"] == OrgStatus.DISSOLVED
+
+
+def test_the_password_page_of_the_back_office_reads_in_chinese(client):
+    """Django writes the warning under 使用密码 in English, outside its catalogs ("If disabled,
+    the current password for this user will be lost.")."""
+    system_admin = role_grant(username="duty-sys", role=Role.SYSTEM_ADMIN).user
+    account = get_user_model().objects.create_user(username="zhangsan", password="Wanrong@2026!")
+    client.force_login(system_admin)
+    response = client.get(f"/admin/auth/user/{account.pk}/password/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "If disabled" not in page
+    assert 'id="id_unusable_warning"' in page  # Django's script shows it when 使用密码 is off
+    assert "如果禁用，该账号现在的密码将会丢失。" in page
