@@ -738,3 +738,14 @@ def test_pages_for_a_signed_in_user_are_kept_by_no_cache(client, secretary, tree
         assert response.status_code == 200, url
         assert "no-store" in response["Cache-Control"], url
         assert "private" in response["Cache-Control"], url
+
+
+def test_a_form_refused_by_the_csrf_check_is_explained_in_chinese():
+    """Django's own CSRF page has an English title (403 Forbidden) and tells to set DEBUG=True."""
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Forbidden" not in page and "DEBUG" not in page
+    assert "<title>页面已过期 · 流动党员管理门户</title>" in page
+    assert "请返回上一页，刷新后重新提交。" in page

@@ -72,9 +72,9 @@ def test_base_layout_loads_the_vendored_assets():
 
 
 def test_every_page_template_extends_the_one_layout():
-    # 400 and 500: Django renders them without a request context (no user, no navigation);
-    # they share the error pages' own layout.
-    errors = {"400.html", "500.html"}
+    # 400, 500 and the CSRF failure: Django renders them without a request context (no user,
+    # no navigation); they share the error pages' own layout.
+    errors = {"400.html", "500.html", "403_csrf.html"}
     for path in template_files():
         name = str(path.relative_to(TEMPLATES))
         if name == "base.html" or Path(name).name.startswith("_") or name.startswith("includes/"):
