@@ -607,3 +607,22 @@ def test_a_path_the_api_does_not_have_is_a_json_404_recorded_like_any_call(world
     # Nobody learns which paths exist without a key; the schema lists only the real ones.
     assert APIClient().get("/api/v1/nothing/").status_code == 401
     assert client.get("/api/v1/members").status_code == 301  # the slash is still added
+
+
+def test_a_body_that_does_not_parse_is_refused_in_chinese(world):
+    """DRF's parsers answer "JSON parse error - Expecting property name …" and "Multipart form
+    parse error - …": English, with the parser's own words after the dash. A signed-in user's
+    write is parsed before it is refused (the session's CSRF check reads the form)."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(make_user(Role.COUNTY_ADMIN, world["tree"]["root"]))
+    client.cookies["csrftoken"] = csrf = "a" * 32
+    bodies = [
+        ("application/json", "{bad"),
+        ("multipart/form-data", "x"),
+    ]
+    for content_type, body in bodies:
+        response = client.post(
+            "/api/v1/members/", body, content_type=content_type, HTTP_X_CSRFTOKEN=csrf
+        )
+        assert response.status_code == 400, content_type
+        assert response.json() == {"detail": "请求正文的格式有误，无法解析。"}, content_type
