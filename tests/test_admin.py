@@ -282,6 +282,9 @@ def test_the_compiled_catalog_is_the_one_in_the_po_file():
     folder = Path(settings.LOCALE_PATHS[0]) / "zh_Hans" / "LC_MESSAGES"
     po = (folder / "django.po").read_text(encoding="utf-8")
     pairs = dict(re.findall(r'^msgid "(.+)"\nmsgstr "(.+)"$', po, flags=re.M))
+    # Plural entries (one form in Chinese) are compiled under (msgid, 0).
+    plurals = re.findall(r'^msgid "(.+)"\nmsgid_plural ".+"\nmsgstr\[0\] "(.+)"$', po, flags=re.M)
+    pairs |= {(msgid, 0): msgstr for msgid, msgstr in plurals}
     with (folder / "django.mo").open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)._catalog
     assert len(pairs) >= 7

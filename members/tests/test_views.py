@@ -756,3 +756,18 @@ def test_a_search_alone_leaves_the_other_filters_folded(client, world):
     assert "清除条件" in searched
     assert '<div class="collapse d-md-block show" id="more-filters">' in filtered
     assert 'aria-expanded="true"' in filtered
+
+
+def test_a_value_too_long_is_refused_in_plain_chinese(client, world):
+    """Django's own Chinese says 确保该变量包含不超过 100 字符 ("this variable"): not the words
+    of a form; the portal's catalog says it in a branch secretary's terms."""
+    east = world.members["east"]
+    as_user(client, world, "secretary")
+    url = reverse("members:transfer", args=[east.pk])
+    response = client.post(
+        url, {"transferred_out_on": TODAY.isoformat(), "transferred_to": "党" * 101}
+    )
+    assert response.status_code == 200
+    page = html(response)
+    assert "该变量" not in page
+    assert "最多 100 个字（现有 101 个）。" in page
