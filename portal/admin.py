@@ -11,13 +11,14 @@ from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from branches.models import Organization
 from rosters.validation import OrgDirectory
 
 from .choices import DUTY_ROLES, Role
 from .masking import mask_in_text
-from .models import ApiToken, RoleAssignment
+from .models import ApiToken, RoleAssignment, SecondFactor
 from .services import api_tokens_revoke, password_set_by_admin, role_assignment_save
 
 
@@ -70,6 +71,8 @@ User = get_user_model()
 admin.site.unregister(User)
 admin.site.unregister(Group)
 admin.site.unregister(AccessAttempt)
+# django-otp's own page shows each authenticator's secret and QR code, to superusers only.
+admin.site.unregister(TOTPDevice)
 
 
 @admin.register(User)
@@ -307,3 +310,49 @@ class ApiTokenAdmin(DutyAdminMixin, admin.ModelAdmin):
             ngettext("已吊销 %(n)d 个令牌。", "已吊销 %(n)d 个令牌。", revoked) % {"n": revoked},
             messages.SUCCESS,
         )
+
+
+@admin.register(SecondFactor)
+class SecondFactorAdmin(DutyAdminMixin, admin.ModelAdmin):
+    """Second factors are the security administrator's duty: whoever lost their phone (or is
+    throttled after wrong codes) has their authenticator removed here and sets up a new one at
+    their next sign-in (``/accounts/otp/``). Nobody adds one for someone else, and nobody sees
+    a secret: the page shows whose it is and when it was used, nothing else. django-otp's
+    labels are English and outside any catalog, hence the columns below."""
+
+    duty = Role.SECURITY_ADMIN
+    list_display = ("account", "device_name", "ready", "created", "last_used", "failures")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "name")
+    fields = list_display
+    readonly_fields = list_display
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only: removing it (重置) is the whole of the work
+
+    @admin.display(description=_("账号"), ordering="user__username")
+    def account(self, obj) -> str:
+        return obj.user.get_username()
+
+    @admin.display(description=_("名称"), ordering="name")
+    def device_name(self, obj) -> str:
+        return obj.name
+
+    @admin.display(description=_("已启用"), boolean=True, ordering="confirmed")
+    def ready(self, obj) -> bool:
+        return obj.confirmed
+
+    @admin.display(description=_("设置时间"), ordering="created_at")
+    def created(self, obj):
+        return obj.created_at
+
+    @admin.display(description=_("最近使用"), ordering="last_used_at")
+    def last_used(self, obj):
+        return obj.last_used_at
+
+    @admin.display(description=_("连续输错次数"))
+    def failures(self, obj) -> int:
+        return obj.throttling_failure_count

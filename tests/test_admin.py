@@ -242,10 +242,14 @@ def test_a_system_administrator_revokes_tokens_with_their_accounts(client, syste
 def test_the_back_office_reads_in_chinese(client):
     """Django admin's pages the duty administrators use, with no English sentence left (Django
     5.2 misses a few Simplified Chinese translations; the project's templates fill them in)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     from portal.services import api_token_create
 
     tree = make_tree()
     api_token_create(name="大屏", organization=tree["root"])
+    clerk = get_user_model().objects.create_user("clerk-zh", password=PASSWORD)
+    device = TOTPDevice.objects.create(user=clerk, name="手机", confirmed=True)
     pages = {
         Role.SYSTEM_ADMIN: [
             "/admin/",
@@ -258,6 +262,9 @@ def test_the_back_office_reads_in_chinese(client):
             "/admin/portal/roleassignment/",
             "/admin/portal/roleassignment/add/",
             "/admin/axes/accessattempt/",
+            "/admin/portal/secondfactor/",
+            f"/admin/portal/secondfactor/{device.pk}/change/",
+            f"/admin/portal/secondfactor/{device.pk}/delete/",
         ],
     }
     english = re.compile(r"\b[A-Za-z][a-z]*(?:’[a-z]+)?(?: [a-z]+(?:’[a-z]+)?){2,}\b")
@@ -437,3 +444,40 @@ def test_the_password_page_of_the_back_office_reads_in_chinese(client):
     assert "If disabled" not in page
     assert 'id="id_unusable_warning"' in page  # Django's script shows it when 使用密码 is off
     assert "如果禁用，该账号现在的密码将会丢失。" in page
+
+
+def test_a_security_administrator_resets_a_lost_second_factor(client):
+    """A member of staff who lost their phone cannot sign in where TOTP is required: the
+    security administrator removes their authenticator in the back office, and they set up a
+    new one at their next sign-in. The secret is shown to nobody, the other duties cannot do
+    it, and the trail says who did."""
+    from django.apps import apps
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    clerk = get_user_model().objects.create_user("clerk-otp", password=PASSWORD)
+    device = TOTPDevice.objects.create(user=clerk, name="手机", confirmed=True)
+    listing_url = "/admin/portal/secondfactor/"
+    change_url = f"{listing_url}{device.pk}/change/"
+    delete_url = f"{listing_url}{device.pk}/delete/"
+
+    for role in (Role.SYSTEM_ADMIN, Role.AUDITOR):
+        client.force_login(role_grant(username=f"duty-{role}", role=role).user)
+        assert client.get(listing_url).status_code in (302, 403), role
+        assert client.post(delete_url, {"post": "yes"}).status_code in (302, 403), role
+        if role == Role.SYSTEM_ADMIN:
+            assert client.get(listing_url).status_code == 403
+    assert TOTPDevice.objects.filter(pk=device.pk).exists()
+
+    client.force_login(role_grant(username="secadm", role=Role.SECURITY_ADMIN).user)
+    index = client.get("/admin/").content.decode()
+    assert listing_url in index and "动态口令设备" in index
+    listing = client.get(listing_url, {"q": "clerk-otp"})
+    assert listing.status_code == 200 and "clerk-otp" in listing.content.decode()
+    page = client.get(change_url).content.decode()
+    assert device.key not in page and device.key not in listing.content.decode()
+    assert client.get(f"{listing_url}add/").status_code == 403  # set up by the user alone
+    response = client.post(delete_url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=clerk).exists()
+    removed = apps.get_model("portal", "SecondFactorEvent").objects.get(pgh_label="delete")
+    assert removed.pgh_context["username"] == "secadm" and removed.pgh_context["ip"]
