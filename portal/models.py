@@ -20,7 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from branches.choices import OrgKind
 
 from . import triggers
-from .choices import DUTY_ROLES, AccessEventKind, Role
+from .choices import DATA_ROLES, DUTY_ROLES, AccessEventKind, Role
 
 # Roles that are held on an organization (and so scope data to its subtree).
 ORG_SCOPED_ROLES = (Role.COUNTY_ADMIN, Role.COMMITTEE_STAFF, Role.BRANCH_SECRETARY, Role.API_CLIENT)
@@ -98,6 +98,28 @@ class RoleAssignment(models.Model):
                 raise ValidationError(
                     {
                         "role": _("三权分立：该用户已担任%(held)s，不能再担任%(role)s")
+                        % {
+                            "held": "、".join(str(Role(r).label) for r in sorted(held)),
+                            "role": Role(self.role).label,
+                        }
+                    }
+                )
+        # Nor do a duty and a data role: the administrators manage accounts, roles and the
+        # trail, never members (a data role shows its subtree's members and reveals numbers).
+        if self.user_id and self.role in (*DUTY_ROLES, *DATA_ROLES):
+            other = DATA_ROLES if self.role in DUTY_ROLES else DUTY_ROLES
+            held = set(
+                RoleAssignment.objects.filter(user_id=self.user_id, role__in=other)
+                .exclude(pk=self.pk)
+                .values_list("role", flat=True)
+            )
+            if held:
+                raise ValidationError(
+                    {
+                        "role": _(
+                            "三权分立：该用户已担任%(held)s，不能再担任%(role)s"
+                            "（系统管理员、安全管理员和审计员不管理党员信息）"
+                        )
                         % {
                             "held": "、".join(str(Role(r).label) for r in sorted(held)),
                             "role": Role(self.role).label,

@@ -654,6 +654,25 @@ def test_one_person_holds_one_duty(first, second):
         call_command("grant_role", "wang", second)
 
 
+@pytest.mark.parametrize("duty", [Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR])
+@pytest.mark.parametrize("data_role", [Role.COUNTY_ADMIN, Role.BRANCH_SECRETARY])
+def test_a_duty_and_a_data_role_never_meet_in_one_person(tree, duty, data_role):
+    """The administrators manage accounts, roles and the trail, never members: a data role
+    would show them every member of its subtree and let them reveal numbers. Refused either
+    way round, so another security administrator cannot open members' data to them."""
+    org = tree["root"] if data_role == Role.COUNTY_ADMIN else tree["village"]
+    role_grant(username="wang", role=duty)
+    with pytest.raises(ValidationError) as exc:
+        role_grant(username="wang", role=data_role, organization=org)
+    assert "三权分立" in exc.value.messages[0]
+    role_grant(username="li", role=data_role, organization=org)
+    with pytest.raises(ValidationError) as exc:
+        role_grant(username="li", role=duty)
+    assert "三权分立" in exc.value.messages[0]
+    held = sorted(RoleAssignment.objects.values_list("user__username", "role"))
+    assert held == sorted([("wang", duty), ("li", data_role)])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_duties_granted_at_once_to_one_person_are_checked_in_turn():
     """Two grants racing: the first holds its transaction open a moment after saving; the
