@@ -88,6 +88,27 @@ class RoleAssignment(models.Model):
                     }
                 }
             )
+        kind = self.organization.kind if self.organization_id else None
+        if self.role == Role.COUNTY_ADMIN and kind and kind != OrgKind.COMMITTEE:
+            raise ValidationError(
+                {
+                    "organization": _(
+                        "县委组织部管理员只能在党委任职：“%(org)s”是%(kind)s，"
+                        "请授予党（工）委工作人员或党支部书记角色"
+                    )
+                    % {"org": self.organization.name, "kind": self.organization.get_kind_display()}
+                }
+            )
+        if self.role == Role.COMMITTEE_STAFF and kind in (OrgKind.BRANCH, OrgKind.GROUP):
+            raise ValidationError(
+                {
+                    "organization": _(
+                        "党（工）委工作人员不能在党支部任职：“%(org)s”是%(kind)s，"
+                        "其书记、组织委员请授予党支部书记角色"
+                    )
+                    % {"org": self.organization.name, "kind": self.organization.get_kind_display()}
+                }
+            )
         if self.role in DUTY_ROLES and self.user_id:
             held = set(
                 RoleAssignment.objects.filter(user_id=self.user_id, role__in=DUTY_ROLES)

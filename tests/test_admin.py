@@ -481,3 +481,36 @@ def test_a_security_administrator_resets_a_lost_second_factor(client):
     assert not TOTPDevice.objects.filter(user=clerk).exists()
     removed = apps.get_model("portal", "SecondFactorEvent").objects.get(pgh_label="delete")
     assert removed.pgh_context["username"] == "secadm" and removed.pgh_context["ip"]
+
+
+def test_each_data_role_is_granted_on_its_kind_of_organization(client):
+    """县委组织部管理员 on a 党委, 党（工）委工作人员 on a 党委, 党工委 or 党总支, 党支部书记 on a
+    党支部: a branch's people are its secretary and 组织委员, not a committee's staff, and the
+    county's administrators do not sit in a branch. Refused in a sentence, nothing saved."""
+    from portal.models import RoleAssignment
+
+    tree = make_tree()
+    client.force_login(role_grant(username="secadm", role=Role.SECURITY_ADMIN).user)
+    clerk = get_user_model().objects.create_user("clerk-kind", password=PASSWORD)
+    add = "/admin/portal/roleassignment/add/"
+
+    def post(role, org):
+        return client.post(add, {"user": clerk.username, "role": role, "organization": org.code})
+
+    refused = {
+        (Role.COUNTY_ADMIN, "village"): "县委组织部管理员只能在党委任职",
+        (Role.COMMITTEE_STAFF, "village"): "党（工）委工作人员不能在党支部任职",
+        (Role.COMMITTEE_STAFF, "functional"): "党（工）委工作人员不能在党支部任职",
+    }
+    for (role, org), message in refused.items():
+        response = post(role, tree[org])
+        assert response.status_code == 200, (role, org)
+        assert message in response.content.decode(), (role, org)
+    assert not RoleAssignment.objects.filter(user=clerk).exists()
+    for role, org in (
+        (Role.COUNTY_ADMIN, "root"),
+        (Role.COMMITTEE_STAFF, "township"),
+        (Role.BRANCH_SECRETARY, "village"),
+    ):
+        assert post(role, tree[org]).status_code == 302, (role, org)
+    assert RoleAssignment.objects.filter(user=clerk).count() == 3
