@@ -90,13 +90,21 @@ class RoleAssignment(models.Model):
             )
         kind = self.organization.kind if self.organization_id else None
         if self.role == Role.COUNTY_ADMIN and kind and kind != OrgKind.COMMITTEE:
+            instead = (
+                _("其书记、组织委员请在所在党支部授予党支部书记角色")
+                if kind in (OrgKind.BRANCH, OrgKind.GROUP)
+                else _("其工作人员请授予党（工）委工作人员角色")
+            )
             raise ValidationError(
                 {
                     "organization": _(
-                        "县委组织部管理员只能在党委任职：“%(org)s”是%(kind)s，"
-                        "请授予党（工）委工作人员或党支部书记角色"
+                        "县委组织部管理员只能在党委任职：“%(org)s”是%(kind)s，%(instead)s"
                     )
-                    % {"org": self.organization.name, "kind": self.organization.get_kind_display()}
+                    % {
+                        "org": self.organization.name,
+                        "kind": self.organization.get_kind_display(),
+                        "instead": instead,
+                    }
                 }
             )
         if self.role == Role.COMMITTEE_STAFF and kind in (OrgKind.BRANCH, OrgKind.GROUP):

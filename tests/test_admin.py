@@ -498,7 +498,8 @@ def test_each_data_role_is_granted_on_its_kind_of_organization(client):
         return client.post(add, {"user": clerk.username, "role": role, "organization": org.code})
 
     refused = {
-        (Role.COUNTY_ADMIN, "village"): "县委组织部管理员只能在党委任职",
+        (Role.COUNTY_ADMIN, "village"): "县委组织部管理员只能在党委任职：“东村党支部”是党支部，"
+        "其书记、组织委员请在所在党支部授予党支部书记角色",
         (Role.COMMITTEE_STAFF, "village"): "党（工）委工作人员不能在党支部任职",
         (Role.COMMITTEE_STAFF, "functional"): "党（工）委工作人员不能在党支部任职",
     }
