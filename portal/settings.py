@@ -192,6 +192,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "rosters.tasks.purge_roster_uploads",
         "schedule": datetime.timedelta(hours=24),
     },
+    # Imports whose worker died (killed, out of memory) while running them: queued again at
+    # once instead of after the broker's visibility timeout (an hour), or failed.
+    "resume-roster-imports": {
+        "task": "rosters.tasks.resume_roster_imports",
+        "schedule": datetime.timedelta(minutes=1),
+    },
     # Sessions that timed out: recorded in the access events, then deleted.
     "end-expired-sessions": {
         "task": "portal.tasks.end_expired_sessions",

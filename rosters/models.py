@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 
 import pghistory
@@ -178,6 +179,13 @@ class RosterImport(models.Model):
     def stalled(self) -> bool:
         """Queued longer than a worker takes to pick an import up: no worker may be running."""
         return self.status == ImportStatus.PENDING and timezone.now() - self.created_at > STALLED
+
+    @functools.cached_property
+    def interrupted(self) -> bool:
+        """Marked running, but the worker running it is gone: it will be queued again."""
+        from .services import roster_import_interrupted
+
+        return roster_import_interrupted(self)
 
     @property
     def percent(self) -> int:

@@ -704,6 +704,60 @@ def roster_import_run(*, import_id: int, progress: ProgressCallback | None = Non
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_IMPORT_RUN_LOCK, import_id])
 
 
+def _run_lock_held(cursor, import_id: int) -> bool:
+    """Whether some session holds the run lock of an import (a worker is running it)."""
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND classid = %s AND objid = %s AND objsubid = 2)",
+        [_IMPORT_RUN_LOCK, import_id],
+    )
+    return cursor.fetchone()[0]
+
+
+def roster_import_interrupted(record: RosterImport) -> bool:
+    """A queued import marked running whose worker is gone (killed, out of memory, the machine
+    restarted): no session holds its run lock. Its transaction was rolled back; the broker
+    gives its message back only after its visibility timeout (an hour on Redis), so
+    ``roster_imports_resume`` queues it again meanwhile."""
+    if record.status != ImportStatus.RUNNING or not record.file:
+        return False  # the command line's imports run without the lock and without a file
+    with connection.cursor() as cursor:
+        if _run_lock_held(cursor, record.pk):
+            return False
+    # Finished between the two reads: the lock is released after the record is saved.
+    return (
+        RosterImport.objects.filter(pk=record.pk, status=ImportStatus.RUNNING)
+        .exclude(file="")
+        .exists()
+    )
+
+
+def roster_imports_resume() -> int:
+    """Queue again the imports whose worker died while running them (see
+    ``roster_import_interrupted``); ``roster_import_run`` runs each once more, or fails it
+    after ``IMPORT_RUNS`` runs. Returns how many were queued (Celery beat, every minute)."""
+    from .tasks import run_roster_import
+
+    queued = 0
+    candidates = RosterImport.objects.filter(status=ImportStatus.RUNNING).exclude(file="")
+    for pk in candidates.values_list("pk", flat=True):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_IMPORT_RUN_LOCK, pk])
+            (locked,) = cursor.fetchone()
+            if not locked:
+                continue  # a worker is running it
+            try:
+                lost = RosterImport.objects.filter(pk=pk, status=ImportStatus.RUNNING).exists()
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_IMPORT_RUN_LOCK, pk])
+        if lost:
+            logger.warning("roster import %s lost its worker: queued again", pk)
+            run_roster_import.delay(pk)
+            queued += 1
+    return queued
+
+
 def _forget_upload(record: RosterImport) -> None:
     """Delete a stored roster (it holds ID numbers in the clear) once it is no longer needed."""
     name = record.file.name

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .services import roster_import_run, roster_uploads_purge
+from .services import roster_import_run, roster_imports_resume, roster_uploads_purge
 
 
 # Acknowledged when done, and put back in the queue if the worker process running it dies (out
@@ -18,3 +18,9 @@ def run_roster_import(import_id: int) -> str:
 def purge_roster_uploads() -> int:
     """Delete stored rosters no longer needed (schedule it daily with Celery beat)."""
     return roster_uploads_purge()
+
+
+@shared_task(ignore_result=True)
+def resume_roster_imports() -> int:
+    """Queue again the imports whose worker died under them (schedule it every minute)."""
+    return roster_imports_resume()

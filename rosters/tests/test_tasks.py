@@ -64,3 +64,89 @@ def test_an_upload_runs_as_a_job_with_progress(worker, tree, homes, tmp_path):
     record.refresh_from_db()
     assert record.finished_at == finished_at
     assert Member.objects.count() == count
+
+
+def _trail_events() -> int:
+    """Rows in every table of the change trail."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_name LIKE '%%event'"
+        )
+        tables = [name for (name,) in cursor.fetchall()]
+        total = 0
+        for name in tables:
+            cursor.execute(f'SELECT count(*) FROM "{name}"')
+            total += cursor.fetchone()[0]
+    return total
+
+
+def test_an_import_whose_worker_is_killed_says_so_and_runs_again(
+    worker, tree, homes, tmp_path, settings, client
+):
+    from django.urls import reverse
+
+    from members.models import Mobility
+    from portal.celery import app
+    from rosters.models import RosterImportMember
+    from rosters.services import roster_import_confirm, roster_imports_resume
+
+    from .worker import Worker
+
+    count = 20000
+    path = write_csv(tmp_path / "roster.csv", member_rows(count, homes=homes))
+    admin = get_user_model().objects.create_superuser("county-admin", password="x")
+    with path.open("rb") as handle:
+        preview = roster_import_start(
+            upload=File(handle, name="登记表.csv"), user=admin, dry_run=True
+        )
+    wait_for(lambda: RosterImport.objects.get(pk=preview.pk).status == ImportStatus.PREVIEWED)
+
+    def state():
+        return (
+            Member.objects.count(),
+            Mobility.objects.count(),
+            RosterImportMember.objects.count(),
+            _trail_events(),
+        )
+
+    before = state()
+    record = roster_import_confirm(preview=RosterImport.objects.get(pk=preview.pk), user=admin)
+    wait_for(
+        lambda: RosterImport.objects.filter(
+            pk=record.pk, status=ImportStatus.RUNNING, progress__gt=0
+        ).exists(),
+        every=0.005,
+    )
+    worker.process.kill()  # SIGKILL: the whole worker, as the kernel's OOM killer would
+    worker.process.wait()
+
+    # Nothing was written, the record still says running: the page says the worker is gone.
+    assert state() == before
+    record.refresh_from_db()
+    assert record.status == ImportStatus.RUNNING and record.interrupted
+    client.force_login(admin)
+    progress_url = reverse("rosters:progress", args=[record.pk])
+    text = client.get(progress_url, headers={"HX-Request": "true"}).content.decode()
+    assert "后台处理进程意外中断" in text and "数据未作任何改动" in text
+    assert 'hx-trigger="every 10s"' in text
+
+    # The broker would give the message back only after an hour: the beat job queues it again.
+    again = Worker(settings.MEDIA_ROOT)
+    queue = app.conf.task_default_queue
+    app.conf.task_default_queue = again.queue
+    try:
+        assert again.ready.wait(60), "".join(again.lines)
+        assert roster_imports_resume() == 1
+        wait_for(lambda: RosterImport.objects.get(pk=record.pk).is_finished)
+    finally:
+        app.conf.task_default_queue = queue
+        again.stop()
+    record = RosterImport.objects.get(pk=record.pk)
+    assert record.status == ImportStatus.IMPORTED, (record.message, "".join(again.lines[-30:]))
+    assert (record.runs, record.rows_created) == (2, count)
+    assert Member.objects.count() == before[0] + count
+    assert RosterImportMember.objects.count() == before[2] + count
+    assert not record.interrupted and roster_imports_resume() == 0
