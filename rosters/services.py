@@ -686,8 +686,11 @@ def roster_import_run(*, import_id: int, progress: ProgressCallback | None = Non
         record.progress = 0
         record.runs += 1
         record.save(update_fields=["status", "started_at", "progress", "runs"])
-        if not record.file:
-            return _fail(record, _("导入文件已不存在，请重新上传"))
+        if not record.file or not record.file.storage.exists(record.file.name):
+            # Never stored, or deleted since (by hand, a restored backup without the uploads):
+            # the user's fault no more than an internal error; the record forgets the name.
+            _forget_upload(record)
+            return _fail(record, _("上传的文件已不在服务器上，数据未作任何改动，请重新上传"))
         orgs = None
         if record.scoped:
             everything = Organization.objects.all()

@@ -150,3 +150,21 @@ def test_an_import_whose_worker_is_killed_says_so_and_runs_again(
     assert Member.objects.count() == before[0] + count
     assert RosterImportMember.objects.count() == before[2] + count
     assert not record.interrupted and roster_imports_resume() == 0
+
+
+def test_an_upload_deleted_before_its_job_runs_fails_with_a_clear_message(
+    worker, tree, homes, tmp_path
+):
+    from django.db import transaction
+
+    path = write_csv(tmp_path / "roster.csv", member_rows(5, homes=homes))
+    admin = get_user_model().objects.create_superuser("county-admin", password="x")
+    with transaction.atomic():  # queued when this commits: the file is gone by then
+        with path.open("rb") as handle:
+            record = roster_import_start(upload=File(handle, name="登记表.csv"), user=admin)
+        record.file.storage.delete(record.file.name)
+    wait_for(lambda: RosterImport.objects.get(pk=record.pk).is_finished)
+    record.refresh_from_db()
+    assert record.status == ImportStatus.FAILED
+    assert record.message == "上传的文件已不在服务器上，数据未作任何改动，请重新上传"
+    assert not record.file and Member.objects.count() == 0
