@@ -525,8 +525,18 @@ def _import_members(
             counts, conflicts = writer.counts, writer.conflicts
             reporter(outcome.read, outcome.read)
             status = _status(record.dry_run, outcome.bad + len(conflicts), record.skip_invalid)
+            outcome.created = counts["created"]
+            outcome.updated = counts["updated"]
+            outcome.unchanged = counts["unchanged"]
             if status != ImportStatus.IMPORTED:
                 transaction.set_rollback(True)
+            elif not conflicts:
+                # Finished in the transaction that writes its rows: a worker dying after the
+                # commit (in sql.analyze) must not leave it running, to be run again and to
+                # report every row it wrote as unchanged.
+                _finish(record, table, outcome, status)
+            else:
+                _mark_imported(record, outcome, len(conflicts))
             clock.last = time.perf_counter()
         clock.lap("commit")
         clock.laps["total"] = clock.last - clock.start
@@ -542,11 +552,37 @@ def _import_members(
         sql.analyze()
     if conflicts:
         _add_conflicts(record, source, validator, conflicts, outcome, width, upload_limit)
-    outcome.created = counts["created"]
-    outcome.updated = counts["updated"]
-    outcome.unchanged = counts["unchanged"]
-    _finish(record, table, outcome, status)
+    if status != ImportStatus.IMPORTED or conflicts:
+        _finish(record, table, outcome, status)
     return record
+
+
+def _mark_imported(record: RosterImport, outcome: _Outcome, conflicts: int) -> None:
+    """Record an import with conflicts as done in the transaction that writes its rows (see
+    ``_import_members``); ``_finish`` adds the problems and the bad rows once the conflicting
+    rows have been read again, after the commit."""
+    done = RosterImport(
+        status=ImportStatus.IMPORTED,
+        rows_read=outcome.read,
+        rows_bad=outcome.bad + conflicts,
+        rows_skipped=outcome.bad + conflicts,
+        rows_created=outcome.created,
+        rows_updated=outcome.updated,
+        rows_unchanged=outcome.unchanged,
+    )
+    RosterImport.objects.filter(pk=record.pk).update(
+        status=done.status,
+        finished_at=timezone.now(),
+        rows_read=done.rows_read,
+        rows_bad=done.rows_bad,
+        rows_skipped=done.rows_skipped,
+        rows_created=done.rows_created,
+        rows_updated=done.rows_updated,
+        rows_unchanged=done.rows_unchanged,
+        progress=outcome.read,
+        progress_total=outcome.read,
+        message=import_summary(done),
+    )
 
 
 def _add_conflicts(

@@ -426,6 +426,36 @@ def test_an_import_whose_worker_died_runs_again_once_then_fails(
     assert not stored.exists()  # the roster (ID numbers in clear) is not kept for nothing
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_import_whose_worker_dies_after_its_commit_is_not_run_again(
+    roster_file, rows, settings, tmp_path, monkeypatch
+):
+    """Rows committed, then the worker killed before the record was finished (here in the
+    ANALYZE that follows a large import): the record says imported, with what was written,
+    and a second delivery of the task leaves it alone."""
+    from django.core.files import File
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    with roster_file(rows).open("rb") as handle:
+        record = services.roster_import_start(upload=File(handle, name="r.xlsx"), scoped=False)
+
+    def killed():
+        raise SystemExit("SIGKILL")  # not an Exception: nothing of the import's own runs after
+
+    monkeypatch.setattr(services, "ANALYZE_AFTER", 1)
+    monkeypatch.setattr(sql, "analyze", killed)
+    with pytest.raises(SystemExit):
+        services.roster_import_run(import_id=record.pk)
+    assert Member.objects.count() == 6
+    record.refresh_from_db()
+    assert (record.status, record.rows_created, record.runs) == (ImportStatus.IMPORTED, 6, 1)
+    assert record.message == "已导入：读取 6 行：新增 6，更新 0，未变 0，错误 0"
+    monkeypatch.undo()
+    again = services.roster_import_run(import_id=record.pk)
+    assert (again.status, again.rows_created, again.runs) == (ImportStatus.IMPORTED, 6, 1)
+    assert RosterImportMember.objects.filter(roster_import=record).count() == 6
+
+
 def test_stored_previews_never_confirmed_are_purged(roster_file, rows, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     from django.core.files import File
