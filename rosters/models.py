@@ -188,6 +188,13 @@ class RosterImport(models.Model):
         return roster_import_interrupted(self)
 
     @property
+    def runs_left(self) -> bool:
+        """Whether an interrupted import will be run again (else it will be failed)."""
+        from .services import IMPORT_RUNS
+
+        return self.runs < IMPORT_RUNS
+
+    @property
     def percent(self) -> int:
         """Progress for a progress bar, 0-100."""
         if self.is_finished:

@@ -564,6 +564,23 @@ def test_an_import_queued_for_long_says_the_worker_may_be_down_and_polls_slower(
     assert "后台处理服务" not in html(client.get(progress_url, headers={"HX-Request": "true"}))
 
 
+def test_an_import_whose_worker_died_says_whether_it_will_be_run_again(client, world):
+    # Marked running with a stored file, and no worker holds its run lock: its worker died.
+    record = RosterImport.objects.create(
+        filename="r.xlsx", file="rosters/r.xlsx", user=world.users.staff,
+        status=ImportStatus.RUNNING, runs=1, progress=2000, progress_total=20000,
+    )  # fmt: skip
+    client.force_login(world.users.staff)
+    progress_url = reverse("rosters:progress", args=[record.pk])
+    text = html(client.get(progress_url, headers={"HX-Request": "true"}))
+    assert "后台处理进程意外中断" in text and "自动重新处理，不必重新上传" in text
+    assert 'hx-trigger="every 10s"' in text
+    RosterImport.objects.filter(pk=record.pk).update(runs=2)
+    text = html(client.get(progress_url, headers={"HX-Request": "true"}))
+    assert "后台处理进程再次意外中断" in text and "系统不再自动重试" in text
+    assert "自动重新处理" not in text
+
+
 # --- downloads of an import ---------------------------------------------------------------------
 
 
