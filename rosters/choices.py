@@ -19,7 +19,7 @@ class ImportStatus(models.TextChoices):
     PREVIEWED = "previewed", _("已预览")
     IMPORTED = "imported", _("已导入")
     REFUSED = "refused", _("有错误，未导入")
-    FAILED = "failed", _("无法读取")
+    FAILED = "failed", _("处理失败")
 
 
 FINISHED_STATUSES = (

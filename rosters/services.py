@@ -27,6 +27,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from branches import services as org_services
 from branches.choices import BranchType, OrgKind
@@ -57,6 +58,12 @@ REPORTED_BAD_ROWS = 10_000
 IMPORT_RUNS = 2
 # Stored uploads of previews never confirmed are deleted after this long.
 UPLOAD_RETENTION = datetime.timedelta(days=1)
+# Why an import failed when its file was not at fault (the page does not say it was unreadable).
+INTERNAL_ERROR = gettext_noop("导入失败：处理文件时发生内部错误，数据未作任何改动，请联系管理员")
+INTERRUPTED_TWICE = gettext_noop(
+    "导入处理两次中断（处理进程意外退出），数据未作任何改动，请重新上传或联系管理员"
+)
+UPLOAD_GONE = gettext_noop("上传的文件已不在服务器上，数据未作任何改动，请重新上传")
 _IMPORT_RUN_LOCK = 0x726F7375  # with the import's id: one run of an import at a time
 
 
@@ -277,6 +284,16 @@ def _fail(record: RosterImport, message: str) -> RosterImport:
     return record
 
 
+def failed_reading(record: RosterImport) -> bool:
+    """Whether a failed import failed because its file could not be read (else the server
+    failed: a worker that died, an internal error, the stored upload gone)."""
+    return record.status == ImportStatus.FAILED and record.message not in {
+        _(INTERNAL_ERROR),
+        _(INTERRUPTED_TWICE),
+        _(UPLOAD_GONE),
+    }
+
+
 def import_summary(record: RosterImport) -> str:
     """One Chinese sentence on what an import did (or would do)."""
     if record.status == ImportStatus.FAILED:
@@ -396,7 +413,7 @@ def _run(
         return _fail(record, str(exc))
     except Exception:
         logger.exception("%s import %s failed", record.kind, record.pk)
-        _fail(record, _("导入失败：处理文件时发生内部错误，数据未作任何改动，请联系管理员"))
+        _fail(record, _(INTERNAL_ERROR))
         raise
     finally:
         reporter.close()
@@ -713,7 +730,7 @@ def roster_import_run(*, import_id: int, progress: ProgressCallback | None = Non
         if record.runs >= IMPORT_RUNS:
             failed = _fail(
                 record,
-                _("导入处理两次中断（处理进程意外退出），数据未作任何改动，请重新上传或联系管理员"),
+                _(INTERRUPTED_TWICE),
             )
             _forget_upload(record)  # nothing will read it: a failed preview is not confirmed
             return failed
@@ -726,7 +743,7 @@ def roster_import_run(*, import_id: int, progress: ProgressCallback | None = Non
             # Never stored, or deleted since (by hand, a restored backup without the uploads):
             # the user's fault no more than an internal error; the record forgets the name.
             _forget_upload(record)
-            return _fail(record, _("上传的文件已不在服务器上，数据未作任何改动，请重新上传"))
+            return _fail(record, _(UPLOAD_GONE))
         orgs = None
         if record.scoped:
             everything = Organization.objects.all()

@@ -57,7 +57,7 @@ from .exports import (
 from .forms import ConfirmImportForm, LedgerExportForm, RosterUploadForm
 from .models import RosterImport
 from .schema import MEMBER_SCHEMA, header_key
-from .services import import_summary, roster_import_confirm, roster_import_start
+from .services import failed_reading, import_summary, roster_import_confirm, roster_import_start
 from .template import write_template
 
 # Problems listed on an import's page; the downloads hold them all.
@@ -256,6 +256,7 @@ class ImportDetailView(ImportMixin, DetailView):
             "errors_total": len(errors),
             "errors_more": max(len(errors) - ERRORS_SHOWN, 0),
             "has_bad_rows": bool(record.bad_rows_data),
+            "failed_reading": failed_reading(record),
         }
         if record.status == ImportStatus.PREVIEWED:
             context["confirmed"] = confirmed_import(record)

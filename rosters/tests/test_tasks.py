@@ -153,9 +153,10 @@ def test_an_import_whose_worker_is_killed_says_so_and_runs_again(
 
 
 def test_an_upload_deleted_before_its_job_runs_fails_with_a_clear_message(
-    worker, tree, homes, tmp_path
+    worker, tree, homes, tmp_path, client
 ):
     from django.db import transaction
+    from django.urls import reverse
 
     path = write_csv(tmp_path / "roster.csv", member_rows(5, homes=homes))
     admin = get_user_model().objects.create_superuser("county-admin", password="x")
@@ -168,3 +169,8 @@ def test_an_upload_deleted_before_its_job_runs_fails_with_a_clear_message(
     assert record.status == ImportStatus.FAILED
     assert record.message == "上传的文件已不在服务器上，数据未作任何改动，请重新上传"
     assert not record.file and Member.objects.count() == 0
+    # The page does not blame the file: it was never read.
+    client.force_login(admin)
+    text = client.get(reverse("rosters:detail", args=[record.pk])).content.decode()
+    assert "处理失败，未导入任何数据" in text and "上传的文件已不在服务器上" in text
+    assert "无法读取" not in text
