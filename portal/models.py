@@ -118,30 +118,16 @@ class RoleAssignment(models.Model):
                 }
             )
         if self.role in DUTY_ROLES and self.user_id:
-            held = set(
-                RoleAssignment.objects.filter(user_id=self.user_id, role__in=DUTY_ROLES)
-                .exclude(role=self.role)
-                .values_list("role", flat=True)
-            )
+            held = self._held(DUTY_ROLES, exclude=Q(role=self.role))
             if held:
                 raise ValidationError(
-                    {
-                        "role": _("三权分立：该用户已担任%(held)s，不能再担任%(role)s")
-                        % {
-                            "held": "、".join(str(Role(r).label) for r in sorted(held)),
-                            "role": Role(self.role).label,
-                        }
-                    }
+                    {"role": _("三权分立：该用户已担任%(held)s，不能再担任%(role)s") % held}
                 )
         # Nor do a duty and a data role: the administrators manage accounts, roles and the
         # trail, never members (a data role shows its subtree's members and reveals numbers).
         if self.user_id and self.role in (*DUTY_ROLES, *DATA_ROLES):
             other = DATA_ROLES if self.role in DUTY_ROLES else DUTY_ROLES
-            held = set(
-                RoleAssignment.objects.filter(user_id=self.user_id, role__in=other)
-                .exclude(pk=self.pk)
-                .values_list("role", flat=True)
-            )
+            held = self._held(other, exclude=Q(pk=self.pk))
             if held:
                 raise ValidationError(
                     {
@@ -149,12 +135,23 @@ class RoleAssignment(models.Model):
                             "三权分立：该用户已担任%(held)s，不能再担任%(role)s"
                             "（系统管理员、安全管理员和审计员不管理党员信息）"
                         )
-                        % {
-                            "held": "、".join(str(Role(r).label) for r in sorted(held)),
-                            "role": Role(self.role).label,
-                        }
+                        % held
                     }
                 )
+
+    def _held(self, roles, *, exclude: Q) -> dict[str, str] | None:
+        """Which of ``roles`` the account already holds, for a refusal's message (None: none)."""
+        held = set(
+            RoleAssignment.objects.filter(user_id=self.user_id, role__in=roles)
+            .exclude(exclude)
+            .values_list("role", flat=True)
+        )
+        if not held:
+            return None
+        return {
+            "held": "、".join(str(Role(r).label) for r in sorted(held)),
+            "role": Role(self.role).label,
+        }
 
 
 def hash_token(key: str) -> str:

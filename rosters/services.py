@@ -240,16 +240,36 @@ class _Feeder:
         self.thread.join()
 
 
-def _finish(record: RosterImport, table: Table | None, outcome: _Outcome, status: str) -> None:
+# What ``_counted`` sets on an import's record.
+_COUNTED_FIELDS = [
+    "status",
+    "finished_at",
+    "rows_read",
+    "rows_bad",
+    "rows_created",
+    "rows_updated",
+    "rows_unchanged",
+    "rows_skipped",
+    "progress",
+    "progress_total",
+]
+
+
+def _counted(record: RosterImport, outcome: _Outcome, status: str, *, bad: int) -> None:
+    """The outcome of an import in numbers, on its record (saved by the caller)."""
     record.status = status
     record.finished_at = timezone.now()
     record.rows_read = outcome.read
-    record.rows_bad = outcome.bad
+    record.rows_bad = bad
     record.rows_created = outcome.created
     record.rows_updated = outcome.updated
     record.rows_unchanged = outcome.unchanged
-    record.rows_skipped = outcome.bad if status == ImportStatus.IMPORTED else 0
+    record.rows_skipped = bad if status == ImportStatus.IMPORTED else 0
     record.progress = record.progress_total = max(record.progress_total, outcome.read)
+
+
+def _finish(record: RosterImport, table: Table | None, outcome: _Outcome, status: str) -> None:
+    _counted(record, outcome, status, bad=outcome.bad)
     problems = [p for number in sorted(outcome.problems) for p in outcome.problems[number]]
     record.errors = [list(p) for p in problems]
     if table is not None:
@@ -578,28 +598,9 @@ def _mark_imported(record: RosterImport, outcome: _Outcome, conflicts: int) -> N
     """Record an import with conflicts as done in the transaction that writes its rows (see
     ``_import_members``); ``_finish`` adds the problems and the bad rows once the conflicting
     rows have been read again, after the commit."""
-    done = RosterImport(
-        status=ImportStatus.IMPORTED,
-        rows_read=outcome.read,
-        rows_bad=outcome.bad + conflicts,
-        rows_skipped=outcome.bad + conflicts,
-        rows_created=outcome.created,
-        rows_updated=outcome.updated,
-        rows_unchanged=outcome.unchanged,
-    )
-    RosterImport.objects.filter(pk=record.pk).update(
-        status=done.status,
-        finished_at=timezone.now(),
-        rows_read=done.rows_read,
-        rows_bad=done.rows_bad,
-        rows_skipped=done.rows_skipped,
-        rows_created=done.rows_created,
-        rows_updated=done.rows_updated,
-        rows_unchanged=done.rows_unchanged,
-        progress=outcome.read,
-        progress_total=outcome.read,
-        message=import_summary(done),
-    )
+    _counted(record, outcome, ImportStatus.IMPORTED, bad=outcome.bad + conflicts)
+    record.message = import_summary(record)
+    record.save(update_fields=[*_COUNTED_FIELDS, "message"])
 
 
 def _add_conflicts(
