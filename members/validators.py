@@ -140,6 +140,12 @@ def _id_text(raw) -> str:
     return text
 
 
+def has_id_number_shape(text: str) -> bool:
+    """Whether ``text`` is written like a whole ID number (18 characters, or an old 15), right
+    or wrong: what a search box typed into may be told apart from a name or four characters."""
+    return bool(_ID18_RE.fullmatch(text.upper()) or _ID15_RE.fullmatch(text))
+
+
 def normalize_id_number(raw) -> str:
     """The canonical 18-character ID number (upper-case X) for what was typed or read.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Prefetch
 from django.http import Http404
@@ -26,11 +24,9 @@ from .constants import MOBILITY_FREE_TEXT
 from .filtersets import MemberFilterSet
 from .forms import MobilityForm, ReturnForm, TransferForm
 from .models import Member, Mobility
+from .validators import has_id_number_shape
 
 # Fields that are masked on every page and shown in clear only on an explicit, recorded request.
-# What a whole ID number typed into the search box looks like (18 characters, or an old 15).
-WHOLE_ID_NUMBER = re.compile(r"\d{17}[\dXx]|\d{15}")
-
 REVEALABLE = {
     "id_number": _("公民身份号码"),
     "phone": _("联系电话"),
@@ -82,7 +78,7 @@ class MemberListView(ScopedListView):
         # The search takes an ID number's last four characters only (a whole number would let
         # its masked middle be guessed): one typed whole finds nobody, and the page says why.
         typed = "".join(self.request.GET.get("q", "").split())
-        context["whole_id_number_typed"] = bool(WHOLE_ID_NUMBER.fullmatch(typed))
+        context["whole_id_number_typed"] = has_id_number_shape(typed)
         return context
 
 
