@@ -67,7 +67,7 @@ class OrganizationQuerySet(models.QuerySet):
             ),
             ArrayField(models.BigIntegerField()),
         )
-        on_path = Func(
+        on_path = Func(  # pk = ANY(path_ids): the organization is on the path
             F("pk"),
             path_ids,
             template="%(expressions)s)",
