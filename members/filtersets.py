@@ -8,6 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from branches.models import Organization
 from portal import regions
 from portal.filters import YesNoFilter
+from portal.models import ApiToken
+from portal.scoping import scope_for
 
 from .choices import MemberType, PartyStatus
 from .models import Member, Mobility, lost_contact_q
@@ -37,7 +39,14 @@ class OrganizationFilter(django_filters.ModelChoiceFilter):
 class MemberFilterSet(django_filters.FilterSet):
     """Filters of the member list (DOMAIN.md users' questions: where, which type, lost or not)."""
 
-    q = django_filters.CharFilter(label=_("搜索"), method="filter_q")
+    q = django_filters.CharFilter(
+        label=_("搜索"),
+        method="filter_q",
+        # The API's description of the parameter (the pages show the label only).
+        help_text=_(
+            "姓名、身份证号后四位或手机号后四位；完整手机号仅对可查看完整信息的用户和令牌有效"
+        ),
+    )
     org = OrganizationFilter(
         label=_("党组织（含下级）"), queryset=_visible_orgs, method="filter_org"
     )
@@ -66,9 +75,11 @@ class MemberFilterSet(django_filters.FilterSet):
         ]
 
     def filter_q(self, queryset, name, value):
-        """Name, the last four characters of the ID number, or the phone: the whole number or
-        its last four digits. Never part of the masked middle, or searching digit by digit
-        would reveal a phone that the lists, the API and exports show masked."""
+        """Name, the last four characters of the ID number, or the phone: its last four digits,
+        or the whole number for those who may see phones in full. Never part of the masked
+        middle, or searching digit by digit would reveal a phone that the lists, the API and
+        exports show masked; and a client that only ever sees masked phones cannot confirm a
+        guessed whole number either (its 10,000 guesses would find the phone)."""
         value = "".join(value.split())
         if not value:
             return queryset
@@ -78,9 +89,20 @@ class MemberFilterSet(django_filters.FilterSet):
         if value.replace("-", "").isdigit():
             if len(value) == 4:
                 cond |= Q(phone__endswith=value)
-            elif len(value) >= 7:
+            elif len(value) >= 7 and self._sees_phones_in_full():
                 cond |= Q(phone=value)
         return queryset.filter(cond)
+
+    def _sees_phones_in_full(self) -> bool:
+        """Whether the requester may see phones in full: staff who may reveal them (each reveal
+        recorded), or an API token issued unmasked."""
+        request = self.request
+        if request is None:  # nobody to ask: as for a masked client
+            return False
+        auth = getattr(request, "auth", None)
+        if isinstance(auth, ApiToken):
+            return auth.unmasked
+        return scope_for(request.user).can_reveal
 
     def filter_org(self, queryset, name, value):
         return queryset.filter(home_org__path__startswith=value.path) if value else queryset

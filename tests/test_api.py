@@ -100,13 +100,17 @@ def test_filters_are_the_html_filterset(world):
     assert all_names(client, q="西村") == ["西村甲"]
     tail = world["members"][1].id_number[-4:]
     assert "东村1" in all_names(client, q=tail)
-    # A phone is found by the whole number or the last four digits (shown anyway), never by
-    # a part of the masked middle: that would reveal it a digit at a time.
+    # A phone is found by its last four digits (shown anyway), never by a part of the masked
+    # middle: that would reveal it a digit at a time. Nor by the whole number, for a token
+    # that sees phones masked: 10,000 guesses of the middle would confirm it.
     phone = world["members"][2].phone
-    assert all_names(client, q=phone) == ["东村2"]
+    assert all_names(client, q=phone) == []
     assert "东村2" in all_names(client, q=phone[-4:])
     for part in (phone[:7], phone[:10], phone[2:9], phone[3:]):
         assert "东村2" not in all_names(client, q=part), part
+    unmasked, _ = token_client(world["tree"]["root"], unmasked=True, days=1)
+    assert all_names(unmasked, q=phone) == ["东村2"]
+    assert all_names(unmasked, q=phone[:10]) == []
     # What was searched for is recorded the way the pages show a phone.
     paths = AccessEvent.objects.filter(kind=AccessEventKind.TOKEN_USE).values_list(
         "path", flat=True
@@ -495,6 +499,9 @@ def test_every_filter_of_the_schema_says_what_it_is(admin_client):
     members = schema["paths"]["/api/v1/members/"]["get"]["parameters"]
     org = next(p for p in members if p["name"] == "org")
     assert org["schema"]["type"] == "integer" and org["description"].startswith("党组织")
+    # What the search matches, and that a masked token's whole phone matches nothing.
+    q = next(p for p in members if p["name"] == "q")
+    assert "后四位" in q["description"] and "完整手机号仅对" in q["description"]
     page_size = next(p for p in members if p["name"] == "page_size")
     assert page_size["schema"]["maximum"] == 500
     # The current mobility is described field by field, not as any object.
