@@ -965,17 +965,25 @@ def _import_orgs(
                 reporter(index, len(rows))
         bad = sum(1 for row in rows if row.problems)
         status = _status(record.dry_run, bad, record.skip_invalid)
-        if status != ImportStatus.IMPORTED:
+        width = len(table.headers)
+        for row in rows:
+            if row.problems:
+                problems = [
+                    Problem(
+                        row.number, _org_header(table, key), display_value(row.raw.get(key)), msg
+                    )
+                    for key, msg in dict.fromkeys(row.problems)
+                ]
+                outcome.add(row.number, row.cells, problems, width)
+        if status == ImportStatus.IMPORTED:
+            # Finished in the transaction that writes its rows, as a member import is: a
+            # worker dying after the commit must not leave it running, to be run again and to
+            # report every row it wrote as unchanged.
+            _finish(record, table, outcome, status)
+        else:
             transaction.set_rollback(True)
-    width = len(table.headers)
-    for row in rows:
-        if row.problems:
-            problems = [
-                Problem(row.number, _org_header(table, key), display_value(row.raw.get(key)), msg)
-                for key, msg in dict.fromkeys(row.problems)
-            ]
-            outcome.add(row.number, row.cells, problems, width)
-    _finish(record, table, outcome, status)
+    if status != ImportStatus.IMPORTED:
+        _finish(record, table, outcome, status)
     return record
 
 

@@ -546,6 +546,48 @@ def test_an_organization_tree_with_parents_after_children(tmp_path):
     assert again.rows_unchanged == 6
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_organization_import_whose_worker_dies_is_told_truly_when_run_again(
+    tmp_path, settings, monkeypatch
+):
+    """The worker killed at the end of an organization import, as its report of a bad row is
+    drawn up: whether the rows were committed or not, the record and its second run agree
+    with the database (never 新增 0 for organizations the first run wrote)."""
+    from django.core.files import File
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    rows = [org("K001", "中共某县委员会", "", "党委"),
+            org("K002", "某镇党委", "K001", "党委"),
+            org("K003", "东村党支部", "K002", "党支部", "建制型"),
+            org("K004", "", "K002", "党支部", "建制型")]  # fmt: skip
+    path = write_xlsx(tmp_path / "orgs.xlsx", rows, headers=ORG_HEADERS)
+    with path.open("rb") as handle:
+        record = services.roster_import_start(
+            upload=File(handle, name="orgs.xlsx"),
+            kind=ImportKind.ORGANIZATIONS,
+            skip_invalid=True,
+            scoped=False,
+        )
+
+    def killed(*args, **kwargs):
+        raise SystemExit("SIGKILL")  # not an Exception: nothing of the import's own runs after
+
+    monkeypatch.setattr(services._Outcome, "add", killed)
+    # Nor its clean-up: a killed worker does not delete the stored upload on its way out.
+    monkeypatch.setattr(services, "_forget_upload", lambda record: None)
+    with pytest.raises(SystemExit):
+        services.roster_import_run(import_id=record.pk)
+    monkeypatch.undo()
+    record.refresh_from_db()
+    written = Organization.objects.filter(code__startswith="K").count()
+    assert record.status == ImportStatus.RUNNING and written == 0
+    again = services.roster_import_run(import_id=record.pk)
+    assert (again.status, again.rows_created, again.rows_unchanged, again.rows_bad) == (
+        ImportStatus.IMPORTED, 3, 0, 1,
+    )  # fmt: skip
+    assert Organization.objects.filter(code__startswith="K").count() == 3
+
+
 def test_existing_codes_update_and_branch_type_changes_are_kept(tmp_path, tree):
     village = tree["village"]
     rows = [org(tree["functional"].code, "驻西安党支部", tree["root"].code, "党支部", "建制型",
