@@ -449,6 +449,16 @@ def test_a_browser_session_writing_without_csrf_token_is_refused_in_chinese(worl
     assert set(schema["components"]["securitySchemes"]) == {"TokenAuth", "cookieAuth"}
 
 
+def test_the_schema_and_docs_are_for_tokens_and_signed_in_users_only(world, client):
+    schema = client.get("/api/schema/", {"format": "json"})
+    assert schema.status_code == 401 and "paths" not in schema.content.decode()
+    assert schema.json()["detail"] == "身份认证信息未提供。"
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 302 and docs["Location"].startswith(settings.LOGIN_URL)
+    with_token, _ = token_client(world["tree"]["village"])
+    assert "/api/v1/members/" in with_token.get("/api/schema/", {"format": "json"}).json()["paths"]
+
+
 def test_the_schema_describes_what_the_api_answers(world, admin_client):
     """An integrator's client generated from /api/schema/ accepts every real answer: a blank
     choice (an organization that is no branch has no 支部类型) is in its enum."""

@@ -1,6 +1,7 @@
 """REST API v1 and its offline OpenAPI documentation."""
 
 from csp.decorators import csp_update
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
@@ -23,12 +24,17 @@ urlpatterns = [
     # Last under v1/, and only for paths ending in a slash: one without is still sent to its
     # slashed form first (APPEND_SLASH), which a catch-all matching it would stop.
     re_path(r"^v1/.*/$", ApiNotFoundView.as_view(), name="api-not-found"),
+    # The schema for a token or a signed-in user only (SPECTACULAR_SETTINGS' SERVE_PERMISSIONS):
+    # a map of the endpoints and filters is nobody else's business. The docs page sends a
+    # visitor not signed in to the sign-in page, as every other page does.
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: no inline script under the CSP.
     path(
         "docs/",
-        csp_update({"style-src": [SWAGGER_UI_STYLE]})(
-            SpectacularSwaggerSplitView.as_view(url_name="schema")
+        login_required(
+            csp_update({"style-src": [SWAGGER_UI_STYLE]})(
+                SpectacularSwaggerSplitView.as_view(url_name="schema")
+            )
         ),
         name="api-docs",
     ),
