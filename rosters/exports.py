@@ -18,6 +18,7 @@ import codecs
 import csv
 import datetime
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
@@ -45,6 +46,10 @@ CHUNK_SIZE = 2000
 # Excel's limit on sheet names, and the characters it refuses in them.
 _SHEET_NAME_MAX = 31
 _SHEET_NAME_BAD = str.maketrans(dict.fromkeys("[]:*?/\\", "_"))
+# Control characters, which an organization file may bring into a name (a line break, a
+# vertical tab): XML 1.0 cannot carry most of them in workbook.xml, where one makes the whole
+# book unreadable (to Excel, openpyxl and the import alike). A space stands in for each.
+_SHEET_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffe\uffff]")
 # Column widths of the ledger, by header (characters).
 _WIDTHS = {
     "公民身份号码": 21,
@@ -215,7 +220,8 @@ def ledger_of(org: Organization | None, scope=None) -> tuple[list[Organization],
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
-    base = (name.translate(_SHEET_NAME_BAD).strip("'") or _("党支部"))[:_SHEET_NAME_MAX]
+    name = _SHEET_NAME_CONTROL.sub(" ", name).translate(_SHEET_NAME_BAD)
+    base = (name.strip("' ") or _("党支部"))[:_SHEET_NAME_MAX]
     candidate, n = base, 2
     while candidate.lower() in used:
         suffix = f"({n})"

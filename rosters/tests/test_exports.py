@@ -400,3 +400,17 @@ def test_the_blank_template(tmp_path):
         open_table(path, filename=path.name, schema=MEMBER_SCHEMA),
     ):
         pass
+
+
+# --- sheet names -------------------------------------------------------------------------------
+
+
+def test_a_control_character_in_a_branch_name_leaves_the_book_readable(tree, tmp_path):
+    # An organization file can bring one in (a vertical tab from a cell, a line break); in
+    # workbook.xml it made the whole book unreadable to Excel, openpyxl and the import.
+    branch = make_branch(parent=tree["township"], name="南村\x0b党支部")
+    make_member(home_org=branch, name="台账丙")
+    path = tmp_path / "book.xlsx"
+    path.write_bytes(export(tree, "xlsx", scope=tree["township"]))
+    assert load_workbook(path).sheetnames == ["南村 党支部"]
+    assert CalamineWorkbook.from_path(str(path)).sheet_names == ["南村 党支部"]
