@@ -46,6 +46,9 @@ CHUNK_SIZE = 2000
 # Excel's limit on sheet names, and the characters it refuses in them.
 _SHEET_NAME_MAX = 31
 _SHEET_NAME_BAD = str.maketrans(dict.fromkeys("[]:*?/\\", "_"))
+# The name Excel keeps for the sheet its change tracking lists changes on (History, and 历史记录
+# in a Chinese Excel): it refuses a sheet of that name, whatever its case.
+_SHEET_NAMES_RESERVED = frozenset({"history", "历史记录"})
 # Control characters, which an organization file may bring into a name (a line break, a
 # vertical tab): XML 1.0 cannot carry most of them in workbook.xml, where one makes the whole
 # book unreadable (to Excel, openpyxl and the import alike). A space stands in for each.
@@ -220,10 +223,13 @@ def ledger_of(org: Organization | None, scope=None) -> tuple[list[Organization],
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
+    """A sheet name for a branch named ``name`` that Excel accepts and that is none of ``used``
+    (lower-cased, as Excel compares sheet names regardless of case; the name is added to it)."""
     name = _SHEET_NAME_CONTROL.sub(" ", name).translate(_SHEET_NAME_BAD)
-    base = (name.strip("' ") or _("党支部"))[:_SHEET_NAME_MAX]
+    # Neither end may be an apostrophe, the end a cut leaves included.
+    base = (name.strip("' ") or _("党支部"))[:_SHEET_NAME_MAX].rstrip("'")
     candidate, n = base, 2
-    while candidate.lower() in used:
+    while candidate.lower() in used or candidate.lower() in _SHEET_NAMES_RESERVED:
         suffix = f"({n})"
         candidate, n = base[: _SHEET_NAME_MAX - len(suffix)] + suffix, n + 1
     used.add(candidate.lower())

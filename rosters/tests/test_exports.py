@@ -414,3 +414,15 @@ def test_a_control_character_in_a_branch_name_leaves_the_book_readable(tree, tmp
     path.write_bytes(export(tree, "xlsx", scope=tree["township"]))
     assert load_workbook(path).sheetnames == ["南村 党支部"]
     assert CalamineWorkbook.from_path(str(path)).sheet_names == ["南村 党支部"]
+
+
+def test_sheet_names_excel_refuses_are_changed(tree, tmp_path):
+    # Excel refuses a sheet name ending (or starting) with an apostrophe, also when the cut to
+    # 31 characters leaves one at the end, and the name it keeps for its change history.
+    township = tree["township"]
+    cut = "万荣县驻北京市朝阳区流动党员第一联合党支部委员会流动党员甲乙" + "'党支部"
+    for index, name in enumerate((cut, "History", "历史记录")):
+        make_member(home_org=make_branch(parent=township, name=name), name=f"台账{'丙丁戊'[index]}")
+    names = load_workbook(io.BytesIO(export(tree, "xlsx", scope=township))).sheetnames
+    assert len(names[0]) == 30 and cut.startswith(names[0]) and not names[0].endswith("'")
+    assert names[1:] == ["History(2)", "历史记录(2)"]
