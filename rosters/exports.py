@@ -43,7 +43,7 @@ XLSX, CSV = "xlsx", "csv"
 FORMATS = (XLSX, CSV)
 TEXT_FORMAT = "@"
 CHUNK_SIZE = 2000
-# Excel's limit on sheet names, and the characters it refuses in them.
+# Excel's limit on sheet names (in UTF-16 units), and the characters it refuses in them.
 _SHEET_NAME_MAX = 31
 _SHEET_NAME_BAD = str.maketrans(dict.fromkeys("[]:*?/\\", "_"))
 # The name Excel keeps for the sheet its change tracking lists changes on (History, and 历史记录
@@ -222,16 +222,27 @@ def ledger_of(org: Organization | None, scope=None) -> tuple[list[Organization],
     return branches, _("我管辖的党组织")
 
 
+def _cut(text: str, limit: int) -> str:
+    """The start of ``text`` that fits in ``limit`` characters as Excel counts them: UTF-16
+    units, two for a character beyond the BMP (rare characters of place names, 𬌗)."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return text[:index]
+    return text
+
+
 def _sheet_name(name: str, used: set[str]) -> str:
     """A sheet name for a branch named ``name`` that Excel accepts and that is none of ``used``
     (lower-cased, as Excel compares sheet names regardless of case; the name is added to it)."""
     name = _SHEET_NAME_CONTROL.sub(" ", name).translate(_SHEET_NAME_BAD)
     # Neither end may be an apostrophe, the end a cut leaves included.
-    base = (name.strip("' ") or _("党支部"))[:_SHEET_NAME_MAX].rstrip("'")
+    base = _cut(name.strip("' ") or _("党支部"), _SHEET_NAME_MAX).rstrip("'")
     candidate, n = base, 2
     while candidate.lower() in used or candidate.lower() in _SHEET_NAMES_RESERVED:
         suffix = f"({n})"
-        candidate, n = base[: _SHEET_NAME_MAX - len(suffix)] + suffix, n + 1
+        candidate, n = _cut(base, _SHEET_NAME_MAX - len(suffix)) + suffix, n + 1
     used.add(candidate.lower())
     return candidate
 

@@ -426,3 +426,14 @@ def test_sheet_names_excel_refuses_are_changed(tree, tmp_path):
     names = load_workbook(io.BytesIO(export(tree, "xlsx", scope=township))).sheetnames
     assert len(names[0]) == 30 and cut.startswith(names[0]) and not names[0].endswith("'")
     assert names[1:] == ["History(2)", "历史记录(2)"]
+
+
+def test_sheet_names_fit_excels_limit_in_its_own_count(tree):
+    # Excel counts a name's UTF-16 units: a character beyond the BMP (𠮷, a rare character of
+    # a place name) takes two of the 31.
+    township = tree["township"]
+    for index in range(2):
+        branch = make_branch(parent=township, name="𠮷" * 20 + "村党支部")
+        make_member(home_org=branch, name=f"台账{'丙丁'[index]}")
+    names = load_workbook(io.BytesIO(export(tree, "xlsx", scope=township))).sheetnames
+    assert names == ["𠮷" * 15, "𠮷" * 14 + "(2)"]
