@@ -183,11 +183,15 @@ def ledger_rows(members_qs: QuerySet, org_label: dict[int, str]) -> Iterator[lis
 
 
 def org_labels() -> dict[int, str]:
-    """How organizations are named in a ledger, by id: the full name, or the code if the name
-    is shared (the import takes either, and a shared name would be ambiguous)."""
+    """How organizations are named in a ledger, by id: the full name, or the code where the
+    import would not find the organization by its name (it takes either): a name that is
+    shared would be ambiguous, and one that is another organization's code names that one."""
     directory = OrgDirectory(Organization.objects.only("code", "name"))
     return {
-        org.pk: org.name if directory.is_unique_name(org) else org.code for org in directory.orgs
+        org.pk: org.name
+        if directory.is_unique_name(org) and directory.find(org.name) is org
+        else org.code
+        for org in directory.orgs
     }
 
 

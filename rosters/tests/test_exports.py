@@ -215,6 +215,24 @@ def test_a_shared_organization_name_is_exported_as_its_code(tree, imported, tmp_
     assert {r[11] for r in rows[1:]} == {tree["village"].code, "西村党支部"}
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_name_that_is_another_organizations_code_is_exported_as_the_code(
+    tree, imported, tmp_path, fmt
+):
+    # The import looks a cell up as a code first: 东村党支部 would name this branch, and the
+    # ledger imported back would move 东村's members into it.
+    make_branch(parent=tree["root"], name="北村党支部", code="东村党支部")
+    path = tmp_path / f"ledger.{fmt}"
+    path.write_bytes(export(tree, fmt, scope=tree["village"]))
+    record = services.roster_import(source=path, filename=path.name)
+    assert record.status == ImportStatus.IMPORTED, record.errors
+    assert (record.rows_unchanged, record.rows_updated) == (4, 0)
+    assert set(Member.objects.values_list("home_org__name", flat=True)) == {
+        "东村党支部",
+        "西村党支部",
+    }
+
+
 def test_export_reads_members_in_a_few_queries(
     tree, homes, tmp_path, django_assert_max_num_queries
 ):
