@@ -262,6 +262,7 @@ def export_ledger(
     fmt: str,
     out: IO[bytes],
     title: str | None = None,
+    mark: str = "",
 ) -> int:
     """Write the ledger of ``members_qs`` to ``out``; returns the number of members written.
 
@@ -270,6 +271,7 @@ def export_ledger(
     member in ``members_qs`` are left out). A branch that holds no memberships (functional,
     temporary) stands for the members whose current mobility it organizes (流入地党组织): still
     the import layout, each member's 组织关系 in their home branch. ``fmt`` is "xlsx" or "csv".
+    In xlsx, ``title`` and the watermark ``mark`` head each sheet (see :func:`_sheet_title`).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown ledger format {fmt!r}")
@@ -292,7 +294,7 @@ def export_ledger(
             tables.append((org, organized))
     if fmt == CSV:
         return _ledger_csv(tables, labels, out)
-    return _ledger_xlsx(tables, labels, out, title)
+    return _ledger_xlsx(tables, labels, out, title, mark)
 
 
 def watermark(who: str) -> str:
@@ -312,7 +314,7 @@ def write_ledger(out: IO[bytes], *, fmt: str, heading: str, mark: str, **kwargs)
         line = io.StringIO()
         csv.writer(line).writerow([escape_formula(f"{heading} {mark}")])
         out.write(codecs.BOM_UTF8 + line.getvalue().encode("utf-8"))
-    return export_ledger(out=out, fmt=fmt, title=f"{heading} {mark}", **kwargs)
+    return export_ledger(out=out, fmt=fmt, title=heading, mark=mark, **kwargs)
 
 
 def _ledger_csv(tables, labels, out: IO[bytes]) -> int:
@@ -341,7 +343,26 @@ def _csv_cell(value: Any) -> str:
     return str(escape_formula(value))
 
 
-def _ledger_xlsx(tables, labels, out: IO[bytes], title: str | None) -> int:
+def _sheet_title(org: Organization, label: str, title: str | None, mark: str) -> str:
+    """A sheet's title row: the ledger's title, followed by the sheet's branch unless it is that
+    branch's own ledger (a book's tab may be cut short or numbered, and a printed sheet has no
+    tab: each table says whose it is), then the watermark. Without a title, the branch's own
+    and the day."""
+    if title is None:
+        return _("%(org)s流动党员台账（%(day)s导出）") % {
+            "org": org.name,
+            "day": f"{timezone.localdate():%Y-%m-%d}",
+        }
+    own = _("%(org)s流动党员台账") % {"org": org.name}
+    if title != own:
+        # A name two branches share is told apart by the code, as in the rows.
+        named = org.name if label == org.name else f"{org.name}（{org.code}）"
+        title = _("%(title)s：%(org)s") % {"title": title, "org": named}
+    # A title given carries its watermark (who and when): no second date after it.
+    return f"{title} {mark}" if mark else title
+
+
+def _ledger_xlsx(tables, labels, out: IO[bytes], title: str | None, mark: str) -> int:
     """The ledger as .xlsx, through the streaming writer of ``xlsx.py`` (same layout, styles and
     cell types as :func:`_start_sheet` and openpyxl would give, at a tenth of the time)."""
     workbook = xlsx.Workbook(out)
@@ -350,7 +371,6 @@ def _ledger_xlsx(tables, labels, out: IO[bytes], title: str | None) -> int:
     header_styles = dict.fromkeys(range(len(headers)), xlsx.HEADER)
     used: set[str] = set()
     written = 0
-    today = timezone.localdate()
     id_styles = {_id_column(): xlsx.TEXT}
 
     def start(name: str, heading: str) -> xlsx.Sheet:
@@ -360,18 +380,15 @@ def _ledger_xlsx(tables, labels, out: IO[bytes], title: str | None) -> int:
         return sheet
 
     for org, queryset in tables:
-        # A title given carries its watermark (who and when): no second date after it.
-        heading = title or _("%(org)s流动党员台账（%(day)s导出）") % {
-            "org": org.name,
-            "day": f"{today:%Y-%m-%d}",
-        }
+        heading = _sheet_title(org, labels[org.pk], title, mark)
         sheet = start(_sheet_name(org.name, used), heading)
         append = sheet.append
         for row in ledger_rows(queryset, labels):
             written += 1
             append([escape_formula(value) for value in row], id_styles)
     if not tables:
-        start(_("台账"), title or _("流动党员台账（无数据）"))
+        empty = title or _("流动党员台账（无数据）")
+        start(_("台账"), f"{empty} {mark}" if mark else empty)
     workbook.close()
     return written
 

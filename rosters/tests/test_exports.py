@@ -455,3 +455,25 @@ def test_sheet_names_fit_excels_limit_in_its_own_count(tree):
         make_member(home_org=branch, name=f"台账{'丙丁'[index]}")
     names = load_workbook(io.BytesIO(export(tree, "xlsx", scope=township))).sheetnames
     assert names == ["𠮷" * 15, "𠮷" * 14 + "(2)"]
+
+
+def test_each_sheet_of_a_book_names_its_branch_above_the_header(tree, imported):
+    # The tab may be cut short or numbered, and a printed sheet shows none: the title row says
+    # whose table it is, as the book's title and watermark do.
+    twin = make_branch(parent=tree["township"], name="东村党支部", code="T-TWIN")
+    make_member(home_org=twin, name="台账丙")
+    out = io.BytesIO()
+    branches = ledger_branches(tree["township"])
+    write_ledger(out, fmt="xlsx", heading="测试镇党委流动党员台账", mark="导出人 a",
+                 members_qs=Member.objects.all(), orgs=branches)  # fmt: skip
+    book = load_workbook(out)
+    assert [sheet["A1"].value for sheet in book] == [
+        f"测试镇党委流动党员台账：东村党支部（{tree['village'].code}） 导出人 a",
+        "测试镇党委流动党员台账：西村党支部 导出人 a",
+        "测试镇党委流动党员台账：东村党支部（T-TWIN） 导出人 a",
+    ]
+    # A branch's own table is titled by it already.
+    out = io.BytesIO()
+    write_ledger(out, fmt="xlsx", heading="西村党支部流动党员台账", mark="导出人 a",
+                 members_qs=Member.objects.all(), orgs=[tree["other"]])  # fmt: skip
+    assert load_workbook(out).active["A1"].value == "西村党支部流动党员台账 导出人 a"
