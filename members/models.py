@@ -51,6 +51,14 @@ def lost_contact_q(as_of: datetime.date | None = None) -> Q:
     )
 
 
+# Refused while a new lookup key has not been applied to the stored hashes (see below).
+LOOKUP_KEY_NOT_APPLIED = _(
+    "查询密钥 PORTAL_LOOKUP_KEY 已更换，但已登记党员的身份证号摘要尚未重算：按身份证号查不到"
+    "任何人，登记或导入会把已有党员再登记一遍。请先运行 "
+    "python manage.py rotate_encryption_keys --rehash（须等它运行完）"
+)
+
+
 class MemberQuerySet(models.QuerySet):
     def visible_to(self, user, *, ledger: bool = False) -> MemberQuerySet:
         """The scoping door for members: those whose 组织关系 is in the user's subtrees, and
@@ -86,6 +94,19 @@ class MemberQuerySet(models.QuerySet):
     def lost_contact(self, as_of: datetime.date | None = None) -> MemberQuerySet:
         """Members in normal standing with no contact for LOST_CONTACT_MONTHS months."""
         return self.filter(lost_contact_q(as_of))
+
+    def hashed_under_another_lookup_key(self) -> bool:
+        """Whether the stored ID numbers were hashed with another ``PORTAL_LOOKUP_KEY`` than
+        this process's: a new key that ``rotate_encryption_keys --rehash`` has not (wholly)
+        applied yet. Until it has, nobody is found by ID number, so a registration or an import
+        would add stored members again. The first and the last member are compared, so a rehash
+        half done (it goes through the table in key order) counts too."""
+        members = self.model.objects.order_by("pk").only("id_number", "id_number_hash")
+        return any(
+            member.id_number_hash != crypto.lookup_hash(member.id_number)
+            for member in (members.first(), members.last())
+            if member is not None
+        )
 
     def by_id_number(self, id_number: str) -> MemberQuerySet:
         """Members with this ID number (any spelling normalize_id_number accepts)."""
@@ -211,6 +232,12 @@ class Member(models.Model):
 
     def validate_constraints(self, exclude=None) -> None:
         """Report a duplicate ID number on the ID number, naming who already has it."""
+        if (
+            self._state.adding
+            and "id_number_hash" not in (exclude or ())
+            and Member.objects.hashed_under_another_lookup_key()
+        ):
+            raise ValidationError({"id_number": [LOOKUP_KEY_NOT_APPLIED]})
         try:
             super().validate_constraints(exclude=exclude)
         except ValidationError as exc:

@@ -33,6 +33,7 @@ from branches import services as org_services
 from branches.choices import BranchType, OrgKind
 from branches.models import Organization
 from members.choices import PartyStatus
+from members.models import LOOKUP_KEY_NOT_APPLIED, Member
 from members.validators import normalize_phone
 from portal import regions
 
@@ -311,6 +312,7 @@ def failed_reading(record: RosterImport) -> bool:
         _(INTERNAL_ERROR),
         _(INTERRUPTED_TWICE),
         _(UPLOAD_GONE),
+        str(LOOKUP_KEY_NOT_APPLIED),
     }
 
 
@@ -500,6 +502,9 @@ class _BatchWriter:
 def _import_members(
     record: RosterImport, source, reporter: _Progress, *, upload_limit: bool, orgs
 ) -> RosterImport:
+    if Member.objects.hashed_under_another_lookup_key():
+        # Every stored member would be read as new: refused before the file is even opened.
+        return _fail(record, str(LOOKUP_KEY_NOT_APPLIED))
     scope = None if orgs is None else set(orgs.values_list("pk", flat=True))
     directory = OrgDirectory(scope=scope)
     outcome = _Outcome()

@@ -111,3 +111,29 @@ def test_rehash_after_a_new_lookup_key(settings):
         assert Member.objects.get(pk=member.pk).id_number == number
     finally:
         crypto.reset_key_cache()
+
+
+def test_a_new_lookup_key_not_yet_applied_refuses_a_registration(settings):
+    """A member registered again under a new lookup key, before the rehash, would be a second
+    member with the same ID number: refused, naming the command to run."""
+    from django.core.exceptions import ValidationError
+
+    tree = make_tree()
+    number = make_id_number()
+    make_member(home_org=tree["village"], id_number=number)
+    settings.PORTAL_LOOKUP_KEY = "a-new-lookup-key-for-this-test"
+    crypto.reset_key_cache()
+    try:
+        with pytest.raises(ValidationError) as exc:
+            make_member(home_org=tree["village"], id_number=number)
+        assert "rotate_encryption_keys --rehash" in str(exc.value.message_dict["id_number"])
+        with pytest.raises(ValidationError):  # anyone's: the portal cannot tell who is stored
+            make_member(home_org=tree["village"], id_number=make_id_number())
+        assert Member.objects.count() == 1
+        from django.core.management import call_command
+
+        call_command("rotate_encryption_keys", "--rehash", stdout=io.StringIO())
+        make_member(home_org=tree["village"], id_number=make_id_number())
+        assert Member.objects.count() == 2
+    finally:
+        crypto.reset_key_cache()

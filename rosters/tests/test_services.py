@@ -1,6 +1,7 @@
 """Roster and organization imports (rosters/services.py)."""
 
 import datetime
+import io
 
 import pytest
 from django.apps import apps
@@ -704,3 +705,31 @@ def test_a_branch_with_members_cannot_become_functional(tmp_path, tree):
     assert Organization.objects.get(pk=tree["village"].pk).branch_type == BranchType.ESTABLISHED
     assert tree["village"].kind == OrgKind.BRANCH
     assert make_branch  # factories stay importable
+
+
+def test_a_new_lookup_key_not_yet_applied_refuses_the_import(roster_file, rows, counts, settings):
+    """Between a new PORTAL_LOOKUP_KEY and `rotate_encryption_keys --rehash` nobody is found by
+    ID number: an import would register every stored member again (and the rehash would then
+    fail on the duplicates). It is refused, and says what to run."""
+    from django.core.management import call_command
+
+    from portal import crypto
+
+    path = roster_file(rows)
+    run(path)
+    settings.PORTAL_LOOKUP_KEY = "a-new-lookup-key-not-yet-applied"
+    crypto.reset_key_cache()
+    try:
+        for dry_run in (True, False):
+            record = run(path, dry_run=dry_run)
+            assert record.status == ImportStatus.FAILED
+            assert "rotate_encryption_keys --rehash" in record.message
+            assert not services.failed_reading(record)  # the file is not at fault
+        assert counts() == (6, 6)
+        call_command("rotate_encryption_keys", "--rehash", stdout=io.StringIO())
+        again = run(path)
+        assert (again.status, again.rows_unchanged, again.rows_created) == (
+            ImportStatus.IMPORTED, 6, 0,
+        )  # fmt: skip
+    finally:
+        crypto.reset_key_cache()
