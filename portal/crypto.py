@@ -6,7 +6,7 @@ from the environment:
 
 - ``PORTAL_ENCRYPTION_KEYS``: comma-separated ``id:base64key`` pairs (32-byte keys). The first
   encrypts; all decrypt, so a new key is rotated in by putting it first and running
-  ``python manage.py rotate_encryption_keys`` (README "Key rotation").
+  ``python manage.py rotate_encryption_keys`` (README "Key management").
 - ``PORTAL_LOOKUP_KEY``: the HMAC key. Changing it needs ``rotate_encryption_keys --rehash``.
 """
 
@@ -49,6 +49,11 @@ def _keys() -> tuple[tuple[str, AESGCM], ...]:
 
 def current_key_id() -> str:
     return _keys()[0][0]
+
+
+def key_ids() -> list[str]:
+    """The ids of the keys listed, the current one first."""
+    return [key_id for key_id, _ in _keys()]
 
 
 def encrypt(plaintext: str) -> str:

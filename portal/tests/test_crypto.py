@@ -137,3 +137,35 @@ def test_a_new_lookup_key_not_yet_applied_refuses_a_registration(settings):
         assert Member.objects.count() == 2
     finally:
         crypto.reset_key_cache()
+
+
+def _rotate(*args) -> str:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("rotate_encryption_keys", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_rotation_without_the_old_key_is_refused_before_anything_changes(settings):
+    """An operator who replaced the key instead of putting the new one first: the command names
+    the missing key and changes nothing (it used to stop half-way with an English traceback)."""
+    from django.core.management.base import CommandError
+
+    tree = make_tree()
+    member = make_member(home_org=tree["village"], id_number=make_id_number())
+    old = list(settings.PORTAL_ENCRYPTION_KEYS)
+    old_id = old[0].split(":", 1)[0]
+    settings.PORTAL_ENCRYPTION_KEYS = [crypto.generate_key_spec("k2")]
+    crypto.reset_key_cache()
+    try:
+        with pytest.raises(CommandError) as exc:
+            _rotate()
+        assert f"1 条身份证号由密钥 {old_id} 加密" in str(exc.value)
+        assert "PORTAL_ENCRYPTION_KEYS" in str(exc.value) and "未做任何改动" in str(exc.value)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id_number FROM members_member WHERE id = %s", [member.pk])
+            assert cursor.fetchone()[0].startswith(old_id + "$")
+    finally:
+        settings.PORTAL_ENCRYPTION_KEYS = old
+        crypto.reset_key_cache()

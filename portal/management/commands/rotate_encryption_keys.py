@@ -1,7 +1,7 @@
 """Re-encrypt ID numbers under the current key (and optionally re-hash under a new lookup key)."""
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from psycopg2.extras import execute_values
 
@@ -19,6 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, rehash, **options):
         current = crypto.current_key_id()
+        self._refuse_missing_keys()
         done = 0
         last_pk = 0
         while True:
@@ -65,6 +66,36 @@ class Command(BaseCommand):
                     f"不会重新加密：在这些记录的保存期限（{settings.PORTAL_AUDIT_RETENTION_DAYS} "
                     f"天）内请在 PORTAL_ENCRYPTION_KEYS 中保留 {key_id}，否则审计员无法查看它们"
                 )
+            )
+
+    def _refuse_missing_keys(self) -> None:
+        """Stop before writing anything if a stored ciphertext needs a key no longer listed
+        (an operator who replaced the old key instead of putting the new one before it)."""
+        listed = set(crypto.key_ids())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT split_part(id_number, %s, 1), count(*) FROM members_member"
+                " WHERE id_number <> '' GROUP BY 1 ORDER BY 1",
+                [crypto.SEPARATOR],
+            )
+            members = cursor.fetchall()
+            cursor.execute(
+                "SELECT key_id, count(DISTINCT id) FROM rosters_rosterimport,"
+                " LATERAL (VALUES (split_part(errors_data, %s, 1)),"
+                " (split_part(bad_rows_data, %s, 1))) AS v(key_id)"
+                " WHERE key_id <> '' GROUP BY 1 ORDER BY 1",
+                [crypto.SEPARATOR, crypto.SEPARATOR],
+            )
+            imports = cursor.fetchall()
+        missing = [f"{n} 条身份证号由密钥 {k} 加密" for k, n in members if k not in listed]
+        missing += [f"{n} 条导入记录由密钥 {k} 加密" for k, n in imports if k not in listed]
+        if missing:
+            listed_ids = "、".join(crypto.key_ids())
+            raise CommandError(
+                "；".join(missing)
+                + f"，但 PORTAL_ENCRYPTION_KEYS 中没有这些密钥（现有：{listed_ids}），"
+                "无法解密。请把旧密钥放回 PORTAL_ENCRYPTION_KEYS，新密钥在前、旧密钥在后"
+                "（如 k2:…,k1:…），重启后再运行。未做任何改动"
             )
 
     @staticmethod
