@@ -169,3 +169,29 @@ def test_rotation_without_the_old_key_is_refused_before_anything_changes(setting
     finally:
         settings.PORTAL_ENCRYPTION_KEYS = old
         crypto.reset_key_cache()
+
+
+def test_rotation_run_again_changes_nothing(settings):
+    """The trail is append-only: a second run must not add a change event per member (and per
+    import record) for ciphertexts already under the current key."""
+    from django.apps import apps
+
+    from rosters.models import RosterImport
+
+    tree = make_tree()
+    number = make_id_number()
+    make_member(home_org=tree["village"], id_number=number)
+    RosterImport.objects.create(filename="x.csv", errors_data=f'[["{number}"]]')
+    old = list(settings.PORTAL_ENCRYPTION_KEYS)
+    settings.PORTAL_ENCRYPTION_KEYS = [crypto.generate_key_spec("k2"), *old]
+    crypto.reset_key_cache()
+    events = [apps.get_model(m) for m in ("members.MemberEvent", "rosters.RosterImportEvent")]
+    try:
+        assert "重新加密 1 条身份证号、1 条导入记录" in _rotate()
+        before = [model.objects.count() for model in events]
+        assert "重新加密 0 条身份证号、0 条导入记录" in _rotate()
+        assert "重新加密 0 条身份证号" in _rotate("--rehash")  # the hashes are already right
+        assert [model.objects.count() for model in events] == before
+    finally:
+        settings.PORTAL_ENCRYPTION_KEYS = old
+        crypto.reset_key_cache()

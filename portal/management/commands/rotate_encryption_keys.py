@@ -1,8 +1,15 @@
-"""Re-encrypt ID numbers under the current key (and optionally re-hash under a new lookup key)."""
+"""Re-encrypt ID numbers under the current key (and optionally re-hash under a new lookup key).
+
+Only what is not yet under the current key (or, with --rehash, not yet hashed with the current
+lookup key) is written: every write of a member or an import record adds an event to the
+append-only trail, so a second run must change nothing. Before anything is written, every key
+the stored ciphertexts name must be listed, or the command stops saying which is missing.
+"""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.db.models import CharField, F, Func, Value
 from psycopg2.extras import execute_values
 
 from members.models import Member
@@ -11,8 +18,22 @@ from portal import crypto
 BATCH = 2000
 
 
+def _key_id(column: str) -> Func:
+    """The id of the key a ciphertext column's value is encrypted with, in SQL."""
+    return Func(
+        F(column),
+        Value(crypto.SEPARATOR),
+        Value(1),
+        function="split_part",
+        output_field=CharField(),
+    )
+
+
 class Command(BaseCommand):
-    help = "用当前密钥重新加密身份证号和导入错误清单（密钥轮换）；--rehash 在更换查询密钥后重算摘要"
+    help = (
+        "用当前密钥重新加密身份证号和导入记录的错误清单（密钥轮换）；"
+        "--rehash 在更换查询密钥后重算摘要"
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--rehash", action="store_true", help="同时重算身份证号摘要")
@@ -20,43 +41,13 @@ class Command(BaseCommand):
     def handle(self, *args, rehash, **options):
         current = crypto.current_key_id()
         self._refuse_missing_keys()
-        done = 0
-        last_pk = 0
-        while True:
-            with transaction.atomic():
-                batch = list(
-                    Member.objects.select_for_update()
-                    .filter(pk__gt=last_pk)
-                    .order_by("pk")
-                    .only("pk", "id_number")[:BATCH]
-                )
-                if not batch:
-                    break
-                last_pk = batch[-1].pk
-                # One statement per batch; values are encrypted here, as on every bulk path.
-                rows = [
-                    (
-                        crypto.encrypt(m.id_number),
-                        crypto.lookup_hash(m.id_number) if rehash else None,
-                        m.pk,
-                    )
-                    for m in batch
-                ]
-                with connection.cursor() as cursor:
-                    execute_values(
-                        cursor,
-                        "UPDATE members_member AS m SET id_number = v.id_number,"
-                        " id_number_hash = COALESCE(v.hash, m.id_number_hash)"
-                        " FROM (VALUES %s) AS v(id_number, hash, id) WHERE m.id = v.id",
-                        rows,
-                        template="(%s, %s::varchar, %s::bigint)",
-                        page_size=BATCH,
-                    )
-                done += len(batch)
-        imports = self._rotate_roster_imports()
+        done = self._rotate_members(current, rehash=rehash)
+        imports = self._rotate_roster_imports(current)
         self.stdout.write(
             self.style.SUCCESS(
                 f"已用密钥 {current} 重新加密 {done} 条身份证号、{imports} 条导入记录的错误清单"
+                + ("（并重算了这些身份证号的摘要）" if rehash else "")
+                + "；已是当前密钥的未改动"
             )
         )
         for key_id, count in self._trail_keys(current):
@@ -99,6 +90,48 @@ class Command(BaseCommand):
             )
 
     @staticmethod
+    def _rotate_members(current: str, *, rehash: bool) -> int:
+        """Members not yet under the current key (with ``rehash``: or whose hash is not the
+        current lookup key's), a batch per transaction."""
+        done = 0
+        last_pk = 0
+        members = Member.objects.alias(key_id=_key_id("id_number"))
+        if not rehash:
+            members = members.exclude(key_id=current)
+        while True:
+            with transaction.atomic():
+                batch = list(
+                    members.select_for_update()
+                    .filter(pk__gt=last_pk)
+                    .order_by("pk")
+                    .annotate(stored_key=_key_id("id_number"))
+                    .only("pk", "id_number", "id_number_hash")[:BATCH]
+                )
+                if not batch:
+                    break
+                last_pk = batch[-1].pk
+                rows = []
+                for m in batch:
+                    digest = crypto.lookup_hash(m.id_number) if rehash else m.id_number_hash
+                    if m.stored_key != current or digest != m.id_number_hash:
+                        rows.append((crypto.encrypt(m.id_number), digest, m.pk))
+                if not rows:
+                    continue
+                # One statement per batch; values are encrypted here, as on every bulk path.
+                with connection.cursor() as cursor:
+                    execute_values(
+                        cursor,
+                        "UPDATE members_member AS m SET id_number = v.id_number,"
+                        " id_number_hash = v.hash"
+                        " FROM (VALUES %s) AS v(id_number, hash, id) WHERE m.id = v.id",
+                        rows,
+                        template="(%s, %s::varchar, %s::bigint)",
+                        page_size=BATCH,
+                    )
+                done += len(rows)
+        return done
+
+    @staticmethod
     def _trail_keys(current: str) -> list[tuple[str, int]]:
         """Keys other than the current one that the append-only trail's ID numbers still need."""
         with connection.cursor() as cursor:
@@ -109,15 +142,18 @@ class Command(BaseCommand):
             )
             return cursor.fetchall()
 
-    def _rotate_roster_imports(self) -> int:
+    @staticmethod
+    def _rotate_roster_imports(current: str) -> int:
         """Error lists and bad-row copies of imports hold ID numbers too (encrypted)."""
         done = 0
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id, errors_data, bad_rows_data FROM rosters_rosterimport"
-                " WHERE errors_data <> '' OR bad_rows_data <> '' FOR UPDATE"
+                " WHERE (errors_data <> '' AND split_part(errors_data, %s, 1) <> %s)"
+                " OR (bad_rows_data <> '' AND split_part(bad_rows_data, %s, 1) <> %s)"
+                " FOR UPDATE",
+                [crypto.SEPARATOR, current, crypto.SEPARATOR, current],
             )
-            current = crypto.current_key_id()
             for pk, errors, bad_rows in cursor.fetchall():
                 values = []
                 for token in (errors, bad_rows):
