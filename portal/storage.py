@@ -11,6 +11,7 @@ stored before this storage existed has no marker and is read as it is.
 from __future__ import annotations
 
 import io
+import os
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage
@@ -36,6 +37,32 @@ class EncryptedFileSystemStorage(FileSystemStorage):
         if data.startswith(MARKER):
             data = crypto.decrypt_bytes(data[len(MARKER) :])
         return File(io.BytesIO(data), name=name)
+
+    def sealed_with(self, name) -> str | None:
+        """The id of the key a stored file is sealed with; None for a file stored unsealed."""
+        with super()._open(name, "rb") as handle:
+            head = handle.read(len(MARKER) + 64)
+        if not head.startswith(MARKER):
+            return None
+        return (
+            head[len(MARKER) :].partition(crypto.SEPARATOR.encode())[0].decode("ascii", "replace")
+        )
+
+    def reseal(self, name) -> bool:
+        """Seal a stored file again under the current key (key rotation); False when it already
+        is, or was stored unsealed. The file is replaced whole, never left half written."""
+        key_id = self.sealed_with(name)
+        if key_id is None or key_id == crypto.current_key_id():
+            return False
+        with self._open(name) as handle:
+            data = handle.read()
+        path = self.path(name)
+        partial = f"{path}.reseal-{os.getpid()}"
+        with open(partial, "wb") as out:
+            out.write(MARKER + crypto.encrypt_bytes(data))
+        os.chmod(partial, os.stat(path).st_mode & 0o777)
+        os.replace(partial, path)
+        return True
 
 
 def sealed_uploads() -> EncryptedFileSystemStorage:

@@ -195,3 +195,30 @@ def test_rotation_run_again_changes_nothing(settings):
     finally:
         settings.PORTAL_ENCRYPTION_KEYS = old
         crypto.reset_key_cache()
+
+
+def test_rotation_reseals_stored_uploads(settings, tmp_path):
+    """A preview's upload waits on disk, sealed under the key of its day, until it is confirmed
+    or purged: rotated too, it still opens once the old key is gone."""
+    from django.core.files.base import ContentFile
+
+    from portal.storage import MARKER
+    from rosters.models import RosterImport
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    record = RosterImport(filename="r.csv")
+    record.file.save("r.csv", ContentFile(b"name,id\n"), save=False)
+    record.save()
+    old = list(settings.PORTAL_ENCRYPTION_KEYS)
+    settings.PORTAL_ENCRYPTION_KEYS = [crypto.generate_key_spec("k2"), *old]
+    crypto.reset_key_cache()
+    try:
+        assert "1 个待导入的上传文件" in _rotate()
+        assert (tmp_path / record.file.name).read_bytes().startswith(MARKER + b"k2$")
+        settings.PORTAL_ENCRYPTION_KEYS = settings.PORTAL_ENCRYPTION_KEYS[:1]
+        crypto.reset_key_cache()
+        with RosterImport.objects.get(pk=record.pk).file.open() as handle:
+            assert handle.read() == b"name,id\n"
+    finally:
+        settings.PORTAL_ENCRYPTION_KEYS = old
+        crypto.reset_key_cache()

@@ -31,7 +31,7 @@ def _key_id(column: str) -> Func:
 
 class Command(BaseCommand):
     help = (
-        "用当前密钥重新加密身份证号和导入记录的错误清单（密钥轮换）；"
+        "用当前密钥重新加密身份证号、导入记录的错误清单和待导入的上传文件（密钥轮换）；"
         "--rehash 在更换查询密钥后重算摘要"
     )
 
@@ -43,9 +43,11 @@ class Command(BaseCommand):
         self._refuse_missing_keys()
         done = self._rotate_members(current, rehash=rehash)
         imports = self._rotate_roster_imports(current)
+        files = self._reseal_uploads()
         self.stdout.write(
             self.style.SUCCESS(
-                f"已用密钥 {current} 重新加密 {done} 条身份证号、{imports} 条导入记录的错误清单"
+                f"已用密钥 {current} 重新加密 {done} 条身份证号、{imports} 条导入记录的错误清单、"
+                f"{files} 个待导入的上传文件"
                 + ("（并重算了这些身份证号的摘要）" if rehash else "")
                 + "；已是当前密钥的未改动"
             )
@@ -80,6 +82,13 @@ class Command(BaseCommand):
             imports = cursor.fetchall()
         missing = [f"{n} 条身份证号由密钥 {k} 加密" for k, n in members if k not in listed]
         missing += [f"{n} 条导入记录由密钥 {k} 加密" for k, n in imports if k not in listed]
+        files: dict[str, int] = {}
+        storage, names = self._uploads()
+        for name in names:
+            key_id = storage.sealed_with(name)
+            if key_id is not None and key_id not in listed:
+                files[key_id] = files.get(key_id, 0) + 1
+        missing += [f"{n} 个上传文件由密钥 {k} 加密" for k, n in sorted(files.items())]
         if missing:
             listed_ids = "、".join(crypto.key_ids())
             raise CommandError(
@@ -167,3 +176,18 @@ class Command(BaseCommand):
                 )
                 done += 1
         return done
+
+    @staticmethod
+    def _uploads():
+        """The storage of uploaded rosters and the names of the files it still holds."""
+        from rosters.models import RosterImport
+
+        storage = RosterImport._meta.get_field("file").storage
+        names = sorted(set(RosterImport.objects.exclude(file="").values_list("file", flat=True)))
+        return storage, [name for name in names if storage.exists(name)]
+
+    def _reseal_uploads(self) -> int:
+        """Uploads waiting for their import (a preview's, until confirmed or purged) are
+        sealed with the key of their day."""
+        storage, names = self._uploads()
+        return sum(storage.reseal(name) for name in names)
