@@ -22,3 +22,19 @@ def audit_retention(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def plain_http(app_configs, **kwargs):
+    """The HTTPS switches turned off for an intranet on plain HTTP (settings.py silences
+    Django's own warnings for them): said once, as information, by ``check --deploy``."""
+    if not settings.PORTAL_PLAIN_HTTP:
+        return []
+    switched = "、".join(f"{name}=0" for name in settings.PORTAL_PLAIN_HTTP)
+    return [
+        checks.Info(
+            f"已按内网明文 HTTP 部署关闭：{switched}；会话和 CSRF Cookie 可能以明文传输",
+            hint="仅限不经公网的内网；能用 HTTPS 时删除这些环境变量（默认开启）",
+            id="portal.I001",
+        )
+    ]

@@ -283,6 +283,27 @@ CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
+# A switch set to 0 on purpose (README "Intranets on plain HTTP") is the operator's decision,
+# not a deployment warning: `check --deploy --fail-level WARNING` passes, and portal.I001
+# (portal/checks.py) says what is off instead.
+PORTAL_PLAIN_HTTP = [
+    name
+    for name in (
+        "DJANGO_SECURE_SSL_REDIRECT",
+        "DJANGO_SESSION_COOKIE_SECURE",
+        "DJANGO_CSRF_COOKIE_SECURE",
+    )
+    if name in os.environ and not env.bool(name)
+]
+SILENCED_SYSTEM_CHECKS = [
+    check
+    for name, check in (
+        ("DJANGO_SECURE_SSL_REDIRECT", "security.W008"),
+        ("DJANGO_SESSION_COOKIE_SECURE", "security.W010"),
+        ("DJANGO_CSRF_COOKIE_SECURE", "security.W016"),
+    )
+    if name in PORTAL_PLAIN_HTTP
+]
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Probes call /healthz over plain HTTP from inside the network.

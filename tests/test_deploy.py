@@ -25,6 +25,27 @@ def test_check_deploy_passes_with_production_settings(run_manage):
 
 
 @pytest.mark.slow
+def test_check_deploy_passes_on_a_plain_http_intranet(run_manage):
+    """README "Intranets on plain HTTP": the three switches set to 0 on purpose are not
+    deployment warnings (Django's W008, W010, W016 failed the check); the check still says,
+    as information, what was switched off."""
+    plain = {
+        **PRODUCTION,
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_SESSION_COOKIE_SECURE": "0",
+        "DJANGO_CSRF_COOKIE_SECURE": "0",
+    }
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING", env_changes=plain,
+        unset=("PORTAL_ALLOW_DEV_SECRET",),
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "portal.I001" in output
+    assert "DJANGO_SESSION_COOKIE_SECURE=0" in output and "DJANGO_CSRF_COOKIE_SECURE=0" in output
+
+
+@pytest.mark.slow
 def test_production_refuses_to_start_without_keys(run_manage):
     env = {k: v for k, v in PRODUCTION.items() if k != "PORTAL_ENCRYPTION_KEYS"}
     result = run_manage("check", env_changes=env, unset=("PORTAL_ALLOW_DEV_SECRET",))
