@@ -24,6 +24,7 @@ from portal.scoping import scope_for
 from .choices import ImportStatus
 from .exports import CSV, FORMATS, XLSX, watermark, write_bad_rows, write_error_report
 from .models import RosterImport
+from .services import failed_reading
 
 EXIT_OK, EXIT_BAD_ROWS, EXIT_UNREADABLE = 0, 1, 2
 ERRORS_SHOWN = 20
@@ -106,7 +107,10 @@ def progress_printer(command: BaseCommand):
 def finish(command: BaseCommand, record: RosterImport, options) -> int:
     """Print the outcome in Chinese, write the reports asked for; returns the exit status."""
     if record.status == ImportStatus.FAILED:
-        command.stderr.write(_("无法读取文件：%(reason)s") % {"reason": record.message})
+        if failed_reading(record):
+            command.stderr.write(_("无法读取文件：%(reason)s") % {"reason": record.message})
+        else:  # the server failed, not the file: the message says so itself
+            command.stderr.write(record.message)
         return EXIT_UNREADABLE
     for warning in record.warnings:
         command.stdout.write(_("提示：%(warning)s") % {"warning": warning})

@@ -375,3 +375,20 @@ def test_exit_statuses_of_the_real_command(tmp_path, homes):
     pdf.write_bytes(b"%PDF")
     assert [status(good), status(bad), status(pdf)] == [0, 1, 2]
     assert Member.objects.count() == 3
+
+
+def test_an_import_refused_for_the_server_does_not_blame_the_file(tmp_path, homes, settings):
+    """A new lookup key not yet applied (rotate_encryption_keys --rehash) fails the import, but
+    the file is fine: the command says why, not 无法读取文件."""
+    from portal import crypto
+
+    path = write_csv(tmp_path / "r.csv", member_rows(2, homes=homes))
+    assert call("import_roster", str(path))[0] == 0
+    settings.PORTAL_LOOKUP_KEY = "a-new-lookup-key-not-yet-applied"
+    crypto.reset_key_cache()
+    try:
+        code, _, err = call("import_roster", str(path))
+    finally:
+        crypto.reset_key_cache()
+    assert code == 2
+    assert "rotate_encryption_keys --rehash" in err and "无法读取文件" not in err
