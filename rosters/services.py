@@ -477,6 +477,8 @@ class _BatchWriter:
                 staged = [row for row in batch if row.id_number_hash in known]
                 self.counts["created"] += len(fresh)
             if staged:
+                if self.writing:
+                    sql.lock_stored(cursor, staged)
                 sql.stage(cursor, staged)
                 planned, found = sql.plan(
                     cursor, present=self.present, scope=self.scope, assign_ids=self.writing

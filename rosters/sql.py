@@ -287,6 +287,24 @@ def stored(cursor, rows: list[Staged]) -> set[str]:
     return {digest for (digest,) in cursor.fetchall()}
 
 
+def lock_stored(cursor, rows: list[Staged]) -> None:
+    """Lock the stored members of these rows until the import's transaction ends, before they
+    are planned.
+
+    The plan reads members and mobilities as committed when it runs; without the lock, a return
+    or transfer registered through a form between the plan and the writes would be written
+    over: the import would update the mobility that just ended instead of the member's current
+    one, or a member no longer in normal standing. The services lock a member before changing
+    them or their mobility (``members.services._locked``), so they wait for the import, or the
+    import for them and then plans what they committed.
+    """
+    cursor.execute(
+        f"SELECT id FROM {_table(Member)} WHERE id_number_hash = ANY(%s::varchar[])"
+        " ORDER BY id FOR NO KEY UPDATE",
+        [[row.id_number_hash for row in rows]],
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Checks against what the database holds
 

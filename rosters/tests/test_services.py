@@ -317,6 +317,76 @@ def test_a_failure_while_writing_leaves_the_database_as_it_was(
     assert record.message.startswith("导入失败：处理文件时发生内部错误，数据未作任何改动")
 
 
+# --- imports beside other writers ------------------------------------------------------------
+
+
+def _waiting_on_a_lock() -> bool:
+    """Whether a session of the test database waits for a lock (asked from a connection of
+    its own: a transaction keeps its first view of pg_stat_activity)."""
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock')"
+            )
+            return cursor.fetchone()[0]
+    finally:
+        other.close()
+
+
+def _import_beside(write, path, **kw):
+    """Import ``path`` in a thread of its own while this thread's transaction, opened by
+    ``write`` (a form's service), is still open: committed once the import waits for it."""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    done = {}
+
+    def target():
+        try:
+            done["record"] = run(path, **kw)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    with transaction.atomic():
+        write()
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_on_a_lock():
+            assert time.monotonic() < deadline and thread.is_alive(), done
+            time.sleep(0.02)
+    thread.join(60)
+    return done["record"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_return_registered_while_an_import_runs_is_not_written_over(roster_file, homes):
+    """A branch secretary registers a member's return while an import of a roster that still
+    has them away runs: the import plans with the return, and refuses the row (外出日期 before
+    it), instead of writing the roster's values into the mobility that just ended."""
+    rows = member_rows(3, homes=homes)
+    assert run(roster_file(rows)).status == ImportStatus.IMPORTED
+    rows[0]["工作单位"] = "新单位"
+    member = member_of(rows[0])
+    today = timezone.localdate()
+
+    record = _import_beside(
+        lambda: member_services.member_return(member=member, returned_on=today),
+        roster_file(rows),
+    )
+    ended = member.mobilities.get()
+    assert (ended.ended_on, ended.employer) == (today, "宏达建筑工程有限公司")
+    assert record.status == ImportStatus.REFUSED
+    (number, _column, _value, reason), *_others = record.errors
+    assert number == 2 and reason.startswith("外出日期早于该党员上次外出的结束日期")
+
+
 # --- preview -----------------------------------------------------------------------------------
 
 
