@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .choices import BranchType, OrgKind, OrgStatus
+from .constants import TREE_LOCK_KEY
 from .models import BranchTypeChange, Organization
 
 ORG_FIELDS = (
@@ -26,6 +27,14 @@ ORG_FIELDS = (
     "established_on",
     "planned_end_on",
 )
+
+
+def organization_tree_lock() -> None:
+    """Wait for roster imports and changes to the tree under way, and make the next wait for
+    this transaction to end (``TREE_LOCK_KEY``). Taken first, before any row lock: an import
+    holding it may wait for rows, never the other way round."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
 
 
 @transaction.atomic
@@ -70,6 +79,7 @@ def organization_update(*, org: Organization, **changes) -> Organization:
         raise TypeError(f"organization_update does not change {sorted(unknown)}")
     if "branch_type" in changes and changes["branch_type"] != org.branch_type:
         raise ValidationError(_("支部类型变更请使用“变更支部类型”，以保留变更记录"))
+    organization_tree_lock()
     org = Organization.objects.select_for_update().get(pk=org.pk)
     for field, value in changes.items():
         setattr(org, field, value)
@@ -88,6 +98,7 @@ def organization_change_branch_type(
     planned_end_on: datetime.date | None = None,
 ) -> BranchTypeChange:
     """Convert a branch (e.g. 功能型 → 建制型); the change is kept in the branch's history."""
+    organization_tree_lock()
     org = Organization.objects.select_for_update().get(pk=org.pk)
     if org.kind != OrgKind.BRANCH:
         raise ValidationError(_("只有党支部有支部类型"))
@@ -126,6 +137,7 @@ def organization_change_branch_type(
 @transaction.atomic
 def organization_move(*, org: Organization, new_parent: Organization) -> Organization:
     """Hang an organization (and its subtree) under another parent."""
+    organization_tree_lock()
     org = Organization.objects.select_for_update().get(pk=org.pk)
     old_path = org.path
     org.parent = new_parent
@@ -142,6 +154,7 @@ def organization_move(*, org: Organization, new_parent: Organization) -> Organiz
 @transaction.atomic
 def organization_dissolve(*, org: Organization, dissolved_on: datetime.date) -> Organization:
     """撤销: a temporary branch whose body ended, or any organization that is wound up."""
+    organization_tree_lock()
     org = Organization.objects.select_for_update().get(pk=org.pk)
     if org.status == OrgStatus.DISSOLVED:
         raise ValidationError(_("该组织已撤销"))

@@ -507,8 +507,6 @@ def _import_members(
     if Member.objects.hashed_under_another_lookup_key():
         # Every stored member would be read as new: refused before the file is even opened.
         return _fail(record, str(LOOKUP_KEY_NOT_APPLIED))
-    scope = None if orgs is None else set(orgs.values_list("pk", flat=True))
-    directory = OrgDirectory(scope=scope)
     outcome = _Outcome()
     with open_table(
         source,
@@ -521,7 +519,6 @@ def _import_members(
         outcome.dates_in(table)
         headers = {key: table.header_of(key, MEMBER_SCHEMA) for key in table.columns}
         present = set(table.columns)
-        validator = MemberRows(headers=headers, present=present, orgs=directory)
         width = len(table.headers)
         reporter(0, table.total_rows)
 
@@ -554,6 +551,10 @@ def _import_members(
             _audit_context(record) as trail,
         ):
             sql.create_stage(cursor, trail)
+            # Read under the import lock, which changes to the organization tree take too: rows
+            # are judged by the tree the import writes into, not by one changed meanwhile.
+            scope = None if orgs is None else set(orgs.values_list("pk", flat=True))
+            validator = MemberRows(headers=headers, present=present, orgs=OrgDirectory(scope=scope))
             writer = _BatchWriter(
                 cursor, record, present=present, scope=scope, today=validator.today, clock=clock
             )

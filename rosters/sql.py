@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import pghistory.config
 
+from branches.constants import TREE_LOCK_KEY
 from members.choices import PartyStatus
 from members.models import Member, Mobility
 from portal import crypto
@@ -36,8 +37,8 @@ from .validation import CleanRow
 
 STAGE = "roster_stage"
 PLAN = "roster_plan"
-# One lock for all roster imports (see create_stage).
-IMPORT_LOCK_KEY = 0x726F7374  # "rost"
+# One lock for all roster imports, and for changes to the organization tree (see create_stage).
+IMPORT_LOCK_KEY = TREE_LOCK_KEY
 
 _STAGE_TYPES = {
     "row_number": "integer",
@@ -166,7 +167,9 @@ def create_stage(cursor, trail) -> None:
 
     One lock for all roster imports (``IMPORT_LOCK_KEY``), held until the transaction ends: two
     imports of overlapping files must not interleave between planning and writing (forms and
-    the API still may; the unique indexes then make the import fail whole).
+    the API still may; the unique indexes then make the import fail whole). Changes to the
+    organization tree take it too (``branches.services``): the rows are judged by the
+    organizations as the import reads them once it holds the lock.
 
     ``trail`` is the entered ``pghistory.context``. django-pghistory hands it to the audit
     triggers by prefixing the statements run through Django's cursor; COPY goes around that

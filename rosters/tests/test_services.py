@@ -337,9 +337,10 @@ def _waiting_on_a_lock() -> bool:
         other.close()
 
 
-def _import_beside(write, path, **kw):
-    """Import ``path`` in a thread of its own while this thread's transaction, opened by
-    ``write`` (a form's service), is still open: committed once the import waits for it."""
+def _import_beside(write, path=None, *, importer=None):
+    """Import ``path`` (or run ``importer``) in a thread of its own while this thread's
+    transaction, opened by ``write`` (a form's service, another import), is still open:
+    committed once the import waits for it."""
     import threading
     import time
 
@@ -349,7 +350,7 @@ def _import_beside(write, path, **kw):
 
     def target():
         try:
-            done["record"] = run(path, **kw)
+            done["record"] = importer() if importer else run(path)
         finally:
             connection.close()
 
@@ -385,6 +386,28 @@ def test_a_return_registered_while_an_import_runs_is_not_written_over(roster_fil
     assert record.status == ImportStatus.REFUSED
     (number, _column, _value, reason), *_others = record.errors
     assert number == 2 and reason.startswith("外出日期早于该党员上次外出的结束日期")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_branch_changed_while_an_import_runs_gets_no_members_it_may_not_hold(roster_file, tree):
+    """An organization import (or a form) makes a branch 临时 while a roster of new members
+    homed there imports: the branch had none, so the change is allowed; the import then reads
+    the branch as changed and refuses its rows, instead of placing members in a branch that
+    may not hold their 组织关系."""
+    from branches import services as org_services
+
+    village = tree["village"]
+    rows = member_rows(3, homes=[village.code])
+
+    record = _import_beside(
+        lambda: org_services.organization_change_branch_type(
+            org=village, to_type=BranchType.TEMPORARY, planned_end_on=datetime.date(2030, 1, 1)
+        ),
+        roster_file(rows),
+    )
+    assert not Member.objects.filter(home_org=village).exists()
+    assert record.status == ImportStatus.REFUSED and record.rows_bad == 3
+    assert "不能接收党员组织关系" in record.errors[0][3]
 
 
 # --- preview -----------------------------------------------------------------------------------
