@@ -948,7 +948,6 @@ def _import_orgs(
         rows = [_OrgRow(n, cells, table.values(cells)) for n, cells in table.rows]
     outcome.read = len(rows)
     reporter(0, len(rows))
-    existing = {org.code: org for org in Organization.objects.select_related("parent")}
     by_code: dict[str, _OrgRow] = {}
     for row in rows:
         row.values, row.problems = parse_org_row(row.raw)
@@ -960,11 +959,15 @@ def _import_orgs(
                 )
             else:
                 by_code[code] = row
-    if orgs is not None:
-        _check_org_scope(rows, by_code, existing, set(orgs.values_list("pk", flat=True)))
-    order = _parents_first(rows, by_code, existing)
 
     with transaction.atomic():
+        # The organizations stored are read once imports and changes to the tree under way
+        # have committed: another import's new codes are then updated, not created twice.
+        org_services.organization_tree_lock()
+        existing = {org.code: org for org in Organization.objects.select_related("parent")}
+        if orgs is not None:
+            _check_org_scope(rows, by_code, existing, set(orgs.values_list("pk", flat=True)))
+        order = _parents_first(rows, by_code, existing)
         done: dict[str, Organization] = {}
         with _audit_context(record):
             for index, row in enumerate(order, start=1):

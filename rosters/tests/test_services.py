@@ -682,6 +682,28 @@ def test_an_organization_import_whose_worker_dies_is_told_truly_when_run_again(
     assert Organization.objects.filter(code__startswith="K").count() == 3
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_organization_imports_of_one_tree_at_once_create_it_once(tmp_path):
+    """The county's file imported from the browser and with import_orgs at the same time:
+    the second reads the tree once the first has committed, and finds every row unchanged
+    (instead of failing on the codes the first was creating)."""
+    rows = [org("N001", "中共某县委员会", "", "党委"),
+            org("N002", "某镇党委", "N001", "党委"),
+            org("N003", "东村党支部", "N002", "党支部", "建制型")]  # fmt: skip
+    path = write_xlsx(tmp_path / "orgs.xlsx", rows, headers=ORG_HEADERS)
+
+    def import_orgs():
+        return services.organization_import(source=path, filename=path.name)
+
+    first = {}
+    second = _import_beside(lambda: first.update(record=import_orgs()), importer=import_orgs)
+    assert (first["record"].status, first["record"].rows_created) == (ImportStatus.IMPORTED, 3)
+    assert (second.status, second.rows_created, second.rows_unchanged) == (
+        ImportStatus.IMPORTED, 0, 3,
+    ), second.message  # fmt: skip
+    assert Organization.objects.filter(code__startswith="N").count() == 3
+
+
 def test_existing_codes_update_and_branch_type_changes_are_kept(tmp_path, tree):
     village = tree["village"]
     rows = [org(tree["functional"].code, "驻西安党支部", tree["root"].code, "党支部", "建制型",
