@@ -65,6 +65,12 @@ INTERRUPTED_TWICE = gettext_noop(
     "导入处理两次中断（处理进程意外退出），数据未作任何改动，请重新上传或联系管理员"
 )
 UPLOAD_GONE = gettext_noop("上传的文件已不在服务器上，数据未作任何改动，请重新上传")
+REGISTERED_MEANWHILE = gettext_noop(
+    "导入期间有其他用户登记了文件中的党员，数据未作任何改动，请重新上传文件导入"
+)
+# The unique index a member registered through a form while an import adds them breaks: the
+# import looked the ID number up before the form committed (forms do not wait for imports).
+_REGISTERED_MEANWHILE_CONSTRAINTS = {"member_id_number_unique"}
 _IMPORT_RUN_LOCK = 0x726F7375  # with the import's id: one run of an import at a time
 
 
@@ -313,6 +319,7 @@ def failed_reading(record: RosterImport) -> bool:
         _(INTERRUPTED_TWICE),
         _(UPLOAD_GONE),
         str(LOOKUP_KEY_NOT_APPLIED),
+        _(REGISTERED_MEANWHILE),
     }
 
 
@@ -433,12 +440,25 @@ def _run(
         return importer(record, source, reporter, upload_limit=upload_limit, orgs=orgs)
     except RosterFileError as exc:
         return _fail(record, str(exc))
-    except Exception:
+    except Exception as exc:
+        if _registered_meanwhile(exc):
+            logger.warning("roster import %s: a member was registered meanwhile", record.pk)
+            return _fail(record, _(REGISTERED_MEANWHILE))
         logger.exception("%s import %s failed", record.kind, record.pk)
         _fail(record, _(INTERNAL_ERROR))
         raise
     finally:
         reporter.close()
+
+
+def _registered_meanwhile(exc: Exception) -> bool:
+    """Whether an import failed on a unique index a form's write took meanwhile (psycopg's
+    error, raised by COPY as it is, by other statements as the cause of Django's)."""
+    for error in (exc, exc.__cause__):
+        diag = getattr(error, "diag", None)
+        if getattr(diag, "constraint_name", None) in _REGISTERED_MEANWHILE_CONSTRAINTS:
+            return True
+    return False
 
 
 def _run_members(record: RosterImport, source, callback, **kwargs) -> RosterImport:

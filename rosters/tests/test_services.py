@@ -389,6 +389,28 @@ def test_a_return_registered_while_an_import_runs_is_not_written_over(roster_fil
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_member_registered_through_a_form_while_an_import_adds_them_fails_it_plainly(
+    roster_file, tree, homes
+):
+    """A secretary registers one of the roster's new members while the import runs: the
+    import fails whole on the ID number taken meanwhile, and says so (not an internal error
+    to report to an administrator): uploading the file again imports it."""
+    rows = member_rows(3, homes=homes)
+    record = _import_beside(
+        lambda: make_member(
+            home_org=tree["village"], id_number=rows[1]["公民身份号码"], name="王二"
+        ),
+        roster_file(rows),
+    )
+    assert record.status == ImportStatus.FAILED
+    assert record.message == (
+        "导入期间有其他用户登记了文件中的党员，数据未作任何改动，请重新上传文件导入"
+    )
+    assert not services.failed_reading(record)
+    assert list(Member.objects.values_list("name", flat=True)) == ["王二"]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_branch_changed_while_an_import_runs_gets_no_members_it_may_not_hold(roster_file, tree):
     """An organization import (or a form) makes a branch 临时 while a roster of new members
     homed there imports: the branch had none, so the change is allowed; the import then reads
