@@ -301,9 +301,9 @@ def lock_stored(cursor, rows: list[Staged]) -> None:
     them or their mobility (``members.services._locked``), so they wait for the import, or the
     import for them and then plans what they committed.
     """
-    cursor.execute(
-        f"SELECT id FROM {_table(Member)} WHERE id_number_hash = ANY(%s::varchar[])"
-        " ORDER BY id FOR NO KEY UPDATE",
+    cursor.execute(  # counted, not fetched: the ids themselves are not needed here
+        f"SELECT count(*) FROM (SELECT id FROM {_table(Member)}"
+        " WHERE id_number_hash = ANY(%s::varchar[]) ORDER BY id FOR NO KEY UPDATE) AS locked",
         [[row.id_number_hash for row in rows]],
     )
 
