@@ -177,8 +177,16 @@ class RosterImport(models.Model):
 
     @property
     def stalled(self) -> bool:
-        """Queued longer than a worker takes to pick an import up: no worker may be running."""
+        """Queued longer than a worker takes to pick an import up: no worker may be running
+        (unless it is ``waiting`` for another import, which the page checks first)."""
         return self.status == ImportStatus.PENDING and timezone.now() - self.created_at > STALLED
+
+    @functools.cached_property
+    def waiting(self) -> bool:
+        """Queued behind another import, or a change of the organization tree, under way."""
+        from .services import roster_import_waiting
+
+        return roster_import_waiting(self)
 
     @functools.cached_property
     def interrupted(self) -> bool:

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_noop
 
 from branches import services as org_services
 from branches.choices import BranchType, OrgKind
+from branches.constants import TREE_LOCK_KEY
 from branches.models import Organization
 from members.choices import PartyStatus
 from members.models import LOOKUP_KEY_NOT_APPLIED, Member
@@ -816,6 +817,45 @@ def roster_import_interrupted(record: RosterImport) -> bool:
         .exclude(file="")
         .exists()
     )
+
+
+def _advisory_lock(alias: str, kind: str) -> str:
+    """SQL matching in pg_locks (as ``alias``) an advisory lock of this database: an import's
+    run lock (``pg_try_advisory_lock(int, int)``: objsubid 2, the import's id in objid) or
+    the tree lock (``pg_advisory_xact_lock(bigint)``: objsubid 1, the key split in two)."""
+    condition = (
+        f"{alias}.locktype = 'advisory' AND {alias}.database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    if kind == "run":
+        return f"{condition} AND {alias}.classid = %(run)s AND {alias}.objsubid = 2"
+    key = f"{alias}.classid = 0 AND {alias}.objid = %(tree)s"
+    return f"{condition} AND {key} AND {alias}.objsubid = 1"
+
+
+def roster_import_waiting(record: RosterImport) -> bool:
+    """Whether a queued import waits for another import, or a change of the organization tree,
+    to finish (they run one at a time, see ``sql.create_stage``): its worker holds its run lock
+    and waits for the tree lock; or it is still pending while another import's run lock, or
+    the tree lock, is held (every worker is busy with them). A pending import that nothing
+    runs beside has no worker to pick it up: the page says so (``RosterImport.stalled``)."""
+    if record.status == ImportStatus.RUNNING:
+        query = (
+            "SELECT EXISTS (SELECT 1 FROM pg_locks AS own JOIN pg_locks AS tree USING (pid)"
+            f" WHERE {_advisory_lock('own', 'run')} AND own.objid = %(id)s AND own.granted"
+            f" AND {_advisory_lock('tree', 'tree')} AND NOT tree.granted)"
+        )
+    elif record.status == ImportStatus.PENDING:
+        query = (
+            "SELECT EXISTS (SELECT 1 FROM pg_locks AS other WHERE other.granted AND"
+            f" (({_advisory_lock('other', 'run')} AND other.objid <> %(id)s)"
+            f" OR ({_advisory_lock('other', 'tree')})))"
+        )
+    else:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(query, {"run": _IMPORT_RUN_LOCK, "tree": TREE_LOCK_KEY, "id": record.pk})
+        return cursor.fetchone()[0]
 
 
 def roster_imports_resume() -> int:

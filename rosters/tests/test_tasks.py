@@ -152,6 +152,82 @@ def test_an_import_whose_worker_is_killed_says_so_and_runs_again(
     assert not record.interrupted and roster_imports_resume() == 0
 
 
+def _waiting_on_a_lock() -> bool:
+    """Whether a session of the test database waits for a lock."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock')"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_an_import_queued_behind_another_says_it_waits_not_that_the_worker_is_down(
+    worker, tree, homes, tmp_path, client
+):
+    """Imports run one at a time (the tree lock). One queued behind a long one waits more
+    than the 2 minutes after which a pending import is said to have no worker: its page says
+    it waits for the other, whether a worker has it (running, blocked on the lock) or not yet
+    (pending while every worker is busy); once nothing runs, both are imported."""
+    import datetime
+
+    from django.db import connections
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from branches.constants import TREE_LOCK_KEY
+
+    admin = get_user_model().objects.create_superuser("county-admin", password="x")
+    client.force_login(admin)
+
+    def start(name, start):
+        path = write_csv(tmp_path / name, member_rows(3, homes=homes, start=start))
+        with path.open("rb") as handle:
+            return roster_import_start(upload=File(handle, name=name), user=admin)
+
+    def page(record):
+        url = reverse("rosters:progress", args=[record.pk])
+        return client.get(url, headers={"HX-Request": "true"}).content.decode()
+
+    # Another import (the command line's, say), or a change of the tree, is under way.
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+        first = start("first.csv", 0)
+        # The worker has it, and waits for the lock.
+        wait_for(
+            lambda: (
+                RosterImport.objects.filter(pk=first.pk, status=ImportStatus.RUNNING).exists()
+                and _waiting_on_a_lock()
+            )
+        )
+        text = page(first)
+        assert "正在等待其他文件的导入（或组织架构的调整）完成" in text
+        assert "后台处理" not in text and 'hx-trigger="every 5s"' in text
+
+        # The (solo) worker is busy with the first: the second stays queued, for long.
+        second = start("second.csv", 3)
+        queued = timezone.now() - datetime.timedelta(minutes=3)
+        RosterImport.objects.filter(pk=second.pk).update(created_at=queued)
+        assert RosterImport.objects.get(pk=second.pk).status == ImportStatus.PENDING
+        text = page(second)
+        assert "前面有其他文件正在导入（或正在调整组织架构）" in text and "排队" in text
+        assert "后台处理服务可能没有运行" not in text
+    finally:
+        other.rollback()
+        other.close()
+
+    for record in (first, second):
+        wait_for(lambda record=record: RosterImport.objects.get(pk=record.pk).is_finished)
+        record.refresh_from_db()
+        assert record.status == ImportStatus.IMPORTED, (record.message, "".join(worker.lines))
+    assert Member.objects.count() == 6
+
+
 def test_an_upload_deleted_before_its_job_runs_fails_with_a_clear_message(
     worker, tree, homes, tmp_path, client
 ):

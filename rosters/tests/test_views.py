@@ -564,6 +564,43 @@ def test_an_import_queued_for_long_says_the_worker_may_be_down_and_polls_slower(
     assert "后台处理服务" not in html(client.get(progress_url, headers={"HX-Request": "true"}))
 
 
+def test_an_import_queued_for_long_behind_a_running_one_says_it_waits(client, world):
+    """Pending for 3 minutes while a worker runs another import (it holds that import's run
+    lock): the file waits its turn, and the page does not say the service may be down."""
+    import datetime
+
+    from django.db import connections
+    from django.utils import timezone
+
+    from rosters.services import _IMPORT_RUN_LOCK
+
+    running = RosterImport.objects.create(
+        filename="a.xlsx", file="rosters/a.xlsx", user=world.users.staff,
+        status=ImportStatus.RUNNING, runs=1,
+    )  # fmt: skip
+    record = RosterImport.objects.create(filename="b.xlsx", user=world.users.staff)
+    RosterImport.objects.filter(pk=record.pk).update(
+        created_at=timezone.now() - datetime.timedelta(minutes=3)
+    )
+    client.force_login(world.users.staff)
+    progress_url = reverse("rosters:progress", args=[record.pk])
+    worker = connections.create_connection("default")  # the session of the worker running it
+    try:
+        with worker.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_IMPORT_RUN_LOCK, running.pk])
+        text = html(client.get(progress_url, headers={"HX-Request": "true"}))
+        assert "前面有其他文件正在导入" in text and "不必重新上传" in text
+        assert "后台处理服务可能没有运行" not in text and 'hx-trigger="every 5s"' in text
+        # The running one's own page does not say it waits: it is not blocked.
+        running_url = reverse("rosters:progress", args=[running.pk])
+        assert "正在等待" not in html(client.get(running_url, headers={"HX-Request": "true"}))
+    finally:
+        worker.close()
+    # Nothing runs any more, and it is still not picked up: no worker may be running.
+    text = html(client.get(progress_url, headers={"HX-Request": "true"}))
+    assert "后台处理服务可能没有运行，请联系系统管理员" in text and "前面有其他文件" not in text
+
+
 def test_an_import_whose_worker_died_says_whether_it_will_be_run_again(client, world):
     # Marked running with a stored file, and no worker holds its run lock: its worker died.
     record = RosterImport.objects.create(
