@@ -52,7 +52,11 @@ def organization_create(
     established_on: datetime.date | None = None,
     planned_end_on: datetime.date | None = None,
 ) -> Organization:
-    """Set up an organization in the tree (approved by its upper organization)."""
+    """Set up an organization in the tree (approved by its upper organization).
+
+    It does not wait for imports under way (no tree lock): a new organization changes
+    nothing they judge their rows by, and a form must not wait for a long roster import. An
+    organization import creating the same code meanwhile fails, and says so."""
     org = Organization(
         code=(code or "").strip(),
         name=(name or "").strip(),

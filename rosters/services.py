@@ -72,6 +72,9 @@ REGISTERED_MEANWHILE = gettext_noop(
 # The unique index a member registered through a form while an import adds them breaks: the
 # import looked the ID number up before the form committed (forms do not wait for imports).
 _REGISTERED_MEANWHILE_CONSTRAINTS = {"member_id_number_unique"}
+ORG_CREATED_MEANWHILE = gettext_noop(
+    "导入期间有其他用户新建了与文件中组织编码相同的党组织，数据未作任何改动，请重新上传文件导入"
+)
 _IMPORT_RUN_LOCK = 0x726F7375  # with the import's id: one run of an import at a time
 
 
@@ -321,6 +324,7 @@ def failed_reading(record: RosterImport) -> bool:
         _(UPLOAD_GONE),
         str(LOOKUP_KEY_NOT_APPLIED),
         _(REGISTERED_MEANWHILE),
+        _(ORG_CREATED_MEANWHILE),
     }
 
 
@@ -442,9 +446,10 @@ def _run(
     except RosterFileError as exc:
         return _fail(record, str(exc))
     except Exception as exc:
-        if _registered_meanwhile(exc):
-            logger.warning("roster import %s: a member was registered meanwhile", record.pk)
-            return _fail(record, _(REGISTERED_MEANWHILE))
+        meanwhile = _taken_meanwhile(exc)
+        if meanwhile:
+            logger.warning("%s import %s: %s", record.kind, record.pk, meanwhile)
+            return _fail(record, meanwhile)
         logger.exception("%s import %s failed", record.kind, record.pk)
         _fail(record, _(INTERNAL_ERROR))
         raise
@@ -452,14 +457,33 @@ def _run(
         reporter.close()
 
 
-def _registered_meanwhile(exc: Exception) -> bool:
-    """Whether an import failed on a unique index a form's write took meanwhile (psycopg's
-    error, raised by COPY as it is, by other statements as the cause of Django's)."""
+def _taken_meanwhile(exc: Exception) -> str | None:
+    """Why an import failed, when it failed on a unique index a form's write took meanwhile
+    (psycopg's error, raised by COPY as it is, by other statements as the cause of Django's):
+    a member registered, or an organization set up with one of the file's codes (forms do not
+    wait for imports, see ``_import_orgs``); else None."""
     for error in (exc, exc.__cause__):
-        diag = getattr(error, "diag", None)
-        if getattr(diag, "constraint_name", None) in _REGISTERED_MEANWHILE_CONSTRAINTS:
-            return True
-    return False
+        name = getattr(getattr(error, "diag", None), "constraint_name", None)
+        if not name:
+            continue
+        if name in _REGISTERED_MEANWHILE_CONSTRAINTS:
+            return _(REGISTERED_MEANWHILE)
+        if name in _org_code_indexes():
+            return _(ORG_CREATED_MEANWHILE)
+    return None
+
+
+def _org_code_indexes() -> set[str]:
+    """The names of the unique indexes on an organization's code (``unique=True``: PostgreSQL
+    named it, branches_organization_code_key), read from the database."""
+    table = Organization._meta.db_table
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    return {
+        name
+        for name, info in constraints.items()
+        if info["unique"] and not info["primary_key"] and info["columns"] == ["code"]
+    }
 
 
 def _run_members(record: RosterImport, source, callback, **kwargs) -> RosterImport:
@@ -1023,6 +1047,9 @@ def _import_orgs(
     with transaction.atomic():
         # The organizations stored are read once imports and changes to the tree under way
         # have committed: another import's new codes are then updated, not created twice.
+        # Setting up an organization does not wait for imports (a form would wait for a long
+        # roster import): one set up meanwhile with a code the file creates fails the import
+        # on the code's unique index, which says so (ORG_CREATED_MEANWHILE).
         org_services.organization_tree_lock()
         existing = {org.code: org for org in Organization.objects.select_related("parent")}
         if orgs is not None:

@@ -726,6 +726,44 @@ def test_two_organization_imports_of_one_tree_at_once_create_it_once(tmp_path):
     assert Organization.objects.filter(code__startswith="N").count() == 3
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_organization_created_through_a_form_while_an_import_creates_it_fails_it_plainly(
+    tmp_path, tree
+):
+    """Someone sets up a branch through a form (which does not wait for imports) while an
+    organization import creates the same code: the import fails whole on the code taken
+    meanwhile and says so, instead of an internal error to report to an administrator;
+    uploading the file again updates the branch the form created."""
+    from branches import services as org_services
+
+    township = tree["township"].code
+    rows = [org("M001", "某镇新党委", tree["root"].code, "党委"),
+            org("M002", "西村党支部", township, "党支部", "建制型")]  # fmt: skip
+    path = write_xlsx(tmp_path / "orgs.xlsx", rows, headers=ORG_HEADERS)
+
+    def import_orgs():
+        return services.organization_import(source=path, filename=path.name)
+
+    record = _import_beside(
+        lambda: org_services.organization_create(
+            code="M002", name="西村支部", kind=OrgKind.BRANCH, parent=tree["township"],
+            branch_type=BranchType.ESTABLISHED,
+        ),
+        importer=import_orgs,
+    )  # fmt: skip
+    assert record.status == ImportStatus.FAILED
+    assert record.message == (
+        "导入期间有其他用户新建了与文件中组织编码相同的党组织，数据未作任何改动，请重新上传文件导入"
+    )
+    assert not services.failed_reading(record)
+    assert not Organization.objects.filter(code="M001").exists()
+    assert Organization.objects.get(code="M002").name == "西村支部"
+
+    again = import_orgs()
+    assert (again.status, again.rows_created, again.rows_updated) == (ImportStatus.IMPORTED, 1, 1)
+    assert Organization.objects.get(code="M002").name == "西村党支部"
+
+
 def test_existing_codes_update_and_branch_type_changes_are_kept(tmp_path, tree):
     village = tree["village"]
     rows = [org(tree["functional"].code, "驻西安党支部", tree["root"].code, "党支部", "建制型",
