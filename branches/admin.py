@@ -1,5 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -20,8 +22,45 @@ class BranchTypeChangeInline(admin.TabularInline):
         return False
 
 
+def _edit_through_services(org: Organization, form: forms.ModelForm) -> None:
+    """Write the changes of a stored organization's form through the services, which take the
+    tree lock (waiting for an import under way) and check every rule of the tree: a new
+    parent moves the whole subtree (``organization_move``), the other fields change through
+    ``organization_update``."""
+    changed = set(form.changed_data)
+    if "parent" in changed:
+        services.organization_move(org=org, new_parent=form.cleaned_data["parent"])
+    fields = {name: form.cleaned_data[name] for name in services.ORG_FIELDS if name in changed}
+    if fields:
+        services.organization_update(org=org, **fields)
+
+
+class OrganizationAdminForm(forms.ModelForm):
+    """A stored organization's changes are tried through the services while the form is
+    validated, and rolled back: their refusals (a rule the form's own checks leave out, such as
+    a temporary branch's planned end, or a tree changed meanwhile) are the form's errors, in
+    Chinese, instead of an error page when the admin saves it."""
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.instance.pk is None or self.errors:
+            return
+        # Held to the end of the admin view's transaction (the back office saves in one), so
+        # the tree cannot change between this trial and the write in save_model.
+        services.organization_tree_lock()
+        try:
+            with transaction.atomic():
+                _edit_through_services(self.instance, self)
+                transaction.set_rollback(True)
+        except ValidationError as exc:
+            errors = exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc}
+            for name, messages in errors.items():
+                self.add_error(name if name in self.fields else None, messages)
+
+
 @admin.register(Organization)
 class OrganizationAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    form = OrganizationAdminForm
     list_display = ("code", "name", "kind", "branch_type", "parent", "status")
     list_filter = ("kind", "branch_type", "status")
     search_fields = ("code", "name")
@@ -39,16 +78,15 @@ class OrganizationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return fields if obj is None else (*fields, *self._through_services)
 
     def save_model(self, request, obj, form, change):
-        """A new parent moves the whole subtree (organization_move), not the row alone: its
-        descendants' paths would otherwise still name the old place, and scoping with them."""
-        stored_parent = Organization.objects.get(pk=obj.pk).parent if change else None
-        if not change or obj.parent_id == (stored_parent and stored_parent.pk):
+        """A stored organization changes through the services (see ``_edit_through_services``)
+        under the tree lock, never by writing the row: a new parent must move the subtree (its
+        descendants' paths would otherwise still name the old place, and scoping with them),
+        and a change must wait for an import judging its rows by the tree as it read it."""
+        if not change:
             return super().save_model(request, obj, form, change)
-        new_parent = obj.parent
-        obj.parent = stored_parent
-        super().save_model(request, obj, form, change)
-        services.organization_move(org=obj, new_parent=new_parent)
+        _edit_through_services(obj, form)
         obj.refresh_from_db()
+        return None
 
     @admin.action(description=_("撤销所选组织（撤销日期为今天）"))
     def dissolve(self, request, queryset):

@@ -432,6 +432,100 @@ def test_the_back_office_changes_the_tree_through_its_services(client):
     assert statuses["西村党支部"] == OrgStatus.DISSOLVED
 
 
+def _organization_form(org, **changes) -> dict:
+    """The fields of the admin's change form of a stored organization, as a browser posts them."""
+    planned = org.planned_end_on.isoformat() if org.planned_end_on else ""
+    return {
+        "code": org.code,
+        "name": org.name,
+        "kind": org.kind,
+        "parent": org.parent_id or "",
+        "location_code": org.location_code,
+        "host_unit": org.host_unit,
+        "phone": org.phone,
+        "planned_end_on": planned,
+        "type_changes-TOTAL_FORMS": 0,
+        "type_changes-INITIAL_FORMS": 0,
+        **changes,
+    }
+
+
+def test_the_back_office_shows_the_services_refusals_as_form_errors(client):
+    """A rule the admin form's own checks leave out (the temporary branch's planned end: its
+    check names the branch type, a read-only field there) is refused by the service as a
+    form error in Chinese, not an error page when the row is written."""
+    from branches.choices import BranchType
+    from branches.models import Organization
+    from branches.tests.factories import make_branch
+
+    tree = make_tree()
+    temporary = make_branch(parent=tree["township"], branch_type=BranchType.TEMPORARY)
+    client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    url = f"/admin/branches/organization/{temporary.pk}/change/"
+    response = client.post(url, _organization_form(temporary, name="新名称", planned_end_on=""))
+    assert response.status_code == 200
+    assert "临时党支部必须填写计划撤销日期" in response.content.decode()
+    stored = Organization.objects.get(pk=temporary.pk)
+    assert (stored.name, stored.planned_end_on) == (temporary.name, temporary.planned_end_on)
+
+    response = client.post(url, _organization_form(temporary, name="新名称"))
+    assert response.status_code == 302
+    assert Organization.objects.get(pk=temporary.pk).name == "新名称"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_organization_edited_in_the_back_office_waits_for_an_import_under_way(client):
+    """The back office changes the tree as the forms do, under the tree lock: an edit made
+    while an import (which judges its rows by the tree as it read it) runs waits for it."""
+    import threading
+    import time
+
+    from django.db import connection, connections
+
+    from branches.constants import TREE_LOCK_KEY
+    from branches.models import Organization
+
+    def waiting_on_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock')"
+            )
+            return cursor.fetchone()[0]
+
+    village = make_tree()["village"]
+    client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    done = {}
+
+    def edit():
+        try:
+            done["response"] = client.post(
+                f"/admin/branches/organization/{village.pk}/change/",
+                _organization_form(village, name="东村党支部（改）"),
+            )
+        finally:
+            connections.close_all()
+
+    importing = connections.create_connection("default")  # an import holding the tree lock
+    try:
+        importing.set_autocommit(False)
+        with importing.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+        thread = threading.Thread(target=edit)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not waiting_on_a_lock():
+            assert time.monotonic() < deadline and thread.is_alive(), done
+            time.sleep(0.02)
+        assert Organization.objects.get(pk=village.pk).name == "东村党支部"
+    finally:
+        importing.rollback()
+        importing.close()
+    thread.join(30)
+    assert done["response"].status_code == 302
+    assert Organization.objects.get(pk=village.pk).name == "东村党支部（改）"
+
+
 def test_the_password_page_of_the_back_office_reads_in_chinese(client):
     """Django writes the warning under 使用密码 in English, outside its catalogs ("If disabled,
     the current password for this user will be lost.")."""
