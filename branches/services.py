@@ -10,6 +10,9 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from portal.concurrency import ensure_unchanged
 
 from .choices import BranchType, OrgKind, OrgStatus
 from .constants import TREE_LOCK_KEY
@@ -35,6 +38,24 @@ def organization_tree_lock() -> None:
     holding it may wait for rows, never the other way round."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+
+
+# A form opened before the organization changed (portal/concurrency.py).
+ORGANIZATION_CHANGED = gettext_lazy(
+    "该组织的信息已在您打开此页后被修改（修改于 %(changed_at)s），请刷新页面后重新填写"
+)
+
+
+def organization_lock(
+    *, org: Organization, version: datetime.datetime | None = None
+) -> Organization:
+    """Take the tree lock, then re-read the organization under a row lock (in that order, see
+    ``organization_tree_lock``); refuse when a form opened on ``version`` (the organization's
+    ``updated_at`` then) would save over a later change."""
+    organization_tree_lock()
+    locked = Organization.objects.select_for_update().get(pk=org.pk)
+    ensure_unchanged(locked, version, ORGANIZATION_CHANGED)
+    return locked
 
 
 @transaction.atomic
@@ -76,15 +97,20 @@ def organization_create(
 
 
 @transaction.atomic
-def organization_update(*, org: Organization, **changes) -> Organization:
-    """Change an organization's own fields; the branch type has its own service (history)."""
+def organization_update(
+    *, org: Organization, version: datetime.datetime | None = None, **changes
+) -> Organization:
+    """Change an organization's own fields; the branch type has its own service (history).
+
+    ``version``: the organization's ``updated_at`` when the form was opened; a later change
+    refuses the save.
+    """
     unknown = set(changes) - set(ORG_FIELDS)
     if unknown:
         raise TypeError(f"organization_update does not change {sorted(unknown)}")
     if "branch_type" in changes and changes["branch_type"] != org.branch_type:
         raise ValidationError(_("支部类型变更请使用“变更支部类型”，以保留变更记录"))
-    organization_tree_lock()
-    org = Organization.objects.select_for_update().get(pk=org.pk)
+    org = organization_lock(org=org, version=version)
     for field, value in changes.items():
         setattr(org, field, value)
     org.full_clean()

@@ -10,8 +10,10 @@ from django.db.models import DateField, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from branches.models import Organization
+from portal.concurrency import ensure_unchanged
 
 from .choices import ContactKind, MemberType, MobilityEnd, PartyStatus
 from .models import Member, Mobility
@@ -44,9 +46,28 @@ MOBILITY_FIELDS = (
 )
 
 
-def _locked(member: Member) -> Member:
-    """Re-read the member under a row lock so concurrent writes serialize."""
-    return Member.objects.select_for_update().get(pk=member.pk)
+# A form opened before the row changed (portal/concurrency.py): saving it would undo the change.
+MEMBER_CHANGED = gettext_lazy(
+    "该党员的信息已在您打开此页后被修改（修改于 %(changed_at)s），请刷新页面后重新填写"
+)
+MOBILITY_CHANGED = gettext_lazy(
+    "该党员的外出登记已在您打开此页后被修改（修改于 %(changed_at)s），请刷新页面后重新填写"
+)
+
+
+def member_lock(*, member: Member, version: datetime.datetime | None = None) -> Member:
+    """Re-read the member under a row lock so concurrent writes serialize; refuse when a form
+    opened on ``version`` (the member's ``updated_at`` then) would save over a later change."""
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    ensure_unchanged(locked, version, MEMBER_CHANGED)
+    return locked
+
+
+def mobility_lock(*, mobility: Mobility, version: datetime.datetime | None = None) -> Mobility:
+    """Re-read a mobility under a row lock; refuse when a form opened on ``version`` is stale."""
+    locked = Mobility.objects.select_for_update().get(pk=mobility.pk)
+    ensure_unchanged(locked, version, MOBILITY_CHANGED)
+    return locked
 
 
 @transaction.atomic
@@ -87,12 +108,15 @@ def member_create(
 
 
 @transaction.atomic
-def member_update(*, member: Member, **changes) -> Member:
-    """Change a member's own fields (not mobility, not standing: those have their services)."""
+def member_update(*, member: Member, version: datetime.datetime | None = None, **changes) -> Member:
+    """Change a member's own fields (not mobility, not standing: those have their services).
+
+    ``version``: the member's ``updated_at`` when the form was opened; a later change refuses.
+    """
     unknown = set(changes) - set(MEMBER_FIELDS)
     if unknown:
         raise TypeError(f"member_update does not change {sorted(unknown)}")
-    member = _locked(member)
+    member = member_lock(member=member, version=version)
     for field, value in changes.items():
         setattr(member, field, value)
     member.full_clean()
@@ -103,7 +127,7 @@ def member_update(*, member: Member, **changes) -> Member:
 @transaction.atomic
 def member_convert(*, member: Member, converted_on: datetime.date) -> Member:
     """转正: a probationary member becomes a full member after the 支部大会 vote."""
-    member = _locked(member)
+    member = member_lock(member=member)
     if member.member_type != MemberType.PROBATIONARY:
         raise ValidationError(_("只有预备党员可以转正"))
     member.member_type = MemberType.FULL
@@ -157,7 +181,7 @@ def member_register_outflow(
     remarks: str = "",
 ) -> Mobility:
     """外出登记: the member leaves; their membership stays home, their whereabouts are recorded."""
-    member = _locked(member)
+    member = member_lock(member=member)
     _ensure_in_standing(member)
     if member.mobilities.current().exists():
         raise ValidationError(_("该党员已有未结束的外出登记，请先办理返乡或修改现有登记"))
@@ -186,12 +210,18 @@ def member_register_outflow(
 
 
 @transaction.atomic
-def mobility_update(*, mobility: Mobility, **changes) -> Mobility:
-    """Correct or update a current registration (new address, new employer, ...)."""
+def mobility_update(
+    *, mobility: Mobility, version: datetime.datetime | None = None, **changes
+) -> Mobility:
+    """Correct or update a current registration (new address, new employer, ...).
+
+    ``version``: the registration's ``updated_at`` when the form was opened; a later change
+    (a roster import, another user's form) refuses the save.
+    """
     unknown = set(changes) - set(MOBILITY_FIELDS)
     if unknown:
         raise TypeError(f"mobility_update does not change {sorted(unknown)}")
-    mobility = Mobility.objects.select_for_update().get(pk=mobility.pk)
+    mobility = mobility_lock(mobility=mobility, version=version)
     if not mobility.is_current:
         raise ValidationError(_("已结束的外出登记不能修改"))
     for field, value in changes.items():
@@ -209,10 +239,20 @@ def _current_mobility(member: Member) -> Mobility:
 
 
 @transaction.atomic
-def member_return(*, member: Member, returned_on: datetime.date) -> Mobility:
-    """返乡: the current mobility ends; the history stays."""
-    member = _locked(member)
+def member_return(
+    *,
+    member: Member,
+    returned_on: datetime.date,
+    mobility_version: datetime.datetime | None = None,
+) -> Mobility:
+    """返乡: the current mobility ends; the history stays.
+
+    ``mobility_version``: the current registration's ``updated_at`` when the form was opened;
+    it must still be the registration that ends, unchanged.
+    """
+    member = member_lock(member=member)
     mobility = _current_mobility(member)
+    ensure_unchanged(mobility, mobility_version, MOBILITY_CHANGED)
     mobility.ended_on = returned_on
     mobility.end_kind = MobilityEnd.RETURNED
     mobility.full_clean()
@@ -223,10 +263,19 @@ def member_return(*, member: Member, returned_on: datetime.date) -> Mobility:
 
 @transaction.atomic
 def member_transfer_out(
-    *, member: Member, transferred_out_on: datetime.date, transferred_to: str
+    *,
+    member: Member,
+    transferred_out_on: datetime.date,
+    transferred_to: str,
+    version: datetime.datetime | None = None,
+    mobility_version: datetime.datetime | None = None,
 ) -> Member:
-    """转出: the membership moves to an organization outside the county; the history stays."""
-    member = _locked(member)
+    """转出: the membership moves to an organization outside the county; the history stays.
+
+    ``version`` and ``mobility_version``: the ``updated_at`` of the member and of their current
+    registration (if any) when the form was opened; a later change of either refuses.
+    """
+    member = member_lock(member=member, version=version)
     _ensure_in_standing(member)
     transferred_to = (transferred_to or "").strip()
     if not transferred_to:
@@ -235,6 +284,7 @@ def member_transfer_out(
         raise ValidationError({"transferred_out_on": [_("转出日期不能晚于今天")]})
     mobility = member.mobilities.select_for_update().current().first()
     if mobility is not None:
+        ensure_unchanged(mobility, mobility_version, MOBILITY_CHANGED)
         mobility.ended_on = transferred_out_on
         mobility.end_kind = MobilityEnd.TRANSFERRED_OUT
         mobility.full_clean()

@@ -298,7 +298,7 @@ def lock_stored(cursor, rows: list[Staged]) -> None:
     or transfer registered through a form between the plan and the writes would be written
     over: the import would update the mobility that just ended instead of the member's current
     one, or a member no longer in normal standing. The services lock a member before changing
-    them or their mobility (``members.services._locked``), so they wait for the import, or the
+    them or their mobility (``members.services.member_lock``), so they wait for the import, or the
     import for them and then plans what they committed.
     """
     cursor.execute(  # counted, not fetched: the ids themselves are not needed here

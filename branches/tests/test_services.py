@@ -162,3 +162,17 @@ def test_a_dissolved_branch_keeps_its_type_and_a_change_is_not_dated_ahead():
     tree["functional"].refresh_from_db()
     assert tree["functional"].branch_type == BranchType.FUNCTIONAL
     assert not BranchTypeChange.objects.exists()
+
+
+def test_an_organization_changed_since_the_form_was_opened_is_not_saved_over():
+    village = make_tree()["village"]
+    opened_on = village.updated_at
+    services.organization_update(org=village, host_unit="导入写入的单位")
+    with pytest.raises(ValidationError) as exc:
+        services.organization_update(org=village, version=opened_on, host_unit="旧页面的单位")
+    assert "该组织的信息已在您打开此页后被修改" in exc.value.messages[0]
+    village.refresh_from_db()
+    assert village.host_unit == "导入写入的单位"
+    services.organization_update(org=village, version=village.updated_at, phone="0359-5123456")
+    village.refresh_from_db()
+    assert (village.host_unit, village.phone) == ("导入写入的单位", "0359-5123456")

@@ -158,3 +158,71 @@ def test_a_dissolved_organization_is_no_inflow_organization(member, tree):
         services.mobility_update(mobility=mobility, inflow_org=closed)
     mobility.refresh_from_db()
     assert mobility.inflow_org == tree["functional"]
+
+
+# --- stale forms (portal/concurrency.py) ---------------------------------------------------------
+
+
+def test_a_mobility_changed_since_the_form_was_opened_is_not_saved_over(member):
+    mobility = outflow(member)
+    opened_on = mobility.updated_at
+    services.mobility_update(mobility=mobility, employer="导入写入的单位")  # someone else
+    with pytest.raises(ValidationError) as exc:
+        services.mobility_update(mobility=mobility, version=opened_on, employer="旧页面的单位")
+    assert exc.value.code == "stale"
+    assert "该党员的外出登记已在您打开此页后被修改" in exc.value.messages[0]
+    assert "请刷新页面后重新填写" in exc.value.messages[0]
+    mobility.refresh_from_db()
+    assert mobility.employer == "导入写入的单位"
+    # The version it has now saves.
+    services.mobility_update(mobility=mobility, version=mobility.updated_at, employer="新单位")
+    mobility.refresh_from_db()
+    assert mobility.employer == "新单位"
+
+
+def test_a_member_changed_since_the_form_was_opened_is_not_saved_over(member):
+    opened_on = member.updated_at
+    services.member_update(member=member, name="李四新")
+    with pytest.raises(ValidationError) as exc:
+        services.member_update(member=member, version=opened_on, name="李四旧")
+    assert "该党员的信息已在您打开此页后被修改" in exc.value.messages[0]
+    member.refresh_from_db()
+    assert member.name == "李四新"
+    services.member_update(member=member, version=member.updated_at, name="李四")
+    member.refresh_from_db()
+    assert member.name == "李四"
+
+
+def test_return_and_transfer_refuse_a_registration_changed_since_the_form_was_opened(member):
+    mobility = outflow(member)
+    opened_on = mobility.updated_at
+    services.mobility_update(mobility=mobility, employer="导入写入的单位")
+    with pytest.raises(ValidationError, match="外出登记已在您打开此页后被修改"):
+        services.member_return(
+            member=member, returned_on=datetime.date(2025, 6, 1), mobility_version=opened_on
+        )
+    with pytest.raises(ValidationError, match="外出登记已在您打开此页后被修改"):
+        services.member_transfer_out(
+            member=member,
+            transferred_out_on=datetime.date(2025, 6, 1),
+            transferred_to="某党委",
+            version=Member.objects.get().updated_at,
+            mobility_version=opened_on,
+        )
+    member.refresh_from_db()
+    assert member.party_status == PartyStatus.NORMAL
+    assert Mobility.objects.current().get() == mobility
+
+
+def test_transfer_refuses_a_member_changed_since_the_form_was_opened(member):
+    opened_on = member.updated_at
+    services.member_update(member=member, remarks="他人刚改过")
+    with pytest.raises(ValidationError, match="该党员的信息已在您打开此页后被修改"):
+        services.member_transfer_out(
+            member=member,
+            transferred_out_on=datetime.date(2025, 6, 1),
+            transferred_to="某党委",
+            version=opened_on,
+        )
+    member.refresh_from_db()
+    assert (member.party_status, member.transferred_to) == (PartyStatus.NORMAL, "")

@@ -1,0 +1,78 @@
+"""Optimistic concurrency for edit forms: a save never silently undoes a change made meanwhile.
+
+An edit form carries the version of the row it was opened on: the row's ``updated_at``, which
+every write of an editable field sets (``auto_now`` on ``save``, and the roster import's
+set-based updates in rosters/sql.py). The service that saves the form re-reads the row under the
+row lock it takes anyway and refuses when the version changed since the form was opened: the
+form would otherwise write back every value it was opened with, undoing the other change (an
+import, another user's form) without anyone being told.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# A form that reached the server without the version it was opened on (a page kept open from
+# before versions were sent, or a tampered one): whether it is stale cannot be told.
+VERSION_MISSING = _("页面已过期，无法确认您打开此页后信息是否被修改过，请刷新页面后重新填写")
+
+
+def version_of(obj) -> str:
+    """The version an edit form carries for ``obj`` (its ``updated_at``, to the microsecond)."""
+    return obj.updated_at.isoformat()
+
+
+def ensure_unchanged(obj, version: datetime.datetime | None, message) -> None:
+    """Refuse to save over ``obj`` (read under its row lock) if it changed after ``version``.
+
+    ``message`` names what changed and takes ``%(changed_at)s``, the time of the other change.
+    ``None`` checks nothing: the caller did not open a form earlier (imports, services calling
+    services). Versions are compared for equality, not order: an import stamps the rows it
+    changes with the time it started, which may precede a form's save it waited for.
+    """
+    if version is None or obj.updated_at == version:
+        return
+    changed_at = timezone.localtime(obj.updated_at)
+    raise ValidationError(message % {"changed_at": f"{changed_at:%Y-%m-%d %H:%M:%S}"}, code="stale")
+
+
+class VersionField(forms.CharField):
+    """The hidden version of the row a form was opened on, read back as a datetime.
+
+    Never a field error (a hidden field's error would be hidden with it): a missing or
+    malformed value cleans to ``None``, and ``VersionedFormMixin`` says so above the form.
+    """
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> datetime.datetime | None:
+        value = super().to_python(value)
+        try:
+            parsed = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if timezone.is_aware(parsed) else None
+
+
+class VersionedFormMixin:
+    """A form that must come back with the version it was opened on (``version_fields``)."""
+
+    version_fields: tuple[str, ...] = ("version",)
+
+    def needs_version(self) -> bool:
+        return True
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.needs_version() and any(cleaned.get(f) is None for f in self.version_fields):
+            raise ValidationError(VERSION_MISSING, code="version_missing")
+        return cleaned
