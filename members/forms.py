@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from branches.choices import OrgStatus
 from branches.models import Organization
 from portal import regions
+from portal.concurrency import VersionedFormMixin, VersionField
 from portal.generic import ServiceForm
 
 from .choices import OutflowReason
@@ -101,16 +102,28 @@ class MobilityForm(ServiceForm):
         return data
 
 
-class ReturnForm(ServiceForm):
-    """返乡: the date the member came home."""
+class MobilityUpdateForm(VersionedFormMixin, MobilityForm):
+    """修改外出信息: MobilityForm on the current registration, as it was when opened."""
+
+    version = VersionField()
+
+
+class ReturnForm(VersionedFormMixin, ServiceForm):
+    """返乡: the date the member came home, ending the registration the page showed."""
 
     field_map = {"ended_on": "returned_on"}
+    version_fields = ("mobility_version",)
 
     returned_on = PastDateField(label=_("返乡日期"), initial=timezone.localdate)
+    mobility_version = VersionField()
 
 
-class TransferForm(ServiceForm):
-    """组织关系转出: the membership moves to an organization outside the county."""
+class TransferForm(VersionedFormMixin, ServiceForm):
+    """组织关系转出: the membership moves to an organization outside the county.
+
+    It carries the member's version and, when they were away, their current registration's
+    (which the transfer ends); a member at home leaves ``mobility_version`` empty.
+    """
 
     field_map = {"ended_on": "transferred_out_on"}
 
@@ -118,3 +131,5 @@ class TransferForm(ServiceForm):
     transferred_to = forms.CharField(
         label=_("转入党组织"), max_length=100, help_text=_("接收组织关系的党组织全称")
     )
+    version = VersionField()
+    mobility_version = VersionField()

@@ -14,6 +14,7 @@ from django.views.generic.detail import SingleObjectMixin
 
 from portal.access import record_access
 from portal.choices import AccessEventKind
+from portal.concurrency import version_of
 from portal.generic import ScopedDetailView, ScopedListView, ScopedMixin, ServiceFormView
 from portal.masking import mask_in_text
 from rosters.models import RosterImport
@@ -22,7 +23,7 @@ from . import services
 from .choices import PartyStatus
 from .constants import MOBILITY_FREE_TEXT
 from .filtersets import MemberFilterSet
-from .forms import MobilityForm, ReturnForm, TransferForm
+from .forms import MobilityForm, MobilityUpdateForm, ReturnForm, TransferForm
 from .models import Member, Mobility
 from .validators import has_id_number_shape
 
@@ -187,7 +188,7 @@ class MemberOutflowView(MemberServiceView):
 
 
 class MobilityUpdateView(MemberServiceView):
-    action, title, form_class = "mobility", _("修改外出信息"), MobilityForm
+    action, title, form_class = "mobility", _("修改外出信息"), MobilityUpdateForm
     success_message = _("已更新%(object)s的外出信息")
     submit_label = _("保存")
 
@@ -196,6 +197,7 @@ class MobilityUpdateView(MemberServiceView):
         initial = {name: getattr(self.current, name) for name in fields}
         initial["destination"] = self.current.destination_name
         initial["inflow_org"] = self.current.inflow_org_id
+        initial["version"] = version_of(self.current)
         return initial
 
     def get(self, request, *args, **kwargs):
@@ -221,6 +223,9 @@ class MemberReturnView(MemberServiceView):
     action, title, form_class = "return", _("返乡"), ReturnForm
     success_message = _("已为%(object)s办理返乡")
 
+    def get_initial(self):
+        return {**super().get_initial(), "mobility_version": version_of(self.current)}
+
     def perform(self, form):
         return services.member_return(member=self.object, **form.service_kwargs())
 
@@ -228,6 +233,14 @@ class MemberReturnView(MemberServiceView):
 class MemberTransferView(MemberServiceView):
     action, title, form_class = "transfer", _("组织关系转出"), TransferForm
     success_message = _("已为%(object)s办理组织关系转出")
+
+    def get_initial(self):
+        mobility_version = version_of(self.current) if self.current else ""
+        return {
+            **super().get_initial(),
+            "version": version_of(self.object),
+            "mobility_version": mobility_version,
+        }
 
     def perform(self, form):
         return services.member_transfer_out(member=self.object, **form.service_kwargs())

@@ -1,17 +1,19 @@
 """The member pages: who sees what (roles × pages), masking and reveal, the mobility forms."""
 
 import datetime
+import re
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from branches.choices import BranchType
+from branches.models import Organization
 from branches.tests.factories import make_branch, make_committee, make_tree
 from members import services
 from members.choices import MemberType, MobilityEnd, PartyStatus
@@ -22,6 +24,9 @@ from portal.choices import AccessEventKind, Role
 from portal.masking import mask_id_number, mask_phone
 from portal.models import AccessEvent, RoleAssignment
 from portal.scoping import forget_scope
+from rosters.choices import ImportStatus
+from rosters.services import roster_import
+from rosters.tests.rosterdata import member_row, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -95,6 +100,14 @@ def as_user(client, world, role):
 
 def html(response) -> str:
     return response.content.decode()
+
+
+def opened(client, url) -> dict[str, str]:
+    """Open a form page: the hidden fields a browser sends back with it (the versions of the
+    rows it was opened on, portal/concurrency.py)."""
+    page = html(client.get(url))
+    found = re.findall(r'<input type="hidden" name="(\w+)"(?: value="([^"]*)")?', page)
+    return {name: value for name, value in found if name != "csrfmiddlewaretoken"}
 
 
 # --- anonymous -----------------------------------------------------------------------------------
@@ -528,8 +541,9 @@ def test_outflow_return_outflow_again_round_trip(client, world):
     page = html(client.get(response["Location"]))
     assert "已为赵西村办理外出登记" in page
 
+    url_return = reverse("members:return", args=[west.pk])
     response = client.post(
-        reverse("members:return", args=[west.pk]), {"returned_on": days_ago(20).isoformat()}
+        url_return, {**opened(client, url_return), "returned_on": days_ago(20).isoformat()}
     )
     assert response.status_code == 302
     mobility.refresh_from_db()
@@ -552,7 +566,12 @@ def test_transfer_out(client, world):
     page = html(client.get(url))
     assert 'type="date"' in page
     response = client.post(
-        url, {"transferred_out_on": TODAY.isoformat(), "transferred_to": "中共北京市朝阳区某党委"}
+        url,
+        {
+            **opened(client, url),
+            "transferred_out_on": TODAY.isoformat(),
+            "transferred_to": "中共北京市朝阳区某党委",
+        },
     )
     assert response.status_code == 302
     east.refresh_from_db()
@@ -625,7 +644,7 @@ def test_edit_current_mobility(client, world):
     data = outflow_data(
         left_on=mobility.left_on.isoformat(), destination="北京市朝阳区", employer="新单位"
     )
-    assert client.post(url, data).status_code == 302
+    assert client.post(url, {**opened(client, url), **data}).status_code == 302
     mobility.refresh_from_db()
     assert mobility.employer == "新单位"
     assert Mobility.objects.filter(member=east).count() == 1
@@ -641,7 +660,7 @@ def test_editing_keeps_an_inflow_org_outside_the_editors_scope(client, world):
     assert f'value="{functional.pk}" selected' in page
     mobility = Mobility.objects.current().get(member=inflow)
     data = outflow_data(left_on=mobility.left_on.isoformat(), inflow_org=functional.pk)
-    assert client.post(url, data).status_code == 302
+    assert client.post(url, {**opened(client, url), **data}).status_code == 302
     mobility.refresh_from_db()
     assert mobility.inflow_org == functional
 
@@ -771,3 +790,143 @@ def test_a_value_too_long_is_refused_in_plain_chinese(client, world):
     page = html(response)
     assert "该变量" not in page
     assert "最多 100 个字（现有 101 个）。" in page
+
+
+# --- stale forms (portal/concurrency.py) ---------------------------------------------------------
+# A form opened on a phone, the member changed meanwhile (a roster import, another user's form),
+# then the form saved: refused with a message above the form, what was typed kept, nothing
+# written; the page opened again saves.
+
+STALE_MOBILITY = "该党员的外出登记已在您打开此页后被修改"
+STALE_MEMBER = "该党员的信息已在您打开此页后被修改"
+
+
+def import_roster(tmp_path, user, rows):
+    """A real roster import (rosters.services.roster_import) by ``user``."""
+    path = write_csv(tmp_path / f"roster{len(list(tmp_path.iterdir()))}.csv", rows)
+    orgs = Organization.objects.visible_to(user)
+    record = roster_import(source=path, filename=path.name, user=user, orgs=orgs)
+    assert record.status == ImportStatus.IMPORTED, record.errors
+    return record
+
+
+@pytest.fixture
+def imported(world, tmp_path):
+    """A member of 东村党支部 away for work, registered by a roster import: (member, row)."""
+    row = member_row(0, home=world.orgs["village"].code)
+    import_roster(tmp_path, world.users["county"], [row])
+    return Member.objects.by_id_number(row["公民身份号码"]).get(), row
+
+
+def stored(member):
+    """What the database holds of the member and their mobilities."""
+    member = Member.objects.filter(pk=member.pk).values().get()
+    return member, list(Mobility.objects.filter(member_id=member["id"]).order_by("pk").values())
+
+
+def mobility_typed(row, **kw):
+    """The mobility form as the secretary fills it in on the phone."""
+    return outflow_data(
+        left_on=row["外出日期"], destination=row["流入地"], employer="手机上填的单位", **kw
+    )
+
+
+def test_a_mobility_form_opened_before_a_roster_import_does_not_undo_it(
+    client, world, imported, tmp_path
+):
+    member, row = imported
+    as_user(client, world, "secretary")
+    url = reverse("members:mobility", args=[member.pk])
+    form = opened(client, url)
+    import_roster(tmp_path, world.users["county"], [{**row, "工作单位": "导入的新单位"}])
+    assert Mobility.objects.current().get(member=member).employer == "导入的新单位"
+    before = stored(member)
+
+    response = client.post(url, {**mobility_typed(row), **form})
+
+    assert response.status_code == 200
+    page = html(response)
+    assert STALE_MOBILITY in page and "请刷新页面后重新填写" in page
+    assert 'value="手机上填的单位"' in page  # what was typed, to redo it
+    assert stored(member) == before
+    # The page opened again saves.
+    response = client.post(url, {**mobility_typed(row), **opened(client, url)})
+    assert response.status_code == 302
+    assert Mobility.objects.current().get(member=member).employer == "手机上填的单位"
+
+
+def test_a_mobility_form_opened_before_another_users_save_does_not_undo_it(client, world, imported):
+    member, row = imported
+    url = reverse("members:mobility", args=[member.pk])
+    form = opened(as_user(client, world, "secretary"), url)
+    other = Client()
+    other.force_login(world.users["county"])
+    saved = other.post(url, {**mobility_typed(row, contact_person="县里填的联系人"), **form})
+    assert saved.status_code == 302
+    before = stored(member)
+
+    response = client.post(url, {**mobility_typed(row), **form})
+
+    assert response.status_code == 200
+    assert STALE_MOBILITY in html(response)
+    assert stored(member) == before
+    assert Mobility.objects.current().get(member=member).contact_person == "县里填的联系人"
+
+
+def test_a_return_form_opened_before_a_roster_import_is_refused(client, world, imported, tmp_path):
+    member, row = imported
+    url = reverse("members:return", args=[member.pk])
+    form = opened(as_user(client, world, "secretary"), url)
+    import_roster(tmp_path, world.users["county"], [{**row, "流入地": "北京市朝阳区"}])
+    before = stored(member)
+
+    response = client.post(url, {**form, "returned_on": days_ago(3).isoformat()})
+
+    assert response.status_code == 200
+    page = html(response)
+    assert STALE_MOBILITY in page and f'value="{days_ago(3).isoformat()}"' in page
+    assert stored(member) == before
+    response = client.post(url, {**opened(client, url), "returned_on": days_ago(3).isoformat()})
+    assert response.status_code == 302
+    assert not Mobility.objects.current().filter(member=member).exists()
+
+
+def test_a_transfer_form_opened_before_a_roster_import_is_refused(
+    client, world, imported, tmp_path
+):
+    member, row = imported
+    url = reverse("members:transfer", args=[member.pk])
+    form = opened(as_user(client, world, "secretary"), url)
+    import_roster(tmp_path, world.users["county"], [{**row, "联系电话": "13900001111"}])
+    before = stored(member)
+    typed = {"transferred_out_on": TODAY.isoformat(), "transferred_to": "中共北京市朝阳区某党委"}
+
+    response = client.post(url, {**form, **typed})
+
+    assert response.status_code == 200
+    page = html(response)
+    assert STALE_MEMBER in page and 'value="中共北京市朝阳区某党委"' in page
+    assert stored(member) == before
+    response = client.post(url, {**opened(client, url), **typed})
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.party_status == PartyStatus.TRANSFERRED_OUT
+
+
+@pytest.mark.parametrize("name", ["mobility", "return", "transfer"])
+def test_a_form_without_the_version_it_was_opened_on_is_refused(client, world, imported, name):
+    member, row = imported
+    url = reverse(f"members:{name}", args=[member.pk])
+    before = stored(member)
+    as_user(client, world, "secretary")
+    typed = {
+        **mobility_typed(row),
+        "returned_on": TODAY.isoformat(),
+        "transferred_out_on": TODAY.isoformat(),
+        "transferred_to": "某党委",
+    }
+    for version in ({}, {"version": "昨天", "mobility_version": "x"}):
+        response = client.post(url, {**typed, **version})
+        assert response.status_code == 200
+        assert "页面已过期" in html(response)
+    assert stored(member) == before
