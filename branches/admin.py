@@ -6,9 +6,18 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.admin import ScopedAdminMixin
+from portal.concurrency import VersionedModelForm
 
 from . import services
 from .models import BranchTypeChange, Organization
+
+
+class OrganizationAdminForm(VersionedModelForm):
+    """An organization as opened: an import or another user's save meanwhile refuses it."""
+
+    @staticmethod
+    def lock(org, version):
+        services.organization_lock(org=org, version=version)
 
 
 class BranchTypeChangeInline(admin.TabularInline):

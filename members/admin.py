@@ -2,10 +2,28 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from portal.admin import ScopedAdminMixin
+from portal.concurrency import VersionedModelForm
 from portal.masking import mask_birth_date, mask_id_number, mask_in_text, mask_phone
 
+from . import services
 from .constants import MEMBER_FREE_TEXT, MOBILITY_FREE_TEXT
 from .models import Member, Mobility
+
+
+class MemberAdminForm(VersionedModelForm):
+    """A member as opened: a roster import or another user's save meanwhile refuses it."""
+
+    @staticmethod
+    def lock(member, version):
+        services.member_lock(member=member, version=version)
+
+
+class MobilityAdminForm(VersionedModelForm):
+    """A mobility as opened (on its own page or in its member's)."""
+
+    @staticmethod
+    def lock(mobility, version):
+        services.mobility_lock(mobility=mobility, version=version)
 
 
 class MaskedFreeTextMixin:
@@ -41,6 +59,7 @@ class MaskedFreeTextMixin:
 class MobilityInline(MaskedFreeTextMixin, admin.StackedInline):
     free_text, free_text_model = MOBILITY_FREE_TEXT, Mobility
     model = Mobility
+    form = MobilityAdminForm
     extra = 0
     raw_id_fields = ("inflow_org",)
     # The inline's ``obj`` is the member: a stored member's mobilities show it masked.
@@ -49,6 +68,7 @@ class MobilityInline(MaskedFreeTextMixin, admin.StackedInline):
 @admin.register(Member)
 class MemberAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
     free_text, free_text_model = MEMBER_FREE_TEXT, Member
+    form = MemberAdminForm
     list_display = ("name", "gender", "member_type", "home_org", "party_status", "last_contact_on")
     list_filter = ("member_type", "party_status", "gender")
     # Whole values only, as the portal's search: a part of a phone's masked middle would give
@@ -96,6 +116,7 @@ class MemberAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
 @admin.register(Mobility)
 class MobilityAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
     free_text, free_text_model = MOBILITY_FREE_TEXT, Mobility
+    form = MobilityAdminForm
     list_display = (
         "member",
         "left_on",

@@ -54,6 +54,10 @@ class VersionField(forms.CharField):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
+    def has_changed(self, initial, data) -> bool:
+        # An admin inline row is saved when it changed: a version alone does not make it so.
+        return False
+
     def to_python(self, value) -> datetime.datetime | None:
         value = super().to_python(value)
         try:
@@ -75,4 +79,31 @@ class VersionedFormMixin:
         cleaned = super().clean()
         if self.needs_version() and any(cleaned.get(f) is None for f in self.version_fields):
             raise ValidationError(VERSION_MISSING, code="version_missing")
+        return cleaned
+
+
+class VersionedModelForm(VersionedFormMixin, forms.ModelForm):
+    """A back-office form of a stored row that is refused when the row changed after it opened.
+
+    ``lock(instance, version)`` is the entity's service that re-reads the row under its lock
+    and checks the version (``members.services.member_lock``, ...). The back office validates
+    and saves in one transaction (``ModelAdmin.changeform_view``), so the row stays locked from
+    the check to the save. A new row (an add form, an inline's empty row) carries no version.
+    """
+
+    version = VersionField()
+    lock = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            self.initial["version"] = version_of(self.instance)
+
+    def needs_version(self) -> bool:
+        return not self.instance._state.adding
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.needs_version():
+            type(self).lock(self.instance, cleaned["version"])
         return cleaned

@@ -2,6 +2,7 @@
 
 import datetime
 import re
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -388,6 +389,7 @@ def test_the_back_office_changes_the_tree_through_its_services(client):
             "parent": other.pk,
             "branch_type": "",
             "status": "active",
+            "version": township.updated_at.isoformat(),  # the page's, as opened
             "type_changes-TOTAL_FORMS": 0,
             "type_changes-INITIAL_FORMS": 0,
         },
@@ -411,6 +413,7 @@ def test_the_back_office_changes_the_tree_through_its_services(client):
             "branch_type": "functional",
             "status": "dissolved",
             "dissolved_on": "2025-01-01",
+            "version": re.search(r'name="version" value="([^"]+)"', page)[1],
             "type_changes-TOTAL_FORMS": 0,
             "type_changes-INITIAL_FORMS": 0,
         },
@@ -609,3 +612,148 @@ def test_each_data_role_is_granted_on_its_kind_of_organization(client):
     ):
         assert post(role, tree[org]).status_code == 302, (role, org)
     assert RoleAssignment.objects.filter(user=clerk).count() == 3
+
+
+# --- stale change forms (portal/concurrency.py) ----------------------------------------------
+
+
+class _FormFields(HTMLParser):
+    """The values a browser posts back from a page's form (inputs, selects, text areas)."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._select = self._textarea = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "checkbox"):
+            self.values[name] = attrs.get("value") or ""
+        elif tag == "input" and name and "checked" in attrs:
+            self.values[name] = attrs.get("value") or "on"
+        elif tag == "select" and name:
+            self._select = name
+            self.values.setdefault(name, "")
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.values[self._select] = attrs.get("value") or ""
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.values[name] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.values[self._textarea] += data.lstrip("\n")
+
+
+def _opened(client, url) -> dict[str, str]:
+    """Open a back-office change page: the form as a browser would post it back unchanged."""
+    parser = _FormFields()
+    parser.feed(client.get(url).content.decode())
+    parser.values.pop("csrfmiddlewaretoken", None)
+    return {k: v for k, v in parser.values.items() if "__prefix__" not in k}
+
+
+@pytest.fixture
+def imported_member(client, tmp_path):
+    """A member registered by a real roster import, and a superuser signed in to the back
+    office: (member, roster row, a function importing rows again)."""
+    from members.models import Member
+    from rosters.choices import ImportStatus
+    from rosters.services import roster_import
+    from rosters.tests.rosterdata import member_row, write_csv
+
+    tree = make_tree()
+    root = get_user_model().objects.create_superuser("root", password=PASSWORD)
+    client.force_login(root)
+
+    def run(rows):
+        path = write_csv(tmp_path / f"roster{len(list(tmp_path.iterdir()))}.csv", rows)
+        record = roster_import(source=path, filename=path.name, user=root)
+        assert record.status == ImportStatus.IMPORTED, record.errors
+
+    row = member_row(0, home=tree["village"].code)
+    run([row])
+    return Member.objects.by_id_number(row["公民身份号码"]).get(), row, run
+
+
+def _stored(member):
+    from members.models import Member, Mobility
+
+    return (
+        Member.objects.filter(pk=member.pk).values().get(),
+        list(Mobility.objects.filter(member=member).order_by("pk").values()),
+    )
+
+
+def test_a_member_change_form_opened_before_a_roster_import_does_not_undo_it(
+    client, imported_member
+):
+    member, row, run = imported_member
+    url = f"/admin/members/member/{member.pk}/change/"
+    form = _opened(client, url)
+    assert form["name"] == row["姓名"] and form["version"]
+    run([{**row, "姓名": "导入新名"}])
+    before = _stored(member)
+
+    response = client.post(url, form)
+
+    assert response.status_code == 200
+    assert "该党员的信息已在您打开此页后被修改" in response.content.decode()
+    assert _stored(member) == before  # the import's name stays
+    # Opened again, it saves.
+    fresh = _opened(client, url)
+    assert client.post(url, {**fresh, "education": "secondary_vocational"}).status_code == 302
+    member.refresh_from_db()
+    assert (member.name, member.education) == ("导入新名", "secondary_vocational")
+
+
+def test_a_member_change_form_does_not_undo_an_import_of_the_mobility_shown_in_it(
+    client, imported_member
+):
+    """The mobility rows on the member's page were opened with it too: saving the page would
+    write their old values back over the import's."""
+    member, row, run = imported_member
+    url = f"/admin/members/member/{member.pk}/change/"
+    form = _opened(client, url)
+    run([{**row, "活动证编号": "导入新编号"}])  # the mobility only
+    before = _stored(member)
+
+    response = client.post(url, form)
+
+    assert response.status_code == 200
+    assert "该党员的外出登记已在您打开此页后被修改" in response.content.decode()
+    assert _stored(member) == before
+    assert member.mobilities.get().certificate_no == "导入新编号"
+
+
+def test_an_organization_change_form_opened_before_another_save_does_not_undo_it(client):
+    from django.test import Client
+
+    from branches.models import Organization
+
+    village = make_tree()["village"]
+    root = get_user_model().objects.create_superuser("root", password=PASSWORD)
+    client.force_login(root)
+    url = f"/admin/branches/organization/{village.pk}/change/"
+    form = _opened(client, url)
+    other = Client()
+    other.force_login(root)
+    assert other.post(url, {**form, "host_unit": "另一人填的单位"}).status_code == 302
+    before = Organization.objects.filter(pk=village.pk).values().get()
+
+    response = client.post(url, {**form, "phone": "0359-5123456"})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "该组织的信息已在您打开此页后被修改" in page and 'value="0359-5123456"' in page
+    assert Organization.objects.filter(pk=village.pk).values().get() == before
+    assert client.post(url, {**_opened(client, url), "phone": "0359-5123456"}).status_code == 302
+    village.refresh_from_db()
+    assert (village.host_unit, village.phone) == ("另一人填的单位", "0359-5123456")
