@@ -12,14 +12,6 @@ from . import services
 from .models import BranchTypeChange, Organization
 
 
-class OrganizationAdminForm(VersionedModelForm):
-    """An organization as opened: an import or another user's save meanwhile refuses it."""
-
-    @staticmethod
-    def lock(org, version):
-        services.organization_lock(org=org, version=version)
-
-
 class BranchTypeChangeInline(admin.TabularInline):
     model = BranchTypeChange
     extra = 0
@@ -44,11 +36,17 @@ def _edit_through_services(org: Organization, form: forms.ModelForm) -> None:
         services.organization_update(org=org, **fields)
 
 
-class OrganizationAdminForm(forms.ModelForm):
-    """A stored organization's changes are tried through the services while the form is
+class OrganizationAdminForm(VersionedModelForm):
+    """An organization as opened: an import or another user's save meanwhile refuses it.
+
+    A stored organization's changes are then tried through the services while the form is
     validated, and rolled back: their refusals (a rule the form's own checks leave out, such as
     a temporary branch's planned end, or a tree changed meanwhile) are the form's errors, in
     Chinese, instead of an error page when the admin saves it."""
+
+    @staticmethod
+    def lock(org, version):
+        services.organization_lock(org=org, version=version)
 
     def _post_clean(self):
         super()._post_clean()

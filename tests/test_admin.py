@@ -447,6 +447,7 @@ def _organization_form(org, **changes) -> dict:
         "host_unit": org.host_unit,
         "phone": org.phone,
         "planned_end_on": planned,
+        "version": org.updated_at.isoformat(),  # the page's, as opened
         "type_changes-TOTAL_FORMS": 0,
         "type_changes-INITIAL_FORMS": 0,
         **changes,
