@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from branches.models import Organization
-from portal.concurrency import ensure_unchanged
+from portal.concurrency import ensure_unchanged, refuse_changed
 
 from .choices import ContactKind, MemberType, MobilityEnd, PartyStatus
 from .models import Member, Mobility
@@ -53,6 +53,8 @@ MEMBER_CHANGED = gettext_lazy(
 MOBILITY_CHANGED = gettext_lazy(
     "该党员的外出登记已在您打开此页后被修改（修改于 %(changed_at)s），请刷新页面后重新填写"
 )
+
+MOBILITY_CHANGED_NOW = gettext_lazy("该党员的外出登记已在您打开此页后被修改，请刷新页面后重新填写")
 
 
 def member_lock(*, member: Member, version: datetime.datetime | None = None) -> Member:
@@ -273,7 +275,10 @@ def member_transfer_out(
     """转出: the membership moves to an organization outside the county; the history stays.
 
     ``version`` and ``mobility_version``: the ``updated_at`` of the member and of their current
-    registration (if any) when the form was opened; a later change of either refuses.
+    registration (if any) when the form was opened; a later change of either refuses. A form
+    always sends ``version``: its ``mobility_version`` then also says whether the member was
+    away when it was opened, and a registration ended (返乡) or begun (外出登记) since refuses
+    it too (the transfer would not end the registration the page showed).
     """
     member = member_lock(member=member, version=version)
     _ensure_in_standing(member)
@@ -283,6 +288,12 @@ def member_transfer_out(
     if transferred_out_on > timezone.localdate():
         raise ValidationError({"transferred_out_on": [_("转出日期不能晚于今天")]})
     mobility = member.mobilities.select_for_update().current().first()
+    if version is not None and (mobility is None) != (mobility_version is None):
+        # Away when the form was opened and home since (返乡), or the other way (外出登记).
+        changed = mobility or member.mobilities.order_by("-updated_at").first()
+        if changed is None:  # the registration was deleted
+            raise ValidationError(MOBILITY_CHANGED_NOW, code="stale")
+        refuse_changed(changed, MOBILITY_CHANGED)
     if mobility is not None:
         ensure_unchanged(mobility, mobility_version, MOBILITY_CHANGED)
         mobility.ended_on = transferred_out_on

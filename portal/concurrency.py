@@ -37,6 +37,11 @@ def ensure_unchanged(obj, version: datetime.datetime | None, message) -> None:
     """
     if version is None or obj.updated_at == version:
         return
+    refuse_changed(obj, message)
+
+
+def refuse_changed(obj, message) -> None:
+    """Refuse a form as opened before ``obj`` was changed (or created), at ``obj.updated_at``."""
     changed_at = timezone.localtime(obj.updated_at)
     raise ValidationError(message % {"changed_at": f"{changed_at:%Y-%m-%d %H:%M:%S}"}, code="stale")
 

@@ -913,6 +913,53 @@ def test_a_transfer_form_opened_before_a_roster_import_is_refused(
     assert member.party_status == PartyStatus.TRANSFERRED_OUT
 
 
+def test_a_transfer_form_opened_while_away_is_refused_after_a_return(client, world, imported):
+    """The page showed the member away (the transfer would end that registration); another
+    user registered their return meanwhile."""
+    member, _ = imported
+    url = reverse("members:transfer", args=[member.pk])
+    form = opened(as_user(client, world, "secretary"), url)
+    services.member_return(member=member, returned_on=days_ago(1))
+    before = stored(member)
+    typed = {"transferred_out_on": TODAY.isoformat(), "transferred_to": "中共北京市朝阳区某党委"}
+
+    response = client.post(url, {**form, **typed})
+
+    assert response.status_code == 200
+    page = html(response)
+    assert STALE_MOBILITY in page and 'value="中共北京市朝阳区某党委"' in page
+    assert stored(member) == before
+    response = client.post(url, {**opened(client, url), **typed})
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.party_status == PartyStatus.TRANSFERRED_OUT
+
+
+def test_a_transfer_form_opened_at_home_is_refused_after_an_outflow(client, world, imported):
+    """The page showed the member at home; an outflow registered meanwhile would be ended by a
+    transfer its sender never saw."""
+    member, _ = imported
+    services.member_return(member=member, returned_on=days_ago(10))
+    url = reverse("members:transfer", args=[member.pk])
+    form = opened(as_user(client, world, "secretary"), url)
+    services.member_register_outflow(
+        member=member, left_on=days_ago(2), destination_code="110105", employer="新单位"
+    )
+    before = stored(member)
+    typed = {"transferred_out_on": TODAY.isoformat(), "transferred_to": "中共北京市朝阳区某党委"}
+
+    response = client.post(url, {**form, **typed})
+
+    assert response.status_code == 200
+    assert STALE_MOBILITY in html(response)
+    assert stored(member) == before
+    response = client.post(url, {**opened(client, url), **typed})
+    assert response.status_code == 302
+    assert Mobility.objects.filter(member=member).latest("left_on").end_kind == (
+        MobilityEnd.TRANSFERRED_OUT
+    )
+
+
 @pytest.mark.parametrize("name", ["mobility", "return", "transfer"])
 def test_a_form_without_the_version_it_was_opened_on_is_refused(client, world, imported, name):
     member, row = imported
