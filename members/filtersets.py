@@ -1,6 +1,7 @@
 """The one FilterSet per model, used by the HTML list, the API and exports."""
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -13,6 +14,7 @@ from portal.scoping import scope_for
 
 from .choices import MemberType, PartyStatus
 from .models import Member, Mobility, lost_contact_q
+from .validators import normalize_phone
 
 
 def _visible_orgs(request):
@@ -34,6 +36,15 @@ class OrganizationFilter(django_filters.ModelChoiceFilter):
                 % {"label": self.label},
             }
         )(self)
+
+
+def _as_stored_phone(value: str) -> str:
+    """A phone typed into the search as the members' phones are stored (182-3980-6798 is kept
+    as 18239806798); a number that is no phone stays as typed, and finds nobody."""
+    try:
+        return normalize_phone(value)
+    except ValidationError:
+        return value
 
 
 class MemberFilterSet(django_filters.FilterSet):
@@ -86,11 +97,11 @@ class MemberFilterSet(django_filters.FilterSet):
         cond = Q(name__contains=value)
         if len(value) == 4:
             cond |= Q(id_tail=value.upper())
-        if value.replace("-", "").isdigit():
+        if value.removeprefix("+").replace("-", "").isdigit():
             if len(value) == 4:
                 cond |= Q(phone__endswith=value)
             elif len(value) >= 7 and self._sees_phones_in_full():
-                cond |= Q(phone=value)
+                cond |= Q(phone=_as_stored_phone(value))
         return queryset.filter(cond)
 
     def _sees_phones_in_full(self) -> bool:

@@ -157,6 +157,20 @@ def test_search_finds_visible_members_and_never_others(client, world, role, how)
         assert (f'href="{detail}"' in page) == (key in VISIBLE[role]), (role, how, member.name)
 
 
+def test_a_phone_is_found_however_its_digits_are_grouped(client, world):
+    # Stored as 11 digits; typed as a card or a caller's screen shows it.
+    member = world.members["east"]
+    as_user(client, world, "county")
+    phone = member.phone
+    for typed in (
+        f"{phone[:3]}-{phone[3:7]}-{phone[7:]}",
+        f"+86 {phone}",
+        f"{phone[:3]} {phone[3:]}",
+    ):
+        page = html(client.get(reverse("members:list"), {"q": typed}))
+        assert f'href="{reverse("members:detail", args=[member.pk])}"' in page, typed
+
+
 def test_a_whole_id_number_searched_for_is_answered_with_how_to_search(client, world):
     # Only the last four characters are searched (a whole number would let the masked middle
     # be guessed): typed whole, as from a paper form, it finds nobody, and the page says why.
