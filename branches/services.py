@@ -42,7 +42,8 @@ def organization_tree_lock() -> None:
 
 # A form opened before the organization changed (portal/concurrency.py).
 ORGANIZATION_CHANGED = gettext_lazy(
-    "该组织的信息已在您打开此页后被修改（修改于 %(changed_at)s），请刷新页面后重新填写"
+    "该组织的信息已在您打开此页后被修改（修改于 %(changed_at)s），"
+    "请重新打开此页，按最新信息重新填写"
 )
 
 

@@ -48,13 +48,17 @@ MOBILITY_FIELDS = (
 
 # A form opened before the row changed (portal/concurrency.py): saving it would undo the change.
 MEMBER_CHANGED = gettext_lazy(
-    "该党员的信息已在您打开此页后被修改（修改于 %(changed_at)s），请刷新页面后重新填写"
+    "该党员的信息已在您打开此页后被修改（修改于 %(changed_at)s），"
+    "请重新打开此页，按最新信息重新填写"
 )
 MOBILITY_CHANGED = gettext_lazy(
-    "该党员的外出登记已在您打开此页后被修改（修改于 %(changed_at)s），请刷新页面后重新填写"
+    "该党员的外出登记已在您打开此页后被修改（修改于 %(changed_at)s），"
+    "请重新打开此页，按最新信息重新填写"
 )
 
-MOBILITY_CHANGED_NOW = gettext_lazy("该党员的外出登记已在您打开此页后被修改，请刷新页面后重新填写")
+MOBILITY_CHANGED_NOW = gettext_lazy(
+    "该党员的外出登记已在您打开此页后被修改，请重新打开此页，按最新信息重新填写"
+)
 
 
 def member_lock(*, member: Member, version: datetime.datetime | None = None) -> Member:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import datetime
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 # A form that reached the server without the version it was opened on (a page kept open from
 # before versions were sent, or a tampered one): whether it is stale cannot be told.
-VERSION_MISSING = _("页面已过期，无法确认您打开此页后信息是否被修改过，请刷新页面后重新填写")
+VERSION_MISSING = _(
+    "页面已过期，无法确认您打开此页后信息是否被修改过，请重新打开此页，按最新信息重新填写"
+)
 
 
 def version_of(obj) -> str:
@@ -79,6 +81,12 @@ class VersionedFormMixin:
 
     def needs_version(self) -> bool:
         return True
+
+    @property
+    def is_stale(self) -> bool:
+        """Refused for being opened on an older version (or none): the page offers to open the
+        form again. Reloading would post the same stale form once more."""
+        return any(self.has_error(NON_FIELD_ERRORS, code) for code in ("stale", "version_missing"))
 
     def clean(self):
         cleaned = super().clean()

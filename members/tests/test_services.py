@@ -171,7 +171,7 @@ def test_a_mobility_changed_since_the_form_was_opened_is_not_saved_over(member):
         services.mobility_update(mobility=mobility, version=opened_on, employer="旧页面的单位")
     assert exc.value.code == "stale"
     assert "该党员的外出登记已在您打开此页后被修改" in exc.value.messages[0]
-    assert "请刷新页面后重新填写" in exc.value.messages[0]
+    assert "请重新打开此页，按最新信息重新填写" in exc.value.messages[0]
     mobility.refresh_from_db()
     assert mobility.employer == "导入写入的单位"
     # The version it has now saves.

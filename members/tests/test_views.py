@@ -860,7 +860,9 @@ def test_a_mobility_form_opened_before_a_roster_import_does_not_undo_it(
 
     assert response.status_code == 200
     page = html(response)
-    assert STALE_MOBILITY in page and "请刷新页面后重新填写" in page
+    assert STALE_MOBILITY in page and "请重新打开此页，按最新信息重新填写" in page
+    # A link to open it again: reloading would post the same stale form once more.
+    assert f'<a class="alert-link" href="{url}">重新打开此页</a>' in page
     assert 'value="手机上填的单位"' in page  # what was typed, to redo it
     assert stored(member) == before
     # The page opened again saves.
