@@ -48,6 +48,14 @@ class OrganizationAdminForm(VersionedModelForm):
     def lock(org, version):
         services.organization_lock(org=org, version=version)
 
+    def clean(self):
+        cleaned = super().clean()
+        parent = cleaned.get("parent")
+        if self.instance._state.adding and parent is not None:
+            # Before the code's uniqueness is checked, as organization_create does.
+            services.organization_parent_lock(parent)
+        return cleaned
+
     def _post_clean(self):
         super()._post_clean()
         if self.instance.pk is None or self.errors:

@@ -764,6 +764,34 @@ def test_an_organization_created_through_a_form_while_an_import_creates_it_fails
     assert Organization.objects.get(code="M002").name == "西村党支部"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_organization_created_under_a_parent_an_import_changes_does_not_deadlock(tmp_path, tree):
+    """A branch set up through a form under the township while an organization import renames
+    the township and creates the same code: the form's foreign key to the township is checked
+    when it commits (FOR KEY SHARE), after the import locked the township to rename it and
+    while the import waits for the form's code. Without a lock order one of them failed as a
+    deadlock (an error page, or an internal error); the import now waits for the form to
+    commit before it renames the township, and refuses the code it then finds taken."""
+    from branches import services as org_services
+
+    township = tree["township"]
+    rows = [org(township.code, "某镇党委（新）", tree["root"].code, "党委"),
+            org("M002", "西村党支部", township.code, "党支部", "建制型")]  # fmt: skip
+    path = write_xlsx(tmp_path / "orgs.xlsx", rows, headers=ORG_HEADERS)
+
+    record = _import_beside(
+        lambda: org_services.organization_create(
+            code="M002", name="西村支部", kind=OrgKind.BRANCH, parent=township,
+            branch_type=BranchType.ESTABLISHED,
+        ),
+        importer=lambda: services.organization_import(source=path, filename=path.name),
+    )  # fmt: skip
+    assert record.status == ImportStatus.REFUSED, record.message
+    assert [(row, column) for row, column, _value, _reason in record.errors] == [(3, "组织编码")]
+    assert Organization.objects.get(code="M002").name == "西村支部"
+    assert Organization.objects.get(pk=township.pk).name == township.name
+
+
 def test_existing_codes_update_and_branch_type_changes_are_kept(tmp_path, tree):
     village = tree["village"]
     rows = [org(tree["functional"].code, "驻西安党支部", tree["root"].code, "党支部", "建制型",
