@@ -23,6 +23,10 @@ class MobilityAdminForm(VersionedModelForm):
 
     @staticmethod
     def lock(mobility, version):
+        # Its member first, as the services and roster imports lock them (``sql.lock_stored``):
+        # an import that locked the member and planned the mobility as current would otherwise
+        # write the roster's values into it once this page had ended it.
+        services.member_lock(member=mobility.member)
         services.mobility_lock(mobility=mobility, version=version)
 
 

@@ -758,3 +758,77 @@ def test_an_organization_change_form_opened_before_another_save_does_not_undo_it
     assert client.post(url, {**_opened(client, url), "phone": "0359-5123456"}).status_code == 302
     village.refresh_from_db()
     assert (village.host_unit, village.phone) == ("另一人填的单位", "0359-5123456")
+
+
+def _while_open(write, other):
+    """Run ``other`` in a thread of its own while this thread's transaction, opened by
+    ``write`` (a back-office save, a command), is still open: committed once ``other`` waits
+    for a lock (or has finished without waiting). Returns what ``other`` returned."""
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    done = {}
+
+    def waiting_on_a_lock() -> bool:
+        observer = connections.create_connection("default")
+        try:
+            with observer.cursor() as cursor:
+                cursor.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock')"
+                )
+                return cursor.fetchone()[0]
+        finally:
+            observer.close()
+
+    def target():
+        try:
+            done["result"] = other()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    with transaction.atomic():
+        write()
+        thread.start()
+        deadline = time.monotonic() + 30
+        while thread.is_alive() and not waiting_on_a_lock():
+            assert time.monotonic() < deadline, done
+            time.sleep(0.02)
+    thread.join(60)
+    return done["result"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mobility_ended_in_the_back_office_while_an_import_runs_is_not_written_over(
+    client, imported_member, tmp_path
+):
+    """The mobility's own back-office page ends it while an import of a roster that still has
+    the member away runs: the import plans with the end (as with a return registered through a
+    form) and refuses the row, instead of writing the roster's values into the mobility that
+    just ended."""
+    from django.utils import timezone
+
+    from rosters.choices import ImportStatus
+    from rosters.services import roster_import
+    from rosters.tests.rosterdata import write_csv
+
+    member, row, _run = imported_member
+    mobility = member.mobilities.get()
+    url = f"/admin/members/mobility/{mobility.pk}/change/"
+    form = _opened(client, url)
+    today = timezone.localdate()
+    ended = {**form, "ended_on": today.isoformat(), "end_kind": "returned"}
+    path = write_csv(tmp_path / "again.csv", [{**row, "工作单位": "新单位"}])
+
+    def end_it():
+        assert client.post(url, ended).status_code == 302
+
+    record = _while_open(end_it, lambda: roster_import(source=path, filename=path.name))
+
+    mobility.refresh_from_db()
+    assert (mobility.ended_on, mobility.employer) == (today, "宏达建筑工程有限公司")
+    assert record.status == ImportStatus.REFUSED, record.message
+    assert record.errors[0][3].startswith("外出日期早于该党员上次外出的结束日期")
