@@ -93,6 +93,13 @@ class MemberAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
     # portal's member page reveals them, and records it).
     _sensitive = ("id_number", "birth_date", "phone")
 
+    def get_readonly_fields(self, request, obj=None):
+        # A stored member's last contact is recorded through the services (a single UPDATE
+        # that keeps the latest date, ``member_record_contact``, and roster imports), which
+        # give no new version: a page opened before a contact wrote its older date back.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else (*fields, "last_contact_on")
+
     def get_fields(self, request, obj=None):
         own = ("masked_id_number", "masked_birth_date", "masked_phone")
         fields = [f for f in super().get_fields(request, obj) if f not in own]

@@ -119,4 +119,7 @@ class VersionedModelForm(VersionedFormMixin, forms.ModelForm):
         cleaned = super().clean()
         if self.needs_version():
             type(self).lock(self.instance, cleaned["version"])
+            # The back office read the row before waiting for its lock: what the form does not
+            # show (read-only fields) is saved as it is now, not as it was read.
+            self.instance.refresh_from_db()
         return cleaned

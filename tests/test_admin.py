@@ -832,3 +832,26 @@ def test_a_mobility_ended_in_the_back_office_while_an_import_runs_is_not_written
     assert (mobility.ended_on, mobility.employer) == (today, "宏达建筑工程有限公司")
     assert record.status == ImportStatus.REFUSED, record.message
     assert record.errors[0][3].startswith("外出日期早于该党员上次外出的结束日期")
+
+
+def test_a_member_change_form_does_not_undo_a_contact_recorded_meanwhile(client, imported_member):
+    """A contact (a visit, dues, a registration) is recorded while the member's page is open:
+    it sets the last contact date without a new version, and the page wrote its old date back,
+    making the member lost to contact again."""
+    from django.utils import timezone
+
+    from members.models import Member
+    from members.services import member_record_contact
+
+    member, _row, _run = imported_member
+    Member.objects.filter(pk=member.pk).update(last_contact_on=datetime.date(2020, 1, 1))
+    url = f"/admin/members/member/{member.pk}/change/"
+    form = _opened(client, url)
+    member_record_contact(member=member)
+
+    assert client.post(url, {**form, "education": "secondary_vocational"}).status_code == 302
+    member.refresh_from_db()
+    assert (member.education, member.last_contact_on) == (
+        "secondary_vocational",
+        timezone.localdate(),
+    )
