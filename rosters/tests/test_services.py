@@ -14,7 +14,7 @@ from branches.choices import BranchType, OrgKind
 from branches.models import BranchTypeChange, Organization
 from branches.tests.factories import make_branch
 from members import services as member_services
-from members.models import Member
+from members.models import Member, Mobility
 from members.tests.factories import make_member
 from rosters import services, sql
 from rosters.choices import ImportKind, ImportStatus, LinkAction
@@ -430,6 +430,64 @@ def test_a_branch_changed_while_an_import_runs_gets_no_members_it_may_not_hold(r
     assert not Member.objects.filter(home_org=village).exists()
     assert record.status == ImportStatus.REFUSED and record.rows_bad == 3
     assert "不能接收党员组织关系" in record.errors[0][3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_rotation_while_an_import_runs_does_not_deadlock(
+    roster_file, homes, monkeypatch, settings
+):
+    """rotate_encryption_keys locks members in id order, a batch per transaction; an import
+    locks them a batch at a time in the file's order. With the file's first batch holding a
+    member the rotation reached, and its next batch wanting one the rotation had locked, one
+    of them failed as a deadlock: the rotation now waits for imports under way."""
+    import io
+    import threading
+    import time
+
+    from django.core.management import call_command
+
+    from portal import crypto
+
+    rows = member_rows(2, homes=homes)
+    assert run(roster_file(rows)).status == ImportStatus.IMPORTED
+    by_pk = {member_of(row).pk: {**row, "工作单位": "新单位"} for row in rows}
+    path = roster_file([by_pk[pk] for pk in sorted(by_pk, reverse=True)])  # higher id first
+    monkeypatch.setattr(services, "BATCH_ROWS", 1)
+    monkeypatch.setattr("rosters.constants.PROGRESS_EVERY", 1)
+    between = threading.Event()
+
+    def progress(done, total):
+        if done == 1:  # the first batch is locked: the rotation runs before the second
+            between.set()
+            deadline = time.monotonic() + 15
+            while not _waiting_on_a_lock() and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    done = {}
+
+    def target():
+        try:
+            done["record"] = run(path, progress=progress)
+        finally:
+            connection.close()
+
+    old = list(settings.PORTAL_ENCRYPTION_KEYS)
+    settings.PORTAL_ENCRYPTION_KEYS = [crypto.generate_key_spec("k2"), *old]
+    crypto.reset_key_cache()
+    try:
+        thread = threading.Thread(target=target)
+        thread.start()
+        assert between.wait(30)
+        call_command("rotate_encryption_keys", stdout=io.StringIO())
+        thread.join(60)
+        assert done["record"].status == ImportStatus.IMPORTED, done["record"].message
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id_number FROM members_member ORDER BY id")
+            assert all(number.startswith("k2$") for (number,) in cursor.fetchall())
+    finally:
+        settings.PORTAL_ENCRYPTION_KEYS = old
+        crypto.reset_key_cache()
+    assert set(Mobility.objects.values_list("employer", flat=True)) == {"新单位"}
 
 
 # --- preview -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import CharField, F, Func, Value
 from psycopg2.extras import execute_values
 
+from branches.services import organization_tree_lock
 from members.models import Member
 from portal import crypto
 
@@ -109,6 +110,10 @@ class Command(BaseCommand):
             members = members.exclude(key_id=current)
         while True:
             with transaction.atomic():
+                # After imports under way, which lock their members a batch at a time in the
+                # file's order: locking members in id order beside one deadlocked. An import
+                # started meanwhile waits for one batch at most.
+                organization_tree_lock()
                 batch = list(
                     members.select_for_update()
                     .filter(pk__gt=last_pk)
