@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from portal.admin import ScopedAdminMixin
@@ -92,6 +93,19 @@ class MemberAdmin(MaskedFreeTextMixin, ScopedAdminMixin, admin.ModelAdmin):
     # of the number's hidden digits) and phone are shown masked and are not in the form (the
     # portal's member page reveals them, and records it).
     _sensitive = ("id_number", "birth_date", "phone")
+
+    # Deleting: the members first, in id order, as the services and roster imports lock them.
+    # Django's deletion removes a member's mobilities before the member, which took those rows
+    # first and deadlocked with an import or a return holding the member and waiting for them.
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            services.member_lock(member=obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            list(queryset.order_by("pk").select_for_update().values_list("pk", flat=True))
+            super().delete_queryset(request, queryset)
 
     def get_readonly_fields(self, request, obj=None):
         # A stored member's last contact is recorded through the services (a single UPDATE

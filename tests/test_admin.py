@@ -760,6 +760,23 @@ def test_an_organization_change_form_opened_before_another_save_does_not_undo_it
     assert (village.host_unit, village.phone) == ("另一人填的单位", "0359-5123456")
 
 
+def _a_session_waits_on_a_lock() -> bool:
+    """Whether a session of the test database waits for a lock, asked on a connection of its
+    own (within a transaction, pg_stat_activity keeps answering from its first snapshot)."""
+    from django.db import connections
+
+    observer = connections.create_connection("default")
+    try:
+        with observer.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock')"
+            )
+            return cursor.fetchone()[0]
+    finally:
+        observer.close()
+
+
 def _while_open(write, other):
     """Run ``other`` in a thread of its own while this thread's transaction, opened by
     ``write`` (a back-office save, a command), is still open: committed once ``other`` waits
@@ -770,18 +787,6 @@ def _while_open(write, other):
     from django.db import connections, transaction
 
     done = {}
-
-    def waiting_on_a_lock() -> bool:
-        observer = connections.create_connection("default")
-        try:
-            with observer.cursor() as cursor:
-                cursor.execute(
-                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock')"
-                )
-                return cursor.fetchone()[0]
-        finally:
-            observer.close()
 
     def target():
         try:
@@ -794,7 +799,7 @@ def _while_open(write, other):
         write()
         thread.start()
         deadline = time.monotonic() + 30
-        while thread.is_alive() and not waiting_on_a_lock():
+        while thread.is_alive() and not _a_session_waits_on_a_lock():
             assert time.monotonic() < deadline, done
             time.sleep(0.02)
     thread.join(60)
@@ -855,3 +860,81 @@ def test_a_member_change_form_does_not_undo_a_contact_recorded_meanwhile(client,
         "secondary_vocational",
         timezone.localdate(),
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("how", ["page", "action"])
+def test_a_member_deleted_in_the_back_office_waits_for_the_member_before_its_mobilities(
+    client, imported_member, how
+):
+    """Locks in the services' and imports' order, member before mobility: a deletion while an
+    import or a return holds the member waits before it touches the mobilities (Django removes
+    those first), instead of taking them and deadlocking with the holder waiting for them."""
+    from django.db import connections
+    from django.db.utils import OperationalError
+
+    from members.models import Member
+
+    member, _row, _run = imported_member
+    mobility = member.mobilities.get()
+    if how == "page":
+        url, data = f"/admin/members/member/{member.pk}/delete/", {"post": "yes"}
+    else:
+        url = "/admin/members/member/"
+        data = {"action": "delete_selected", "_selected_action": [member.pk], "post": "yes"}
+    holder = connections.create_connection("default")  # an import holding the member
+    holder.set_autocommit(False)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT id FROM members_member WHERE id = %s FOR UPDATE", [member.pk])
+
+        def mobility_still_free():
+            # What the holder takes next: never held by the deletion waiting for the member.
+            with holder.cursor() as cursor:
+                cursor.execute("SAVEPOINT probe")
+                try:
+                    cursor.execute(
+                        "SELECT id FROM members_mobility WHERE id = %s FOR UPDATE NOWAIT",
+                        [mobility.pk],
+                    )
+                except OperationalError:
+                    cursor.execute("ROLLBACK TO SAVEPOINT probe")
+                    return False
+                cursor.execute("ROLLBACK TO SAVEPOINT probe")
+                return True
+
+        result = _while_held(lambda: client.post(url, data), holder, mobility_still_free)
+    finally:
+        holder.close()
+    assert result["free"] is True
+    assert result["response"].status_code == 302
+    assert not Member.objects.filter(pk=member.pk).exists()
+
+
+def _while_held(request, holder, probe):
+    """Run ``request`` in a thread while ``holder`` (a connection in a transaction) holds its
+    locks; once the request waits for a lock, ``probe()`` on the holder, then end its
+    transaction. Returns the probe's answer and the request's response."""
+    import threading
+    import time
+
+    from django.db import connections
+
+    done = {}
+
+    def target():
+        try:
+            done["response"] = request()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not _a_session_waits_on_a_lock():
+        assert time.monotonic() < deadline and thread.is_alive(), done
+        time.sleep(0.02)
+    done["free"] = probe()
+    holder.commit()
+    thread.join(60)
+    return done
