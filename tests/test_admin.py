@@ -12,6 +12,7 @@ from members.services import member_register_outflow
 from members.tests.factories import make_member
 from portal.choices import Role
 from portal.services import role_grant
+from portal.tests.locks import a_session_waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "Secret#2026pw"
@@ -484,18 +485,10 @@ def test_an_organization_edited_in_the_back_office_waits_for_an_import_under_way
     import threading
     import time
 
-    from django.db import connection, connections
+    from django.db import connections
 
     from branches.constants import TREE_LOCK_KEY
     from branches.models import Organization
-
-    def waiting_on_a_lock() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock')"
-            )
-            return cursor.fetchone()[0]
 
     village = make_tree()["village"]
     client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
@@ -518,7 +511,7 @@ def test_an_organization_edited_in_the_back_office_waits_for_an_import_under_way
         thread = threading.Thread(target=edit)
         thread.start()
         deadline = time.monotonic() + 30
-        while not waiting_on_a_lock():
+        while not a_session_waits_on_a_lock():
             assert time.monotonic() < deadline and thread.is_alive(), done
             time.sleep(0.02)
         assert Organization.objects.get(pk=village.pk).name == "东村党支部"
@@ -760,23 +753,6 @@ def test_an_organization_change_form_opened_before_another_save_does_not_undo_it
     assert (village.host_unit, village.phone) == ("另一人填的单位", "0359-5123456")
 
 
-def _a_session_waits_on_a_lock() -> bool:
-    """Whether a session of the test database waits for a lock, asked on a connection of its
-    own (within a transaction, pg_stat_activity keeps answering from its first snapshot)."""
-    from django.db import connections
-
-    observer = connections.create_connection("default")
-    try:
-        with observer.cursor() as cursor:
-            cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock')"
-            )
-            return cursor.fetchone()[0]
-    finally:
-        observer.close()
-
-
 def _while_open(write, other):
     """Run ``other`` in a thread of its own while this thread's transaction, opened by
     ``write`` (a back-office save, a command), is still open: committed once ``other`` waits
@@ -799,7 +775,7 @@ def _while_open(write, other):
         write()
         thread.start()
         deadline = time.monotonic() + 30
-        while thread.is_alive() and not _a_session_waits_on_a_lock():
+        while thread.is_alive() and not a_session_waits_on_a_lock():
             assert time.monotonic() < deadline, done
             time.sleep(0.02)
     thread.join(60)
@@ -931,7 +907,7 @@ def _while_held(request, holder, probe):
     thread = threading.Thread(target=target)
     thread.start()
     deadline = time.monotonic() + 30
-    while not _a_session_waits_on_a_lock():
+    while not a_session_waits_on_a_lock():
         assert time.monotonic() < deadline and thread.is_alive(), done
         time.sleep(0.02)
     done["free"] = probe()

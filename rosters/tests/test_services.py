@@ -16,6 +16,7 @@ from branches.tests.factories import make_branch
 from members import services as member_services
 from members.models import Member, Mobility
 from members.tests.factories import make_member
+from portal.tests.locks import a_session_waits_on_a_lock
 from rosters import services, sql
 from rosters.choices import ImportKind, ImportStatus, LinkAction
 from rosters.models import RosterImport, RosterImportMember
@@ -320,23 +321,6 @@ def test_a_failure_while_writing_leaves_the_database_as_it_was(
 # --- imports beside other writers ------------------------------------------------------------
 
 
-def _waiting_on_a_lock() -> bool:
-    """Whether a session of the test database waits for a lock (asked from a connection of
-    its own: a transaction keeps its first view of pg_stat_activity)."""
-    from django.db import connections
-
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock')"
-            )
-            return cursor.fetchone()[0]
-    finally:
-        other.close()
-
-
 def _import_beside(write, path=None, *, importer=None):
     """Import ``path`` (or run ``importer``) in a thread of its own while this thread's
     transaction, opened by ``write`` (a form's service, another import), is still open:
@@ -359,7 +343,7 @@ def _import_beside(write, path=None, *, importer=None):
         write()
         thread.start()
         deadline = time.monotonic() + 30
-        while not _waiting_on_a_lock():
+        while not a_session_waits_on_a_lock():
             assert time.monotonic() < deadline and thread.is_alive(), done
             time.sleep(0.02)
     thread.join(60)
@@ -460,7 +444,7 @@ def test_a_key_rotation_while_an_import_runs_does_not_deadlock(
         if done == 1:  # the first batch is locked: the rotation runs before the second
             between.set()
             deadline = time.monotonic() + 15
-            while not _waiting_on_a_lock() and time.monotonic() < deadline:
+            while not a_session_waits_on_a_lock() and time.monotonic() < deadline:
                 time.sleep(0.02)
 
     done = {}

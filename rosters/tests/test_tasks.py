@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 
 from members.models import Member
+from portal.tests.locks import a_session_waits_on_a_lock
 from rosters.choices import ImportStatus
 from rosters.models import RosterImport
 from rosters.services import roster_import_start
@@ -152,18 +153,6 @@ def test_an_import_whose_worker_is_killed_says_so_and_runs_again(
     assert not record.interrupted and roster_imports_resume() == 0
 
 
-def _waiting_on_a_lock() -> bool:
-    """Whether a session of the test database waits for a lock."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock')"
-        )
-        return cursor.fetchone()[0]
-
-
 def test_an_import_queued_behind_another_says_it_waits_not_that_the_worker_is_down(
     worker, tree, homes, tmp_path, client
 ):
@@ -202,7 +191,7 @@ def test_an_import_queued_behind_another_says_it_waits_not_that_the_worker_is_do
         wait_for(
             lambda: (
                 RosterImport.objects.filter(pk=first.pk, status=ImportStatus.RUNNING).exists()
-                and _waiting_on_a_lock()
+                and a_session_waits_on_a_lock()
             )
         )
         text = page(first)
