@@ -76,6 +76,23 @@ def organization_lock(
     return locked
 
 
+def organization_hold(org: Organization) -> Organization:
+    """The organization as it is now, held (FOR KEY SHARE) until the caller's transaction ends,
+    for a write that names it: a member homed there, a registration taking part in its life.
+
+    Dissolving it or changing its type (``organization_dissolve``,
+    ``organization_change_branch_type``) locks the row FOR UPDATE, so either waits for the
+    write and then counts it, or the write waits and then checks the organization as changed.
+    Read without the hold, a registration not yet committed was not counted by a dissolution
+    running beside it, and was then saved naming a dissolved organization.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Organization._meta.db_table} WHERE id = %s FOR KEY SHARE", [org.pk]
+        )
+    return Organization.objects.get(pk=org.pk)
+
+
 @transaction.atomic
 def organization_create(
     *,

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from branches.models import Organization
+from branches.services import organization_hold
 from portal.concurrency import ensure_unchanged, refuse_changed
 
 from .choices import ContactKind, MemberType, MobilityEnd, PartyStatus
@@ -93,6 +94,7 @@ def member_create(
     remarks: str = "",
 ) -> Member:
     """Register a member whose 组织关系 one of our branches holds."""
+    home_org = organization_hold(home_org)  # not dissolved or retyped while this commits
     member = Member(
         name=name,
         id_number=id_number,
@@ -123,6 +125,8 @@ def member_update(*, member: Member, version: datetime.datetime | None = None, *
     if unknown:
         raise TypeError(f"member_update does not change {sorted(unknown)}")
     member = member_lock(member=member, version=version)
+    if changes.get("home_org") is not None:
+        changes["home_org"] = organization_hold(changes["home_org"])
     for field, value in changes.items():
         setattr(member, field, value)
     member.full_clean()
@@ -189,6 +193,8 @@ def member_register_outflow(
     """外出登记: the member leaves; their membership stays home, their whereabouts are recorded."""
     member = member_lock(member=member)
     _ensure_in_standing(member)
+    if inflow_org is not None:
+        inflow_org = organization_hold(inflow_org)  # checked as it is once nobody changes it
     if member.mobilities.current().exists():
         raise ValidationError(_("该党员已有未结束的外出登记，请先办理返乡或修改现有登记"))
     last = member.mobilities.order_by("-ended_on").first()
@@ -230,6 +236,8 @@ def mobility_update(
     mobility = mobility_lock(mobility=mobility, version=version)
     if not mobility.is_current:
         raise ValidationError(_("已结束的外出登记不能修改"))
+    if changes.get("inflow_org") is not None:
+        changes["inflow_org"] = organization_hold(changes["inflow_org"])
     for field, value in changes.items():
         setattr(mobility, field, value)
     mobility.full_clean()

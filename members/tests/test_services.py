@@ -1,4 +1,5 @@
 import datetime
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -226,3 +227,57 @@ def test_transfer_refuses_a_member_changed_since_the_form_was_opened(member):
         )
     member.refresh_from_db()
     assert (member.party_status, member.transferred_to) == (PartyStatus.NORMAL, "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_organization_dissolved_while_a_registration_naming_it_commits_counts_it(member, tree):
+    """A registration naming the organization as its inflow organization, not yet committed,
+    while the organization is dissolved: the dissolution waits for it and then refuses (the
+    organization still has a member taking part in its life), instead of not seeing it and
+    leaving a current registration with a dissolved inflow organization."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from branches.choices import OrgStatus
+    from branches.models import Organization
+    from branches.services import organization_dissolve
+    from portal.tests.locks import a_session_waits_on_a_lock
+
+    functional = tree["functional"]
+    registered, go_on, outcome = threading.Event(), threading.Event(), {}
+
+    def register():
+        try:
+            with transaction.atomic():
+                outflow(member, inflow_org=functional)
+                registered.set()
+                go_on.wait(30)
+        finally:
+            connections.close_all()
+
+    def dissolve():
+        try:
+            organization_dissolve(org=functional, dissolved_on=timezone.localdate())
+            outcome["dissolved"] = True
+        except ValidationError as exc:
+            outcome["refused"] = exc.messages
+        finally:
+            connections.close_all()
+
+    registering = threading.Thread(target=register)
+    registering.start()
+    assert registered.wait(30)
+    dissolving = threading.Thread(target=dissolve)
+    dissolving.start()
+    deadline = time.monotonic() + 30
+    while dissolving.is_alive() and not a_session_waits_on_a_lock():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    go_on.set()
+    registering.join(30)
+    dissolving.join(30)
+    assert "dissolved" not in outcome, "dissolved beside a registration naming it"
+    assert "流入地党组织" in outcome["refused"][0]
+    assert Organization.objects.get(pk=functional.pk).status == OrgStatus.ACTIVE
+    assert Mobility.objects.current().get(member=member).inflow_org_id == functional.pk
