@@ -24,7 +24,7 @@ class MobilityAdminForm(VersionedModelForm):
 
     @staticmethod
     def lock(mobility, version):
-        # Its member first, as the services and roster imports lock them (``sql.lock_stored``):
+        # Its member first, as the services and roster imports lock them (``sql.lock_members``):
         # an import that locked the member and planned the mobility as current would otherwise
         # write the roster's values into it once this page had ended it.
         services.member_lock(member=mobility.member)

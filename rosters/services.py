@@ -513,6 +513,11 @@ class _BatchWriter:
         self.counts = {"created": 0, "updated": 0, "unchanged": 0}
         self.conflicts: list[tuple[int, str, object]] = []
 
+    def _plan(self):
+        return sql.plan(
+            self.cursor, present=self.present, scope=self.scope, assign_ids=self.writing
+        )
+
     def __call__(self, *, batch: list[sql.Staged], bad: int) -> None:
         cursor, planned, fresh, staged = self.cursor, None, [], batch
         with self.clock.adding("plan"):
@@ -522,12 +527,19 @@ class _BatchWriter:
                 staged = [row for row in batch if row.id_number_hash in known]
                 self.counts["created"] += len(fresh)
             if staged:
-                if self.writing:
-                    sql.lock_stored(cursor, staged)
                 sql.stage(cursor, staged)
-                planned, found = sql.plan(
-                    cursor, present=self.present, scope=self.scope, assign_ids=self.writing
-                )
+                planned, found = self._plan()
+                # The members it would write, locked, then planned again: a form's change
+                # committed meanwhile is seen, not written over (sql.lock_members). Again
+                # until every member it would write is locked (a form may have changed one
+                # planned unchanged); members left alone, as in a file imported again, are
+                # never locked.
+                locked: set[int] = set()
+                while self.writing and (writes := sql.planned_writes(cursor) - locked):
+                    sql.lock_members(cursor, writes)
+                    locked |= writes
+                    sql.replan(cursor)
+                    planned, found = self._plan()
                 self.conflicts += found
                 for key, value in planned.items():
                     self.counts[key] += value

@@ -290,22 +290,35 @@ def stored(cursor, rows: list[Staged]) -> set[str]:
     return {digest for (digest,) in cursor.fetchall()}
 
 
-def lock_stored(cursor, rows: list[Staged]) -> None:
-    """Lock the stored members of these rows until the import's transaction ends, before they
-    are planned.
+def planned_writes(cursor) -> set[int]:
+    """The stored members the plan would write: changed, or with a changed mobility."""
+    cursor.execute(
+        f"SELECT member_id FROM {PLAN} WHERE NOT is_new AND (member_changed OR mobility_changed)"
+    )
+    return {member_id for (member_id,) in cursor.fetchall()}
 
-    The plan reads members and mobilities as committed when it runs; without the lock, a return
-    or transfer registered through a form between the plan and the writes would be written
-    over: the import would update the mobility that just ended instead of the member's current
-    one, or a member no longer in normal standing. The services lock a member before changing
-    them or their mobility (``members.services.member_lock``), so they wait for the import, or the
-    import for them and then plans what they committed.
+
+def lock_members(cursor, ids: set[int]) -> None:
+    """Lock these stored members until the import's transaction ends, in id order.
+
+    The plan reads members and mobilities as committed when it runs; a return or transfer
+    registered through a form between the plan and the writes would otherwise be written over:
+    the import would update the mobility that just ended instead of the member's current one,
+    or a member no longer in normal standing. The services lock a member before changing them
+    or their mobility (``members.services.member_lock``), so once these locks are held the
+    batch is planned again and sees what they committed (``services._BatchWriter``). Members
+    the plan leaves alone are not locked: nothing of theirs is written.
     """
     cursor.execute(  # counted, not fetched: the ids themselves are not needed here
         f"SELECT count(*) FROM (SELECT id FROM {_table(Member)}"
-        " WHERE id_number_hash = ANY(%s::varchar[]) ORDER BY id FOR NO KEY UPDATE) AS locked",
-        [[row.id_number_hash for row in rows]],
+        " WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE) AS locked",
+        [sorted(ids)],
     )
+
+
+def replan(cursor) -> None:
+    """Forget the plan of the staged batch, to plan it again."""
+    cursor.execute(f"TRUNCATE {PLAN}")
 
 
 # ---------------------------------------------------------------------------------------------
