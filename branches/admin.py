@@ -53,16 +53,16 @@ class OrganizationAdminForm(VersionedModelForm):
         parent = cleaned.get("parent")
         if self.instance._state.adding and parent is not None:
             # Before the code's uniqueness is checked, as organization_create does.
-            services.organization_parent_lock(parent)
+            services.organization_hold(parent)
         return cleaned
 
     def _post_clean(self):
         super()._post_clean()
         if self.instance.pk is None or self.errors:
             return
-        # Held to the end of the admin view's transaction (the back office saves in one), so
-        # the tree cannot change between this trial and the write in save_model.
-        services.organization_tree_lock()
+        # The tree lock ``lock`` took in clean is held to the end of the admin view's
+        # transaction (the back office saves in one), so the tree cannot change between this
+        # trial and the write in save_model.
         try:
             with transaction.atomic():
                 _edit_through_services(self.instance, self)

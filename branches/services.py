@@ -40,23 +40,6 @@ def organization_tree_lock() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
 
 
-def organization_parent_lock(parent: Organization) -> None:
-    """Take now the lock that the new organization's foreign key to ``parent`` takes when the
-    transaction commits (FOR KEY SHARE; Django's foreign keys are checked at commit).
-
-    Taken at commit, after the new code's index entry, it reversed the order of a change to the
-    tree, which locks ``parent`` and then waits for a code it creates (an organization import
-    renaming a township and setting up a branch under it): a deadlock, one of them failing with
-    an internal error. Taken first, the setup waits for the change or the change for it, and
-    a code taken meanwhile is refused plainly (``full_clean``, or the import's
-    ORG_CREATED_MEANWHILE). It does not wait for imports that leave ``parent`` alone."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {Organization._meta.db_table} WHERE id = %s FOR KEY SHARE",
-            [parent.pk],
-        )
-
-
 # A form opened before the organization changed (portal/concurrency.py).
 ORGANIZATION_CHANGED = gettext_lazy(
     "该组织的信息已在您打开此页后被修改（修改于 %(changed_at)s），"
@@ -85,6 +68,13 @@ def organization_hold(org: Organization) -> Organization:
     write and then counts it, or the write waits and then checks the organization as changed.
     Read without the hold, a registration not yet committed was not counted by a dissolution
     running beside it, and was then saved naming a dissolved organization.
+
+    Held on the parent of an organization being set up, it is the lock the new row's foreign
+    key takes at commit (Django checks foreign keys then), taken first: taken after the new
+    code's index entry, it reversed the order of a change to the tree that locks the parent and
+    then waits for a code it creates (an organization import renaming a township and setting up
+    a branch under it), and one of them failed as a deadlock. It does not wait for imports that
+    leave the parent alone.
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -114,7 +104,7 @@ def organization_create(
     nothing they judge their rows by, and a form must not wait for a long roster import. An
     organization import creating the same code meanwhile fails, and says so."""
     if parent is not None:
-        organization_parent_lock(parent)
+        parent = organization_hold(parent)
     org = Organization(
         code=(code or "").strip(),
         name=(name or "").strip(),
