@@ -37,9 +37,6 @@ from .validation import CleanRow
 
 STAGE = "roster_stage"
 PLAN = "roster_plan"
-# One lock for all roster imports, and for changes to the organization tree (see create_stage).
-IMPORT_LOCK_KEY = TREE_LOCK_KEY
-
 _STAGE_TYPES = {
     "row_number": "integer",
     # MEMBER_COLUMNS:
@@ -165,7 +162,7 @@ def fields_for(fields: tuple[str, ...], present: set[str]) -> list[str]:
 def create_stage(cursor, trail) -> None:
     """Start an import's transaction: its lock, trail context, staging and plan tables.
 
-    One lock for all roster imports (``IMPORT_LOCK_KEY``), held until the transaction ends: two
+    One lock for all roster imports (``TREE_LOCK_KEY``), held until the transaction ends: two
     imports of overlapping files must not interleave between planning and writing (forms and
     the API still may; the unique indexes then make the import fail whole). Changes to the
     organization tree take it too (``branches.services``): the rows are judged by the
@@ -179,7 +176,7 @@ def create_stage(cursor, trail) -> None:
     plan = ", ".join(f"{name} {kind}" for name, kind in _PLAN_TYPES.items())
     cursor.execute(
         f"""
-        SELECT pg_advisory_xact_lock({IMPORT_LOCK_KEY});
+        SELECT pg_advisory_xact_lock({TREE_LOCK_KEY});
         SELECT set_config('pghistory.context_id', %s, true),
                set_config('pghistory.context_metadata', %s, true);
         {_FAST_TRIGGER_CHECKS};
