@@ -1,5 +1,6 @@
 """Production settings pass Django's deployment checks; intranet switches work."""
 
+import contextlib
 import json
 import os
 
@@ -259,4 +260,74 @@ def test_make_runs_beat_where_nothing_made_var(tmp_path):
             time.sleep(0.2)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_the_compose_web_command_hands_a_stop_to_gunicorn(tmp_path):
+    """`docker compose stop` (and every redeploy) sends SIGTERM to the web container's command,
+    a shell running collectstatic and then gunicorn. Unless the shell execs gunicorn, gunicorn
+    never sees the signal (the shell, as the container's PID 1, ignores it; outside a container
+    it dies and leaves gunicorn running): gunicorn is killed after the stop timeout, cutting off
+    the downloads under way, instead of finishing them and stopping."""
+    import shlex
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.db import connection
+
+    from portal.embedded import database_url
+
+    yaml = pytest.importorskip("yaml")
+    repo = Path(__file__).resolve().parent.parent
+    compose = yaml.safe_load((repo / "docker-compose.yml").read_text(encoding="utf-8"))
+    command = shlex.split(compose["services"]["web"]["command"])
+    # A Unix socket: no TCP port taken on the machine running the tests.
+    sock = tmp_path / "web.sock"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "PORTAL_ALLOW_DEV_SECRET": "1",
+        "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+        "GUNICORN_BIND": f"unix:{sock}",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "1",
+    }
+
+    def answers() -> bool:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(sock))
+            except OSError:
+                return False
+            return True
+
+    log = tmp_path / "web.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not answers():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        time.sleep(0.5)
+        assert not answers(), "gunicorn outlived the container's command:\n" + log.read_text()
+        assert "Handling signal: term" in log.read_text()
+    finally:
+        # Whatever the command left behind (an orphaned gunicorn) is in its session.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
