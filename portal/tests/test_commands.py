@@ -54,6 +54,15 @@ def test_create_api_token_prints_key_once_last_and_stores_hash(capsys):
     assert not token.user.has_usable_password()
 
 
+def test_create_api_token_help_gives_the_configured_default_days(settings):
+    """PORTAL_API_TOKEN_DAYS sets how long a token lasts without --days; the help says so."""
+    from portal.management.commands.create_api_token import Command
+
+    settings.API_TOKEN_DEFAULT_DAYS = 90
+    help_text = Command().create_parser("manage.py", "create_api_token").format_help()
+    assert "默认 90" in help_text and "默认 365" not in help_text
+
+
 def test_create_api_token_refuses_a_name_too_long_in_a_sentence():
     tree = make_tree()
     with pytest.raises(CommandError, match="令牌名称不能超过 100 个字"):

@@ -1,5 +1,6 @@
 """create_api_token --org CODE NAME [--days N]: prints the key once, last, on its own line."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -13,7 +14,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="令牌名称，如 市委组织部数据大屏")
         parser.add_argument("--org", required=True, help="党组织编码：令牌只能读取其下级范围")
-        parser.add_argument("--days", type=int, default=None, help="有效天数（默认 365）")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help=f"有效天数（默认 {settings.API_TOKEN_DEFAULT_DAYS}，见 PORTAL_API_TOKEN_DAYS）",
+        )
         parser.add_argument(
             "--unmasked",
             action="store_true",
