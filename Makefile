@@ -7,7 +7,7 @@ PORT ?= 8000
 DEMO_SEED ?= 1
 export PORT
 
-.PHONY: run test install install-dev lint format migrate seed stop clean bench bench-audit backup restore-test
+.PHONY: run test install install-dev lint format stop clean bench bench-audit backup restore-test
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
