@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 # 网络安全法 art. 21: network logs are kept for no less than six months.
 MIN_AUDIT_RETENTION_DAYS = 180
@@ -19,6 +20,27 @@ def audit_retention(app_configs, **kwargs):
                 f"{MIN_AUDIT_RETENTION_DAYS} 天（网络安全法）",
                 hint="删除该环境变量（默认 180 天）或设为不少于 180 的天数",
                 id="portal.E001",
+            )
+        ]
+    return []
+
+
+@checks.register(checks.Tags.security)
+def encryption_keys(app_configs, **kwargs):
+    """The keys are first used at the first ID number read or written (a page, an import): a
+    malformed or ambiguous list would pass every check and fail there, or seal new values under
+    an id another key answers to. Said at once instead, by ``check`` and ``migrate``."""
+    from .crypto import parse_key_specs
+
+    try:
+        parse_key_specs(settings.PORTAL_ENCRYPTION_KEYS)
+    except ImproperlyConfigured as exc:
+        return [
+            checks.Error(
+                str(exc),
+                hint="每个密钥写作“编号:base64”，编号互不相同，当前密钥在前；新密钥用 "
+                "portal.crypto.generate_key_spec 生成（见 README“Key management”）",
+                id="portal.E002",
             )
         ]
     return []

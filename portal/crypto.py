@@ -26,25 +26,45 @@ SEPARATOR = "$"
 NONCE_BYTES = 12
 
 
-@cache
-def _keys() -> tuple[tuple[str, AESGCM], ...]:
+def parse_key_specs(specs: list[str]) -> tuple[tuple[str, AESGCM], ...]:
+    """PORTAL_ENCRYPTION_KEYS' ``id:base64`` entries as (id, cipher) pairs, the current first.
+
+    A value names its key by id alone, so an id listed twice (a new key generated under the old
+    one's id) would open the values sealed under one key with the other: every stored ID number
+    would fail to decrypt, and rotation would take them all for current. Refused, like a key
+    that is not 32 bytes of base64; the messages name keys by id, never the key itself.
+    """
     pairs = []
-    for item in settings.PORTAL_ENCRYPTION_KEYS:
-        key_id, _, encoded = item.partition(":")
+    for item in specs:
+        key_id, colon, encoded = item.partition(":")
+        if not colon:  # no id: what stands before the colon would be the key itself
+            raise ImproperlyConfigured(
+                "PORTAL_ENCRYPTION_KEYS 中有一项缺少编号：每项应写作“编号:base64”"
+            )
         try:
             raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except ValueError as exc:
             raise ImproperlyConfigured(
-                f"PORTAL_ENCRYPTION_KEYS: key {key_id!r} is not base64"
+                f"PORTAL_ENCRYPTION_KEYS 中的密钥 {key_id!r} 不是 base64 编码"
             ) from exc
         if not key_id or SEPARATOR in key_id or len(raw) != 32:
             raise ImproperlyConfigured(
-                f"PORTAL_ENCRYPTION_KEYS: {key_id!r} must be 'id:base64' of a 32-byte key"
+                f"PORTAL_ENCRYPTION_KEYS 中的密钥 {key_id!r} 应写作“编号:base64”，密钥长 32 字节"
+            )
+        if any(key_id == listed for listed, _ in pairs):
+            raise ImproperlyConfigured(
+                f"PORTAL_ENCRYPTION_KEYS 中密钥编号 {key_id!r} 出现了不止一次：每个密钥须有"
+                "自己的编号（新密钥用新编号，如 k2:…,k1:…）"
             )
         pairs.append((key_id, AESGCM(raw)))
     if not pairs:
-        raise ImproperlyConfigured("PORTAL_ENCRYPTION_KEYS is empty")
+        raise ImproperlyConfigured("PORTAL_ENCRYPTION_KEYS 为空")
     return tuple(pairs)
+
+
+@cache
+def _keys() -> tuple[tuple[str, AESGCM], ...]:
+    return parse_key_specs(settings.PORTAL_ENCRYPTION_KEYS)
 
 
 def current_key_id() -> str:

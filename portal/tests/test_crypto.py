@@ -222,3 +222,42 @@ def test_rotation_reseals_stored_uploads(settings, tmp_path):
     finally:
         settings.PORTAL_ENCRYPTION_KEYS = old
         crypto.reset_key_cache()
+
+
+def test_a_key_id_listed_twice_is_refused(settings):
+    """A new key generated under the old one's id (`generate_key_spec('k1')` again) and put
+    first: each stored value names "k1" and would be opened with the new key and fail, while
+    rotation took them all for current. Refused before anything is sealed or opened."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    old = list(settings.PORTAL_ENCRYPTION_KEYS)
+    old_id = old[0].split(":", 1)[0]
+    settings.PORTAL_ENCRYPTION_KEYS = [crypto.generate_key_spec(old_id), *old]
+    crypto.reset_key_cache()
+    try:
+        with pytest.raises(ImproperlyConfigured, match=f"密钥编号 '{old_id}' 出现了不止一次"):
+            crypto.encrypt("11010519491231002X")
+    finally:
+        settings.PORTAL_ENCRYPTION_KEYS = old
+        crypto.reset_key_cache()
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (["k1:" + "A" * 43, "k1:" + "B" * 43], "密钥编号 'k1' 出现了不止一次"),
+        (["k1:c2hvcnQ"], "密钥 'k1' 应写作“编号:base64”"),
+        (["A" * 43], "有一项缺少编号"),
+    ],
+)
+def test_check_refuses_encryption_keys_that_cannot_work(settings, keys, message):
+    """`check` (and `migrate`, which runs it) says so before the first ID number is read or
+    written, which would otherwise be the first sign of it; never printing a key."""
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.PORTAL_ENCRYPTION_KEYS = keys
+    with pytest.raises(SystemCheckError) as exc:
+        call_command("check")
+    assert "portal.E002" in str(exc.value) and message in str(exc.value)
+    assert "A" * 43 not in str(exc.value) and "B" * 43 not in str(exc.value)
