@@ -46,6 +46,25 @@ def encryption_keys(app_configs, **kwargs):
     return []
 
 
+@checks.register(checks.Tags.security)
+def api_rate(app_configs, **kwargs):
+    """DRF reads the rate at the first API call: a malformed one would make every call fail
+    with an internal error. Said by ``check`` and ``migrate`` instead."""
+    from .api.throttling import AccountRateThrottle
+
+    try:
+        AccountRateThrottle()
+    except (ValueError, KeyError, IndexError, TypeError):
+        return [
+            checks.Error(
+                f"PORTAL_API_RATE={settings.PORTAL_API_RATE!r}：API 调用频率的写法不对",
+                hint="写作“次数/单位”，单位为 s、min、hour 或 day，如 600/min",
+                id="portal.E003",
+            )
+        ]
+    return []
+
+
 @checks.register(checks.Tags.security, deploy=True)
 def plain_http(app_configs, **kwargs):
     """The HTTPS switches turned off for an intranet on plain HTTP (settings.py silences

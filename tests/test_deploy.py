@@ -101,6 +101,20 @@ def test_audit_retention_cannot_be_set_below_the_law(settings):
     call_command("check")
 
 
+@pytest.mark.parametrize("rate", ["600 per minute", "600/fortnight", "600/", "600"])
+def test_a_malformed_api_rate_is_refused_by_check(settings, rate):
+    """DRF would read it at the first API call and answer every call with an internal error."""
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.PORTAL_API_RATE = rate
+    with pytest.raises(SystemCheckError) as exc:
+        call_command("check")
+    assert "portal.E003" in str(exc.value) and "API 调用频率的写法不对" in str(exc.value)
+    settings.PORTAL_API_RATE = "30/hour"
+    call_command("check")
+
+
 @pytest.mark.slow
 def test_production_serves_the_collected_static_files(run_manage, tmp_path):
     """Under gunicorn nothing but the portal serves /static/ (docker-compose.yml has no other
