@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -1114,8 +1115,15 @@ def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str |
     if cell_errors:  # read as empty, and refused as what they are
         raw = {**raw, **dict.fromkeys(cell_errors)}
 
-    def text(key: str, *, required: bool = False, max_length: int | None = None) -> str:
+    def text(
+        key: str, *, required: bool = False, max_length: int | None = None, fold: bool = False
+    ) -> str:
         value = cell_text(raw.get(key))
+        if fold:
+            # Codes are typed by hand: full-width letters and digits (Ｗ００１, from a Chinese
+            # input method) and spaces are folded, as roster files' organization columns are
+            # read (validation.OrgDirectory), so that the code stored is the one rosters name.
+            value = "".join(unicodedata.normalize("NFKC", value).split())
         if required and not value:
             problems.append(
                 (key, _("请填写%(column)s") % {"column": ORG_SCHEMA.column(key).header})
@@ -1131,9 +1139,9 @@ def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str |
         return value
 
     field_length = {f.name: f.max_length for f in Organization._meta.fields if f.max_length}
-    values["code"] = text("code", required=True, max_length=field_length["code"])
+    values["code"] = text("code", required=True, max_length=field_length["code"], fold=True)
     values["name"] = text("name", required=True, max_length=field_length["name"])
-    values["parent_code"] = text("parent_code")
+    values["parent_code"] = text("parent_code", fold=True)
     values["host_unit"] = text("host_unit", max_length=field_length["host_unit"])
     for key, choices in (
         ("kind", schema.org_kind_values()),

@@ -117,3 +117,24 @@ def test_without_a_kind_a_name_that_does_not_say_it_is_refused(import_one):
     assert import_one(组织类别="", 组织名称="中共解店镇委员会")[1] == [
         ("组织类别", "", "请填写组织类别（党委、党工委、党总支、党支部或党小组）：名称没有以它结尾")
     ]
+
+
+def test_full_width_codes_are_folded(tmp_path, tree):
+    """Codes typed with a Chinese input method's full-width letters and digits name the same
+    organization as their half-width spelling, as in roster files: a parent is found, and the
+    code stored is the one a roster names."""
+    from rosters.validation import OrgDirectory
+
+    township = tree["township"].code
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in township)
+    path = write_xlsx(
+        tmp_path / "orgs.xlsx", [branch_row(组织编码="Ｎ００１", 上级组织编码=full_width)],
+        headers=ORG_HEADERS,
+    )  # fmt: skip
+    record = organization_import(source=path, filename=path.name)
+    assert (record.status, record.errors) == (ImportStatus.IMPORTED, [])
+    branch = Organization.objects.get(code="N001")
+    assert branch.parent == tree["township"]
+    assert OrgDirectory().find("N001") == branch
+    again = organization_import(source=path, filename=path.name)
+    assert (again.rows_created, again.rows_unchanged) == (0, 1)
