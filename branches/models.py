@@ -209,6 +209,21 @@ class Organization(models.Model):
             errors.setdefault("parent", []).append(msg)
         if self.pk and self.parent_id and self.path and self.parent.path.startswith(self.path):
             errors.setdefault("parent", []).append(_("上级组织不能是本组织或其下级组织"))
+        if self.pk and self.kind:
+            # A change of kind must suit the organizations already below it, as their own
+            # kind suits it (no 党委 under a 党总支, nothing under a 党小组).
+            held = [kind for kind, parents in ALLOWED_PARENT_KINDS.items() if self.kind in parents]
+            misplaced = (
+                Organization.objects.filter(parent_id=self.pk)
+                .exclude(kind__in=held)
+                .values_list("kind", flat=True)
+                .distinct()
+            )
+            for kind in sorted(misplaced):
+                errors.setdefault("kind", []).append(
+                    _("%(kind)s之下不能设%(child)s，本组织下已有%(child)s，请先调整下级组织")
+                    % {"kind": OrgKind(self.kind).label, "child": OrgKind(kind).label}
+                )
         if self.dissolved_on and self.dissolved_on > timezone.localdate():
             errors.setdefault("dissolved_on", []).append(_("撤销日期不能晚于今天"))
         if errors:

@@ -115,3 +115,21 @@ def test_member_home_must_hold_memberships():
     with pytest.raises(ValidationError) as exc:
         make_member(home_org=tree["functional"])
     assert "只有建制型或联合党支部可以" in exc.value.message_dict["home_org"][0]
+
+
+def test_a_change_of_kind_must_suit_the_organizations_below():
+    """The kind rules hold from below too: a 党委 holding a 党总支 does not become a 党总支 (a
+    党总支 under a 党总支); it may become a 党工委, which holds the same kinds."""
+    tree = make_tree()
+    township = tree["township"]
+    Organization.objects.create(
+        code="GB1", name="某党总支", kind=OrgKind.GENERAL_BRANCH, parent=township
+    )
+    township.kind = OrgKind.GENERAL_BRANCH
+    with pytest.raises(ValidationError) as exc:
+        township.full_clean()
+    assert exc.value.message_dict["kind"] == [
+        "党总支之下不能设党总支，本组织下已有党总支，请先调整下级组织"
+    ]
+    township.kind = OrgKind.WORKING_COMMITTEE  # holds the same kinds as a 党委
+    township.full_clean()

@@ -978,3 +978,18 @@ def test_a_new_lookup_key_not_yet_applied_refuses_the_import(roster_file, rows, 
         )  # fmt: skip
     finally:
         crypto.reset_key_cache()
+
+
+def test_an_organization_file_cannot_change_a_kind_that_no_longer_suits_those_below(tmp_path, tree):
+    from branches import services as org_services
+
+    org_services.organization_create(
+        code="GB1", name="某党总支", kind=OrgKind.GENERAL_BRANCH, parent=tree["township"]
+    )
+    rows = [org(tree["township"].code, "测试镇党总支", tree["root"].code, "党总支")]
+    record = run_orgs(tmp_path, rows)
+    assert record.status == ImportStatus.REFUSED
+    assert record.errors == [
+        [2, "组织类别", "党总支", "党总支之下不能设党总支，本组织下已有党总支，请先调整下级组织"]
+    ]
+    assert Organization.objects.get(pk=tree["township"].pk).kind == OrgKind.COMMITTEE
