@@ -209,6 +209,17 @@ class Organization(models.Model):
             errors.setdefault("parent", []).append(msg)
         if self.pk and self.parent_id and self.path and self.parent.path.startswith(self.path):
             errors.setdefault("parent", []).append(_("上级组织不能是本组织或其下级组织"))
+        if (
+            self.parent_id
+            and self.status == OrgStatus.ACTIVE
+            and self.parent.status == OrgStatus.DISSOLVED
+        ):
+            # organization_dissolve refuses an organization with active ones below it: none
+            # is set up or moved under it afterwards either.
+            errors.setdefault("parent", []).append(
+                _("上级组织“%(parent)s”已撤销，不能在其下设立或调入组织")
+                % {"parent": self.parent.name}
+            )
         if self.pk and self.kind:
             # A change of kind must suit the organizations already below it, as their own
             # kind suits it (no 党委 under a 党总支, nothing under a 党小组).

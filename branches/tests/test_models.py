@@ -133,3 +133,25 @@ def test_a_change_of_kind_must_suit_the_organizations_below():
     ]
     township.kind = OrgKind.WORKING_COMMITTEE  # holds the same kinds as a 党委
     township.full_clean()
+
+
+def test_nothing_is_set_up_or_moved_under_a_dissolved_organization():
+    from branches import services
+
+    tree = make_tree()
+    closed = make_branch(parent=tree["township"], name="已撤销党支部")
+    services.organization_dissolve(org=closed, dissolved_on=datetime.date(2024, 1, 1))
+    closed.refresh_from_db()
+    group = Organization(code="G1", name="第一党小组", kind=OrgKind.GROUP, parent=closed)
+    with pytest.raises(ValidationError) as exc:
+        group.full_clean()
+    assert exc.value.message_dict["parent"] == [
+        "上级组织“已撤销党支部”已撤销，不能在其下设立或调入组织"
+    ]
+    closed_committee = make_committee(parent=tree["root"], name="已撤销镇党委")
+    services.organization_dissolve(org=closed_committee, dissolved_on=datetime.date(2024, 1, 1))
+    closed_committee.refresh_from_db()
+    with pytest.raises(ValidationError):
+        services.organization_move(org=tree["village"], new_parent=closed_committee)
+    # A dissolved organization is still corrected where it hangs.
+    services.organization_update(org=closed, name="已撤销党支部（更正）")

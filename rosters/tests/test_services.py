@@ -993,3 +993,17 @@ def test_an_organization_file_cannot_change_a_kind_that_no_longer_suits_those_be
         [2, "组织类别", "党总支", "党总支之下不能设党总支，本组织下已有党总支，请先调整下级组织"]
     ]
     assert Organization.objects.get(pk=tree["township"].pk).kind == OrgKind.COMMITTEE
+
+
+def test_an_organization_file_sets_up_nothing_under_a_dissolved_organization(tmp_path, tree):
+    from branches import services as org_services
+
+    closed = make_branch(parent=tree["township"], code="DB1", name="已撤销党支部")
+    org_services.organization_dissolve(org=closed, dissolved_on=datetime.date(2024, 1, 1))
+    before = Organization.objects.count()
+    record = run_orgs(tmp_path, [org("DG1", "第一党小组", "DB1", "党小组")])
+    assert record.status == ImportStatus.REFUSED
+    assert record.errors == [
+        [2, "上级组织编码", "DB1", "上级组织“已撤销党支部”已撤销，不能在其下设立或调入组织"]
+    ]
+    assert Organization.objects.count() == before
