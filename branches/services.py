@@ -123,6 +123,24 @@ def organization_create(
     return org
 
 
+def check_kind_change(org: Organization, kind: str) -> None:
+    """A 党支部 does not become another kind of organization, nor another kind a 党支部: its
+    branch type, its members' memberships and its party groups would have no place. Raises
+    ValidationError on ``kind``."""
+    if kind and (kind == OrgKind.BRANCH) != (org.kind == OrgKind.BRANCH):
+        raise ValidationError(
+            {
+                "kind": [
+                    _(
+                        "党支部与其他类别的组织不能直接互相转换（%(old)s不能改为%(new)s）："
+                        "请新设组织，转移党员和下级组织后撤销原组织"
+                    )
+                    % {"old": OrgKind(org.kind).label, "new": OrgKind(kind).label}
+                ]
+            }
+        )
+
+
 @transaction.atomic
 def organization_update(
     *, org: Organization, version: datetime.datetime | None = None, **changes
@@ -138,6 +156,8 @@ def organization_update(
     if "branch_type" in changes and changes["branch_type"] != org.branch_type:
         raise ValidationError(_("支部类型变更请使用“变更支部类型”，以保留变更记录"))
     org = organization_lock(org=org, version=version)
+    if "kind" in changes:
+        check_kind_change(org, changes["kind"])
     for field, value in changes.items():
         setattr(org, field, value)
     org.full_clean()

@@ -1375,6 +1375,8 @@ def _update_org(
     org: Organization, parent: Organization | None, branch_type: str, fields: dict, outcome
 ) -> Organization:
     changed = False
+    # Before the branch type: a 党委 given as a 党支部 is told that, not that a 党委 has no type.
+    org_services.check_kind_change(org, fields.get("kind", org.kind))
     if branch_type != org.branch_type:
         with _errors_on("branch_type"):
             org_services.organization_change_branch_type(

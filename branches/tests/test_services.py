@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from branches import services
-from branches.choices import BranchType, OrgStatus
+from branches.choices import BranchType, OrgKind, OrgStatus
 from branches.models import BranchTypeChange, Organization
 from branches.tests.factories import make_branch, make_committee, make_tree
 from members.tests.factories import make_member
@@ -176,3 +176,17 @@ def test_an_organization_changed_since_the_form_was_opened_is_not_saved_over():
     services.organization_update(org=village, version=village.updated_at, phone="0359-5123456")
     village.refresh_from_db()
     assert (village.host_unit, village.phone) == ("导入写入的单位", "0359-5123456")
+
+
+def test_a_branch_does_not_become_another_kind_nor_another_kind_a_branch():
+    tree = make_tree()
+    with pytest.raises(ValidationError) as exc:
+        services.organization_update(org=tree["village"], kind=OrgKind.COMMITTEE)
+    assert exc.value.message_dict["kind"] == [
+        "党支部与其他类别的组织不能直接互相转换（党支部不能改为党委）："
+        "请新设组织，转移党员和下级组织后撤销原组织"
+    ]
+    with pytest.raises(ValidationError) as exc:
+        services.organization_update(org=tree["township"], kind=OrgKind.BRANCH)
+    assert "党委不能改为党支部" in exc.value.message_dict["kind"][0]
+    services.organization_update(org=tree["township"], kind=OrgKind.WORKING_COMMITTEE)

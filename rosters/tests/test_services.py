@@ -1007,3 +1007,19 @@ def test_an_organization_file_sets_up_nothing_under_a_dissolved_organization(tmp
         [2, "上级组织编码", "DB1", "上级组织“已撤销党支部”已撤销，不能在其下设立或调入组织"]
     ]
     assert Organization.objects.count() == before
+
+
+def test_an_organization_file_does_not_turn_a_branch_into_another_kind(tmp_path, tree):
+    """A 党支部 given as a 党委, or a 党委 as a 党支部, is told so on its 组织类别, not that its
+    branch type is unknown or that only a 党支部 has one."""
+    refused = (
+        "党支部与其他类别的组织不能直接互相转换（%s）：请新设组织，转移党员和下级组织后撤销原组织"
+    )
+    record = run_orgs(
+        tmp_path, [org(tree["other"].code, "西村党委", tree["township"].code, "党委")]
+    )
+    assert record.errors == [[2, "组织类别", "党委", refused % "党支部不能改为党委"]]
+    rows = [org(tree["township"].code, "测试镇党支部", tree["root"].code, "党支部", "建制型")]
+    record = run_orgs(tmp_path, rows)
+    assert record.errors == [[2, "组织类别", "党支部", refused % "党委不能改为党支部"]]
+    assert not BranchTypeChange.objects.exists()
