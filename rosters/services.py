@@ -1045,17 +1045,7 @@ def _import_orgs(
         rows = [_OrgRow(n, cells, table.values(cells)) for n, cells in table.rows]
     outcome.read = len(rows)
     reporter(0, len(rows))
-    by_code: dict[str, _OrgRow] = {}
-    for row in rows:
-        row.values, row.problems = parse_org_row(row.raw)
-        code = row.values.get("code")
-        if code:
-            if code in by_code:
-                row.problems.append(
-                    ("code", _("与第 %(row)d 行的组织编码重复") % {"row": by_code[code].number})
-                )
-            else:
-                by_code[code] = row
+    present = set(table.columns)
 
     with transaction.atomic():
         # The organizations stored are read once imports and changes to the tree under way
@@ -1065,6 +1055,18 @@ def _import_orgs(
         # on the code's unique index, which says so (ORG_CREATED_MEANWHILE).
         org_services.organization_tree_lock()
         existing = {org.code: org for org in Organization.objects.select_related("parent")}
+        by_code: dict[str, _OrgRow] = {}
+        for row in rows:
+            row.values, row.problems = parse_org_row(row.raw, present=present, existing=existing)
+            code = row.values.get("code")
+            if code:
+                if code in by_code:
+                    number = by_code[code].number
+                    row.problems.append(
+                        ("code", _("与第 %(row)d 行的组织编码重复") % {"row": number})
+                    )
+                else:
+                    by_code[code] = row
         if orgs is not None:
             _check_org_scope(rows, by_code, existing, set(orgs.values_list("pk", flat=True)))
         order = _parents_first(rows, by_code, existing)
@@ -1072,7 +1074,7 @@ def _import_orgs(
         with _audit_context(record):
             for index, row in enumerate(order, start=1):
                 if not row.problems:
-                    _write_org(row, by_code, existing, done, outcome, set(table.columns))
+                    _write_org(row, by_code, existing, done, outcome, present)
                 reporter(index, len(rows))
         bad = sum(1 for row in rows if row.problems)
         status = _status(record.dry_run, bad, record.skip_invalid)
@@ -1106,9 +1108,18 @@ def _kind_named_by(name: str) -> str:
     return ""
 
 
-def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
+def parse_org_row(
+    raw: dict[str, Any],
+    *,
+    present: set[str] | None = None,
+    existing: dict[str, Organization] | None = None,
+) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
     """An organization row's values, read with the template's rules, and its problems as
-    (column key, reason); the rules of the tree itself are checked when the row is written."""
+    (column key, reason); the rules of the tree itself are checked when the row is written.
+
+    ``present``, the column keys of the file, and ``existing``, the stored organizations by
+    code: a file without 组织类别, 支部类型 or 计划撤销日期 leaves them as stored for the
+    organizations it updates, and their rules are checked with the stored values."""
     values: dict[str, Any] = {}
     problems: list[tuple[str | None, str]] = []
     cell_errors = schema.cell_error_problems(raw) if type(raw) is ErrorCells else {}
@@ -1154,6 +1165,13 @@ def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str |
         except ValidationError as exc:
             problems.append((key, exc.messages[0]))
             values[key] = None
+    stored = None
+    if present is not None and existing is not None:
+        stored = existing.get(values["code"])
+    if stored is not None and "kind" not in present:
+        values["kind"] = stored.kind
+    if stored is not None and "branch_type" not in present and values["kind"] == stored.kind:
+        values["branch_type"] = stored.branch_type
     if values["kind"] == "" and not any(k == "kind" for k, _m in problems):
         # No 组织类别 (the column is optional): the name says it when it ends with one, as in
         # 南村党支部 or 解店镇党委; otherwise the row must say.
@@ -1175,6 +1193,8 @@ def parse_org_row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str |
         except ValidationError as exc:
             problems.append((key, exc.messages[0]))
             values[key] = None
+        if stored is not None and key not in present:
+            values[key] = getattr(stored, key)
     if (
         values.get("branch_type") == BranchType.TEMPORARY
         and values.get("planned_end_on") is None

@@ -1023,3 +1023,41 @@ def test_an_organization_file_does_not_turn_a_branch_into_another_kind(tmp_path,
     record = run_orgs(tmp_path, rows)
     assert record.errors == [[2, "组织类别", "党支部", refused % "党委不能改为党支部"]]
     assert not BranchTypeChange.objects.exists()
+
+
+def test_an_organization_file_without_kind_type_or_planned_end_keeps_them(tmp_path, tree):
+    """组织类别, 支部类型 and 计划撤销日期 are optional columns like the others: a file of codes
+    and names renames the organizations it names, the stored kind, type and planned end
+    standing for the missing columns (a formal name such as 中共某县委员会 does not end with
+    its kind, and a branch without its type was refused)."""
+    temporary = make_branch(
+        parent=tree["township"], code="TMP1", name="项目临时党支部",
+        branch_type=BranchType.TEMPORARY, planned_end_on=datetime.date(2030, 1, 1),
+    )  # fmt: skip
+    renames = {
+        tree["root"].code: "中共测试县委员会",
+        tree["village"].code: "东村党支部（新）",
+        temporary.code: "项目临时党支部（新）",
+    }
+    rows = [{"组织编码": code, "组织名称": name} for code, name in renames.items()]
+    path = write_xlsx(tmp_path / "names.xlsx", rows, headers=["组织编码", "组织名称"])
+    record = services.organization_import(source=path, filename=path.name)
+    assert (record.status, record.errors, record.rows_updated) == (ImportStatus.IMPORTED, [], 3)
+    stored = {o.code: o for o in Organization.objects.filter(code__in=renames)}
+    assert {code: o.name for code, o in stored.items()} == renames
+    assert (stored["TMP1"].branch_type, stored["TMP1"].planned_end_on) == (
+        BranchType.TEMPORARY, datetime.date(2030, 1, 1),
+    )  # fmt: skip
+    # With 组织类别 but no 支部类型 or 计划撤销日期.
+    rows = [{"组织编码": "TMP1", "组织名称": "项目临时党支部", "组织类别": "党支部"}]
+    path = write_xlsx(tmp_path / "kinds.xlsx", rows, headers=["组织编码", "组织名称", "组织类别"])
+    record = services.organization_import(source=path, filename=path.name)
+    assert (record.status, record.errors, record.rows_updated) == (ImportStatus.IMPORTED, [], 1)
+    assert not BranchTypeChange.objects.exists()
+    # A new organization still needs them: its kind from the name, its type in the file.
+    rows = [{"组织编码": "NEW1", "组织名称": "南村党支部"}]
+    path = write_xlsx(tmp_path / "new.xlsx", rows, headers=["组织编码", "组织名称"])
+    record = services.organization_import(source=path, filename=path.name)
+    assert [e[1:] for e in record.errors] == [
+        ["支部类型", "", "党支部须填写支部类型（建制型、联合、功能型或临时）"]
+    ]
