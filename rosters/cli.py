@@ -24,7 +24,7 @@ from portal.scoping import scope_for
 from .choices import ImportStatus
 from .exports import CSV, FORMATS, XLSX, watermark, write_bad_rows, write_error_report
 from .models import RosterImport
-from .services import failed_reading
+from .services import failed_reading, import_scope
 
 EXIT_OK, EXIT_BAD_ROWS, EXIT_UNREADABLE = 0, 1, 2
 ERRORS_SHOWN = 20
@@ -79,7 +79,7 @@ def orgs_of(user) -> QuerySet[Organization] | None:
     the browser (no limit without ``--user``: the operator of the server acts)."""
     if user is None or scope_for(user).everything:
         return None
-    return Organization.objects.visible_to(user)
+    return import_scope(user)
 
 
 def check_input(options) -> Path:

@@ -38,9 +38,11 @@ from members.choices import PartyStatus
 from members.models import LOOKUP_KEY_NOT_APPLIED, Member
 from members.validators import normalize_phone
 from portal import regions
+from portal.scoping import scope_for
 
 from . import constants, schema, sql
 from .choices import ImportKind, ImportStatus
+from .exports import ledger_orgs
 from .models import RosterImport
 from .readers import RosterFileError, Table, open_table
 from .schema import DATE_KEYS, MEMBER_SCHEMA, ORG_SCHEMA, ErrorCells, cell_text, display_value
@@ -414,7 +416,7 @@ def roster_import(
     nothing; ``skip_invalid`` imports the good rows. A member whose ID number is already in the
     portal is updated, with their current mobility; an unchanged row is not written at all.
     ``upload_limit=False`` lifts the upload size limit (the command line does). ``orgs``, the
-    organizations the user is responsible for (``Organization.objects.visible_to(user)``),
+    organizations the user is responsible for (``import_scope(user)``),
     limits where rows may place members and which stored members they may update.
     Returns the import's record; an unreadable file gives status FAILED and its reason.
     """
@@ -428,6 +430,17 @@ def roster_import(
         sheet=sheet or "",
     )
     return _run_members(record, source, progress, upload_limit=upload_limit, orgs=orgs)
+
+
+def import_scope(user) -> QuerySet[Organization]:
+    """The organizations an import by ``user`` may write in: those whose ledgers they keep
+    (county admin, committee staff), not every one they see. A second role without ledger
+    rights (a branch secretary elsewhere) adds nothing, as it adds nothing to their exports:
+    committee staff do not set up or rename organizations outside their committee's subtree,
+    nor place members there."""
+    if user is None:
+        return Organization.objects.none()
+    return ledger_orgs(scope_for(user))
 
 
 def _run(
@@ -813,8 +826,7 @@ def roster_import_run(*, import_id: int, progress: ProgressCallback | None = Non
             return _fail(record, _(UPLOAD_GONE))
         orgs = None
         if record.scoped:
-            everything = Organization.objects.all()
-            orgs = everything.visible_to(record.user) if record.user else everything.none()
+            orgs = import_scope(record.user)
         try:
             if record.kind == ImportKind.ORGANIZATIONS:
                 return _run_orgs(record, record.file, progress, orgs=orgs)

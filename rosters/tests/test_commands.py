@@ -392,3 +392,22 @@ def test_an_import_refused_for_the_server_does_not_blame_the_file(tmp_path, home
         crypto.reset_key_cache()
     assert code == 2
     assert "rotate_encryption_keys --rehash" in err and "无法读取文件" not in err
+
+
+def test_import_orgs_as_a_user_writes_only_where_they_keep_ledgers(tmp_path, tree):
+    """--user as committee staff who is also a branch secretary elsewhere: the branch they
+    only see is not theirs to rename."""
+    from portal.models import RoleAssignment
+
+    staff = make_user(Role.COMMITTEE_STAFF, tree["township"], username="staff")
+    RoleAssignment.objects.create(
+        user=staff, role=Role.BRANCH_SECRETARY, organization=tree["functional"]
+    )
+    functional = tree["functional"]
+    row = {"组织编码": functional.code, "组织名称": "驻西安党支部（改）",
+           "上级组织编码": tree["root"].code, "组织类别": "党支部",
+           "支部类型": "功能型"}  # fmt: skip
+    path = write_xlsx(tmp_path / "o.xlsx", [row], headers=list(row))
+    code, out, _err = call("import_orgs", str(path), "--user", "staff")
+    assert code == 1 and "属于您管辖范围以外的党组织，不能修改" in out
+    assert Organization.objects.get(pk=functional.pk).name == functional.name

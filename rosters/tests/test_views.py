@@ -36,7 +36,7 @@ from rosters.models import RosterImport
 from rosters.readers import open_table
 from rosters.schema import MEMBER_SCHEMA
 
-from .rosterdata import HEADERS, member_rows
+from .rosterdata import HEADERS, member_rows, write_xlsx
 
 pytestmark = pytest.mark.django_db
 
@@ -896,3 +896,44 @@ def test_a_members_page_lists_the_imports_that_touched_them(client, world, tmp_p
     untouched = make_member(home_org=world.tree["village"], name="未导入")
     page = html(client.get(reverse("members:detail", args=[untouched.pk])))
     assert "名册导入记录" not in page
+
+
+def test_a_second_role_without_ledger_rights_adds_nothing_to_imports(
+    client, world, eager, tmp_path, django_capture_on_commit_callbacks
+):
+    """Committee staff of the township who is also a branch secretary in the neighbouring
+    county sees that branch, but neither renames it, sets up a party group under it, nor
+    places members in it through an import: it is no ledger of theirs."""
+    staff = world.users.staff
+    RoleAssignment.objects.create(
+        user=staff, role=Role.BRANCH_SECRETARY, organization=world.neighbour_branch
+    )
+    neighbour = world.neighbour_branch
+    headers = ["组织编码", "组织名称", "上级组织编码", "组织类别", "支部类型"]
+    client.force_login(staff)
+
+    def preview(row):
+        path = write_xlsx(tmp_path / "orgs.xlsx", [row], headers=headers)
+        with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
+            client.post(
+                reverse("rosters:upload"), {"file": handle, "kind": ImportKind.ORGANIZATIONS}
+            )
+        record = RosterImport.objects.latest("pk")
+        assert (record.rows_created, record.rows_updated, record.rows_bad) == (0, 0, 1)
+        return [tuple(error[1:]) for error in record.errors]
+
+    assert preview(
+        {"组织编码": neighbour.code, "组织名称": "邻村党支部（改）", "上级组织编码":
+         world.neighbour.code, "组织类别": "党支部", "支部类型": "建制型"}
+    ) == [("组织编码", neighbour.code,
+           f"组织编码“{neighbour.code}”属于您管辖范围以外的党组织，不能修改")]  # fmt: skip
+    assert preview(
+        {"组织编码": "G-9", "组织名称": "邻村第一党小组", "上级组织编码": neighbour.code,
+         "组织类别": "党小组"}
+    ) == [("上级组织编码", neighbour.code,
+           f"上级组织“{neighbour.code}”不在您的管辖范围内")]  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, write_xlsx(tmp_path / "r.xlsx", member_rows(1, homes=[neighbour.code])))
+    members = RosterImport.objects.latest("pk")
+    assert (members.rows_created, members.rows_bad) == (0, 1)
+    assert "不在您的管辖范围内" in members.errors[0][3]
