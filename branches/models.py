@@ -40,6 +40,10 @@ def validate_region_code(value: str) -> None:
         )
 
 
+# An outside organization sits in a city (DOMAIN.md): a province alone does not say where.
+LOCATION_NOT_A_CITY = _("所在地至少要填到地级市，如“陕西省西安市”")
+
+
 class OrganizationQuerySet(models.QuerySet):
     def visible_to(self, user) -> OrganizationQuerySet:
         """The scoping door for organizations (portal/scoping.py)."""
@@ -235,6 +239,10 @@ class Organization(models.Model):
                     _("%(kind)s之下不能设%(child)s，本组织下已有%(child)s，请先调整下级组织")
                     % {"kind": OrgKind(self.kind).label, "child": OrgKind(kind).label}
                 )
+        if self.location_code:
+            region = regions.get_region(self.location_code)
+            if region and not regions.is_city_level_or_below(region):
+                errors.setdefault("location_code", []).append(LOCATION_NOT_A_CITY)
         if self.dissolved_on and self.dissolved_on > timezone.localdate():
             errors.setdefault("dissolved_on", []).append(_("撤销日期不能晚于今天"))
         if errors:

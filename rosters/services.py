@@ -33,7 +33,7 @@ from django.utils.translation import gettext_noop
 from branches import services as org_services
 from branches.choices import BranchType, OrgKind
 from branches.constants import TREE_LOCK_KEY
-from branches.models import Organization
+from branches.models import LOCATION_NOT_A_CITY, Organization
 from members.choices import PartyStatus
 from members.models import LOOKUP_KEY_NOT_APPLIED, Member
 from members.validators import normalize_phone
@@ -1219,7 +1219,7 @@ def parse_org_row(
         try:
             region = regions.parse_place(location)
             if not regions.is_city_level_or_below(region):
-                raise ValidationError(_("所在地至少要填到地级市，如“陕西省西安市”"))
+                raise ValidationError(LOCATION_NOT_A_CITY)  # Organization.clean's rule
             values["location_code"] = region.code
         except ValidationError as exc:
             problems.append(("location", exc.messages[0]))

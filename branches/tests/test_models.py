@@ -155,3 +155,21 @@ def test_nothing_is_set_up_or_moved_under_a_dissolved_organization():
         services.organization_move(org=tree["village"], new_parent=closed_committee)
     # A dissolved organization is still corrected where it hangs.
     services.organization_update(org=closed, name="已撤销党支部（更正）")
+
+
+def test_an_outside_organization_sits_in_a_city_not_a_province():
+    """The rule an organization file applies to 所在地 holds for every write (a form, the
+    services): a province alone is refused, a city, a county or a municipality is not."""
+    from branches import services
+
+    tree = make_tree()
+    with pytest.raises(ValidationError) as exc:
+        services.organization_create(
+            code="OUT1", name="驻陕西党支部", kind=OrgKind.BRANCH, parent=tree["root"],
+            branch_type=BranchType.FUNCTIONAL, location_code="610000",
+        )  # fmt: skip
+    assert exc.value.message_dict["location_code"] == ["所在地至少要填到地级市，如“陕西省西安市”"]
+    with pytest.raises(ValidationError):
+        services.organization_update(org=tree["functional"], location_code="610000")
+    for code in ("610100", "610113", "110000"):
+        services.organization_update(org=tree["functional"], location_code=code)
