@@ -11,6 +11,7 @@ from django.db.models.functions import Cast, Collate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from members.validators import normalize_phone
 from portal import regions, triggers
 
 from .choices import MEMBERSHIP_BRANCH_TYPES, BranchType, OrgKind, OrgStatus
@@ -239,6 +240,13 @@ class Organization(models.Model):
                     _("%(kind)s之下不能设%(child)s，本组织下已有%(child)s，请先调整下级组织")
                     % {"kind": OrgKind(self.kind).label, "child": OrgKind(kind).label}
                 )
+        if self.phone:
+            # The phone rules of the roster template (ROSTER-FORMAT.md, "Phones"), as an
+            # organization file reads them: stored as normalized, refused when it is none.
+            try:
+                self.phone = normalize_phone(self.phone)
+            except ValidationError as exc:
+                errors.setdefault("phone", []).extend(exc.messages)
         if self.location_code:
             region = regions.get_region(self.location_code)
             if region and not regions.is_city_level_or_below(region):

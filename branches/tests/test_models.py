@@ -173,3 +173,18 @@ def test_an_outside_organization_sits_in_a_city_not_a_province():
         services.organization_update(org=tree["functional"], location_code="610000")
     for code in ("610100", "610113", "110000"):
         services.organization_update(org=tree["functional"], location_code=code)
+
+
+def test_an_organizations_phone_follows_the_templates_rules_whatever_writes_it():
+    from branches import services
+
+    tree = make_tree()
+    with pytest.raises(ValidationError) as exc:
+        services.organization_update(org=tree["township"], phone="0359-12")
+    assert exc.value.message_dict["phone"] == [
+        "联系电话 0359-12 格式不正确：手机号应为 11 位且以 13-19 开头，"
+        "固定电话应为区号加号码（如 0359-1234567）"
+    ]
+    services.organization_update(org=tree["township"], phone="+86 138-0000-0000")
+    tree["township"].refresh_from_db()
+    assert tree["township"].phone == "13800000000"
