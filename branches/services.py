@@ -217,7 +217,11 @@ def organization_move(*, org: Organization, new_parent: Organization) -> Organiz
     organization_tree_lock()
     org = Organization.objects.select_for_update().get(pk=org.pk)
     old_path = org.path
-    org.parent = new_parent
+    # The new parent as it is now, not as the caller read it: an organization import moving
+    # a township and then a branch under an organization below that township held the
+    # organization's old path, and wrote the branch a path under no one (scoping goes by it).
+    # Changes to it wait for the tree lock taken above.
+    org.parent = Organization.objects.get(pk=new_parent.pk)
     org.full_clean()
     org.save()  # recomputes org.path and depth
     depth_delta = org.depth - old_path.count("/") + 2

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from branches.choices import BranchType, OrgKind
 from branches.models import BranchTypeChange, Organization
-from branches.tests.factories import make_branch
+from branches.tests.factories import make_branch, make_committee
 from members import services as member_services
 from members.models import Member, Mobility
 from members.tests.factories import make_member
@@ -1061,3 +1061,28 @@ def test_an_organization_file_without_kind_type_or_planned_end_keeps_them(tmp_pa
     assert [e[1:] for e in record.errors] == [
         ["支部类型", "", "党支部须填写支部类型（建制型、联合、功能型或临时）"]
     ]
+
+
+def test_an_organization_moved_under_one_whose_township_the_file_moved_gets_the_right_path(
+    tmp_path,
+):
+    """A file moves a township under another, and a branch under a general branch of that
+    township (not in the file): the branch's materialized path, by which every scope is
+    drawn, must go through the township's new place, not its old one."""
+    from branches import services as org_services
+
+    root = make_committee(code="R", name="中共某县委员会")
+    township = make_committee(code="T", parent=root, name="甲镇党委")
+    org_services.organization_create(
+        code="G", name="甲镇机关党总支", kind=OrgKind.GENERAL_BRANCH, parent=township
+    )
+    other = make_committee(code="S", parent=root, name="乙镇党委")
+    make_branch(code="Y", parent=root, name="县直党支部")
+    rows = [org("T", "甲镇党委", "S", "党委"), org("Y", "县直党支部", "G", "党支部", "建制型")]
+    record = run_orgs(tmp_path, rows)
+    assert (record.status, record.rows_updated) == (ImportStatus.IMPORTED, 2), record.errors
+    for stored in Organization.objects.all():
+        assert (stored.path, stored.depth) == stored.computed_path(), stored.code
+    assert set(Organization.objects.subtree(other).values_list("code", flat=True)) == {
+        "S", "T", "G", "Y",
+    }  # fmt: skip
