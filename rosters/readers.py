@@ -34,7 +34,7 @@ from django.core.files import File
 from django.utils.translation import gettext as _
 
 from . import constants
-from .schema import CellError, ErrorCells, Schema, is_blank
+from .schema import MEMBER_SCHEMA, ORG_SCHEMA, CellError, ErrorCells, Schema, is_blank
 
 logger = logging.getLogger(__name__)
 
@@ -1003,8 +1003,6 @@ def _csv_rows(src: _Source) -> tuple[Iterator[tuple[int, list[Any]]], int]:
 def _other_kind(rows: list[list[Any]], schema: Schema) -> str:
     """What to say when the header found is the other kind of file's: a roster uploaded as an
     organization file, or the other way round ("" if it is not)."""
-    from .schema import MEMBER_SCHEMA, ORG_SCHEMA
-
     other = ORG_SCHEMA if schema is MEMBER_SCHEMA else MEMBER_SCHEMA
     if (
         schema not in (MEMBER_SCHEMA, ORG_SCHEMA)
@@ -1135,14 +1133,13 @@ def open_table(
             if other:
                 raise RosterFileError(other)
             first, second = (schema.column(key) for key in schema.anchors)
-            message = _(
-                "找不到表头：前 %(n)d 行中没有同时含有“%(first)s”和“%(second)s”的一行，"
-                "请使用登记表模板"
-            ) % {
+            # Organization files have no template to download: their headers are named.
+            members = schema is MEMBER_SCHEMA
+            message = _("找不到表头：前 %(n)d 行中没有同时含有“%(first)s”和“%(second)s”的一行") % {
                 "n": constants.HEADER_SEARCH_ROWS,
                 "first": first.header,
                 "second": "”或“".join(second.names),
-            }
+            } + (_("，请使用登记表模板") if members else "")
             if len(sheets.names) > 1:
                 # A book opening on 填表说明: say which sheet was read.
                 message = message.replace(
@@ -1152,8 +1149,11 @@ def open_table(
                 )
             if others:
                 message += _(
-                    "；文件还有工作表%(others)s，登记表如在其中，请指定工作表后重新上传"
-                ) % {"others": "、".join(f"“{name}”" for name in others)}
+                    "；文件还有工作表%(others)s，%(kind)s如在其中，请指定工作表后重新上传"
+                ) % {
+                    "others": "、".join(f"“{name}”" for name in others),
+                    "kind": _("登记表") if members else _("组织架构表"),
+                }
             raise RosterFileError(message)
         header_row, header_cells = found
         headers = [_header_text(cell) for cell in header_cells]

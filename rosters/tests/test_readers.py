@@ -881,6 +881,21 @@ def test_a_roster_read_as_an_organization_file_says_which_kind_it_is(tmp_path):
     assert message.startswith("这份文件是组织架构表，不是党员登记表")
 
 
+def test_an_organization_file_without_its_header_is_not_sent_to_the_roster_template(tmp_path):
+    """Organization files have no template: the message names their two headers only, and a
+    book's other sheets as where the organization table may be."""
+    book = Workbook()
+    book.active.title = "说明"
+    book.active.append(["本表填写各党组织"])
+    book.create_sheet("组织")
+    path = tmp_path / "orgs.xlsx"
+    book.save(path)
+    assert refused(path, schema=ORG_SCHEMA) == (
+        "找不到表头：工作表“说明”前 30 行中没有同时含有“组织编码”和“组织名称”的一行；"
+        "文件还有工作表“组织”，组织架构表如在其中，请指定工作表后重新上传"
+    )
+
+
 def test_a_book_whose_first_sheet_is_of_the_other_kind_names_its_other_sheets(tmp_path):
     book = Workbook()
     book.active.title = "组织架构"
