@@ -232,6 +232,12 @@ class Member(models.Model):
 
     def validate_constraints(self, exclude=None) -> None:
         """Report a duplicate ID number on the ID number, naming who already has it."""
+        # The hash is derived from the number and is no form's field: a form that checks the
+        # number (the back office's add form) excludes the hash, and would skip its uniqueness
+        # and fail on the unique index when saving.
+        exclude = set(exclude or ())
+        if "id_number" not in exclude:
+            exclude.discard("id_number_hash")
         if (
             self._state.adding
             and "id_number_hash" not in (exclude or ())

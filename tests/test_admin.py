@@ -120,6 +120,48 @@ def test_the_member_admin_shows_id_numbers_and_phones_masked(client):
     assert 'name="id_number"' in client.get("/admin/members/member/add/").content.decode()
 
 
+def _member_add_form(home_org, **changes) -> dict:
+    """The back office's add form of a member, as a browser posts it."""
+    return {
+        "name": "王五",
+        "gender": "male",
+        "ethnicity": "",
+        "id_number": "110105491231002",
+        "birth_date": "1949-12-31",
+        "education": "",
+        "phone": "13812345678",
+        "member_type": "full",
+        "joined_on": "1975-07-01",
+        "converted_on": "1976-07-01",
+        "home_org": home_org.pk,
+        "party_status": "normal",
+        "last_contact_on": "",
+        "transferred_out_on": "",
+        "transferred_to": "",
+        "remarks": "",
+        "mobilities-TOTAL_FORMS": 0,
+        "mobilities-INITIAL_FORMS": 0,
+        **changes,
+    }
+
+
+def test_the_member_admin_refuses_an_id_number_already_registered(client):
+    """The add form checks the number typed (any spelling) against those stored, as the
+    services do, instead of failing on the unique index with an error page."""
+    from members.models import Member
+
+    tree = make_tree()
+    stored = make_member(home_org=tree["village"], id_number="11010519491231002X", name="李四")
+    client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    for typed in ("11010519491231002X", "110105491231002"):
+        response = client.post(
+            "/admin/members/member/add/", _member_add_form(tree["other"], id_number=typed)
+        )
+        assert response.status_code == 200
+        assert "该公民身份号码已登记（党员 李四，东村党支部）" in response.content.decode()
+    assert list(Member.objects.all()) == [stored]
+
+
 @pytest.mark.parametrize("duty", [Role.SECURITY_ADMIN, Role.AUDITOR])
 def test_a_system_administrator_cannot_take_over_another_duty(client, system_admin, duty):
     holder = role_grant(username=f"{duty}1", role=duty, password=PASSWORD).user
