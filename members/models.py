@@ -9,7 +9,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -57,6 +57,11 @@ LOOKUP_KEY_NOT_APPLIED = _(
     "任何人，登记或导入会把已有党员再登记一遍。请先运行 "
     "python manage.py rotate_encryption_keys --rehash（须等它运行完）"
 )
+
+
+# A member is away once at a time: a registration starts no earlier than the last one ended
+# (Mobility.clean; roster imports check the same in SQL, rosters/sql.py ``plan``).
+LEFT_BEFORE_LAST_END = _("外出日期早于该党员上次外出的结束日期 %(date)s")
 
 
 class MemberQuerySet(models.QuerySet):
@@ -432,8 +437,38 @@ class Mobility(models.Model):
             problem = self.inflow_org_problem(self.inflow_org)
             if problem:
                 errors["inflow_org"] = [problem]
+        if self.member_id and self.left_on and "left_on" not in errors:
+            problem = self.overlap_problem()
+            if problem:
+                errors["left_on"] = [problem]
         if errors:
             raise ValidationError(errors)
+
+    def overlap_problem(self) -> str | None:
+        """Why this registration's period overlaps another of its member's, or None.
+
+        A current one starts no earlier than the last one ended (a second current one is the
+        unique constraint's to report); an ended one, as the back office may correct history,
+        shares no day away with another.
+        """
+        others = Mobility.objects.filter(member_id=self.member_id).exclude(pk=self.pk)
+        if self.ended_on is None:
+            last = others.filter(ended_on__gt=self.left_on).aggregate(last=Max("ended_on"))
+            if last["last"] is not None:
+                return LEFT_BEFORE_LAST_END % {"date": last["last"]}
+            return None
+        other = (
+            others.filter(left_on__lt=self.ended_on)
+            .filter(Q(ended_on__isnull=True) | Q(ended_on__gt=self.left_on))
+            .order_by("left_on")
+            .first()
+        )
+        if other is None:
+            return None
+        return _("与该党员 %(left)s 至 %(end)s 的外出登记时间重叠") % {
+            "left": other.left_on,
+            "end": other.ended_on or _("今"),
+        }
 
     @staticmethod
     def inflow_org_problem(org: Organization) -> str | None:

@@ -197,11 +197,6 @@ def member_register_outflow(
         inflow_org = organization_hold(inflow_org)  # checked as it is once nobody changes it
     if member.mobilities.current().exists():
         raise ValidationError(_("该党员已有未结束的外出登记，请先办理返乡或修改现有登记"))
-    last = member.mobilities.order_by("-ended_on").first()
-    if last and last.ended_on and left_on < last.ended_on:
-        raise ValidationError(
-            {"left_on": [_("外出日期早于上次外出的结束日期 %(d)s") % {"d": last.ended_on}]}
-        )
     mobility = Mobility(
         member=member,
         left_on=left_on,

@@ -35,7 +35,7 @@ from branches.choices import BranchType, OrgKind
 from branches.constants import TREE_LOCK_KEY
 from branches.models import LOCATION_NOT_A_CITY, Organization
 from members.choices import PartyStatus
-from members.models import LOOKUP_KEY_NOT_APPLIED, Member
+from members.models import LEFT_BEFORE_LAST_END, LOOKUP_KEY_NOT_APPLIED, Member
 from members.validators import normalize_phone
 from portal import regions
 from portal.scoping import scope_for
@@ -714,7 +714,7 @@ def _add_conflicts(
                 }
             else:
                 key = "left_on"
-                reason = _("外出日期早于该党员上次外出的结束日期 %(date)s") % {"date": detail}
+                reason = str(LEFT_BEFORE_LAST_END % {"date": detail})
             problems = [Problem(number, validator.column(key), display_value(raw.get(key)), reason)]
             outcome.add(number, cells, problems, width)
             if not wanted:

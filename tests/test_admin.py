@@ -162,6 +162,56 @@ def test_the_member_admin_refuses_an_id_number_already_registered(client):
     assert list(Member.objects.all()) == [stored]
 
 
+def _mobility_add_form(member, **changes) -> dict:
+    """The back office's add form of a registration, as a browser posts it."""
+    return {
+        "member": member.pk,
+        "left_on": "2024-02-01",
+        "reason": "work",
+        "destination_code": "610113",
+        "destination_address": "",
+        "employer": "",
+        "inflow_org": "",
+        "inflow_org_name": "",
+        "certificate_no": "",
+        "contact_person": "",
+        "remarks": "",
+        "ended_on": "",
+        "end_kind": "",
+        **changes,
+    }
+
+
+def test_the_mobility_admin_keeps_a_members_registrations_in_sequence(client):
+    """A registration added in the back office starts no earlier than the last one ended, and
+    none shares a day away with another, as the services and imports require."""
+    from members.models import Mobility
+    from members.services import member_return
+
+    tree = make_tree()
+    member = make_member(home_org=tree["village"])
+    member_register_outflow(
+        member=member, left_on=datetime.date(2023, 1, 1), destination_code="610113"
+    )
+    member_return(member=member, returned_on=datetime.date(2024, 1, 1))
+    client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    url = "/admin/members/mobility/add/"
+    response = client.post(url, _mobility_add_form(member, left_on="2023-06-01"))
+    assert response.status_code == 200
+    assert "外出日期早于该党员上次外出的结束日期 2024-01-01" in response.content.decode()
+    history = _mobility_add_form(
+        member, left_on="2022-06-01", ended_on="2023-02-01", end_kind="returned"
+    )
+    response = client.post(url, history)
+    assert response.status_code == 200
+    assert "与该党员 2023-01-01 至 2024-01-01 的外出登记时间重叠" in response.content.decode()
+    assert Mobility.objects.filter(member=member).count() == 1
+    # Earlier history that does not overlap is recorded.
+    history.update(ended_on="2023-01-01")
+    assert client.post(url, history).status_code == 302
+    assert Mobility.objects.filter(member=member).count() == 2
+
+
 @pytest.mark.parametrize("duty", [Role.SECURITY_ADMIN, Role.AUDITOR])
 def test_a_system_administrator_cannot_take_over_another_duty(client, system_admin, duty):
     holder = role_grant(username=f"{duty}1", role=duty, password=PASSWORD).user

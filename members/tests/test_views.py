@@ -643,9 +643,28 @@ def test_service_errors_land_on_their_fields(client, world):
         reverse("members:outflow", args=[west.pk]), outflow_data(left_on=days_ago(50).isoformat())
     )
     assert response.status_code == 200
-    assert "外出日期早于上次外出的结束日期" in html(response)
+    assert "外出日期早于该党员上次外出的结束日期" in html(response)
     assert 'id="id_left_on_errors"' in html(response)
     assert Mobility.objects.current().filter(member=west).count() == 0
+
+
+def test_editing_a_registration_cannot_move_it_back_before_the_last_return(client, world):
+    """修改外出信息 keeps the rule of 外出登记 (and of roster imports): the member was home
+    until the last return, so the current registration cannot start before it."""
+    west = world.members["west"]
+    register_outflow(west, left_on=days_ago(100))
+    services.member_return(member=west, returned_on=days_ago(50))
+    mobility = register_outflow(west, left_on=days_ago(20))
+    as_user(client, world, "county")
+    url = reverse("members:mobility", args=[west.pk])
+    data = outflow_data(left_on=days_ago(60).isoformat())
+    response = client.post(url, {**opened(client, url), **data})
+    assert response.status_code == 200
+    page = html(response)
+    assert f"外出日期早于该党员上次外出的结束日期 {days_ago(50)}" in page
+    assert 'id="id_left_on_errors"' in page
+    mobility.refresh_from_db()
+    assert mobility.left_on == days_ago(20)
 
 
 def test_edit_current_mobility(client, world):
