@@ -7,7 +7,7 @@ import datetime
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
@@ -323,6 +323,15 @@ class Member(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def standing_problem(self) -> str | None:
+        """Why no business (外出登记, 组织关系转出, ...) may be done for the member now, or None:
+        only a member in normal standing (正常) is registered away or transferred."""
+        if self.party_status == PartyStatus.NORMAL:
+            return None
+        return _("该党员党籍状态为“%(s)s”，不能办理此项业务") % {
+            "s": PartyStatus(self.party_status).label
+        }
+
     @property
     def is_lost_contact(self) -> bool:
         if self.party_status != PartyStatus.NORMAL:
@@ -437,6 +446,17 @@ class Mobility(models.Model):
             problem = self.inflow_org_problem(self.inflow_org)
             if problem:
                 errors["inflow_org"] = [problem]
+        # A new current registration is an outflow registration (the back office adds one as
+        # 外出登记 does); a member transferred out is away from no branch of ours.
+        member = self.member if self.member_id or Mobility.member.is_cached(self) else None
+        if (
+            member is not None
+            and self.ended_on is None
+            and (self._state.adding or member.party_status == PartyStatus.TRANSFERRED_OUT)
+        ):
+            problem = member.standing_problem()
+            if problem:
+                errors[NON_FIELD_ERRORS] = [problem]
         if self.member_id and self.left_on and "left_on" not in errors:
             problem = self.overlap_problem()
             if problem:

@@ -168,11 +168,9 @@ def member_record_contact(
 
 
 def _ensure_in_standing(member: Member) -> None:
-    if member.party_status != PartyStatus.NORMAL:
-        raise ValidationError(
-            _("该党员党籍状态为“%(s)s”，不能办理此项业务")
-            % {"s": PartyStatus(member.party_status).label}
-        )
+    problem = member.standing_problem()
+    if problem:
+        raise ValidationError(problem)
 
 
 @transaction.atomic

@@ -212,6 +212,37 @@ def test_the_mobility_admin_keeps_a_members_registrations_in_sequence(client):
     assert Mobility.objects.filter(member=member).count() == 2
 
 
+def test_the_mobility_admin_registers_no_one_out_of_standing_as_away(client):
+    """外出登记 is refused to a member out of normal standing: a registration added in the
+    back office too, and one a transfer ended cannot be made current again there."""
+    from members.models import Member, Mobility
+    from members.services import member_transfer_out
+
+    tree = make_tree()
+    transferred = make_member(home_org=tree["village"], name="王转出")
+    member_register_outflow(
+        member=transferred, left_on=datetime.date(2023, 1, 1), destination_code="610113"
+    )
+    member_transfer_out(
+        member=transferred, transferred_out_on=datetime.date(2024, 1, 1), transferred_to="外县"
+    )
+    stopped = make_member(home_org=tree["village"], name="赵停止")
+    Member.objects.filter(pk=stopped.pk).update(party_status="stopped")
+    client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    for member, status in ((transferred, "已转出"), (stopped, "停止党籍")):
+        response = client.post("/admin/members/mobility/add/", _mobility_add_form(member))
+        assert response.status_code == 200
+        assert f"该党员党籍状态为“{status}”，不能办理此项业务" in response.content.decode()
+    assert not Mobility.objects.current().exists()
+    ended = transferred.mobilities.get()
+    url = f"/admin/members/mobility/{ended.pk}/change/"
+    response = client.post(url, {**_opened(client, url), "ended_on": "", "end_kind": ""})
+    assert response.status_code == 200
+    assert "该党员党籍状态为“已转出”，不能办理此项业务" in response.content.decode()
+    ended.refresh_from_db()
+    assert ended.ended_on == datetime.date(2024, 1, 1)
+
+
 @pytest.mark.parametrize("duty", [Role.SECURITY_ADMIN, Role.AUDITOR])
 def test_a_system_administrator_cannot_take_over_another_duty(client, system_admin, duty):
     holder = role_grant(username=f"{duty}1", role=duty, password=PASSWORD).user
