@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -17,6 +18,18 @@ class MemberAdminForm(VersionedModelForm):
     @staticmethod
     def lock(member, version):
         services.member_lock(member=member, version=version)
+
+    def add_error(self, field, error):
+        # Member.clean names the field a rule concerns; a stored member's masked fields
+        # (MEMBER_FREE_TEXT, _sensitive) are not in this form: their errors go on top of it.
+        if field is None and hasattr(error, "error_dict"):
+            errors: dict[str, list] = {}
+            for name, messages in error.error_dict.items():
+                errors.setdefault(name if name in self.fields else NON_FIELD_ERRORS, []).extend(
+                    messages
+                )
+            error = ValidationError(errors)
+        super().add_error(field, error)
 
 
 class MobilityAdminForm(VersionedModelForm):

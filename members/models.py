@@ -320,8 +320,40 @@ class Member(models.Model):
                 errors.setdefault("home_org", []).append(
                     _("“%(org)s”已撤销，不能接收党员组织关系") % {"org": org.name}
                 )
+        self._clean_transfer(errors, today)
         if errors:
             raise ValidationError(errors)
+
+    def _clean_transfer(self, errors: dict[str, list], today: datetime.date) -> None:
+        """组织关系转出: a member transferred out says when and where to, and is away no more
+        (the transfer ends the current registration); the date follows the member's history."""
+        if self.party_status == PartyStatus.TRANSFERRED_OUT:
+            if not self.transferred_out_on:
+                errors.setdefault("transferred_out_on", []).append(_("已转出的党员须填写转出日期"))
+            if not (self.transferred_to or "").strip():
+                errors.setdefault("transferred_to", []).append(_("请填写转入的党组织名称"))
+            if self.pk and self.mobilities.current().exists():
+                errors.setdefault("party_status", []).append(
+                    _(
+                        "该党员有未结束的外出登记：请在党员页面办理“组织关系转出”，"
+                        "转出时一并结束外出登记"
+                    )
+                )
+        day = self.transferred_out_on
+        if not day:
+            return
+        if day > today:
+            errors.setdefault("transferred_out_on", []).append(_("转出日期不能晚于今天"))
+        if self.joined_on and day < self.joined_on:
+            errors.setdefault("transferred_out_on", []).append(
+                _("转出日期不能早于入党日期 %(j)s") % {"j": self.joined_on}
+            )
+        if self.pk:
+            last = self.mobilities.filter(ended_on__gt=day).aggregate(last=Max("ended_on"))
+            if last["last"] is not None:
+                errors.setdefault("transferred_out_on", []).append(
+                    _("转出日期早于该党员上次外出的结束日期 %(date)s") % {"date": last["last"]}
+                )
 
     def standing_problem(self) -> str | None:
         """Why no business (外出登记, 组织关系转出, ...) may be done for the member now, or None:

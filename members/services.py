@@ -287,11 +287,6 @@ def member_transfer_out(
     """
     member = member_lock(member=member, version=version)
     _ensure_in_standing(member)
-    transferred_to = (transferred_to or "").strip()
-    if not transferred_to:
-        raise ValidationError({"transferred_to": [_("请填写转入的党组织名称")]})
-    if transferred_out_on > timezone.localdate():
-        raise ValidationError({"transferred_out_on": [_("转出日期不能晚于今天")]})
     mobility = member.mobilities.select_for_update().current().first()
     if version is not None and (mobility is None) != (mobility_version is None):
         # Away when the form was opened and home since (返乡), or the other way (外出登记).
@@ -307,7 +302,8 @@ def member_transfer_out(
         mobility.save()
     member.party_status = PartyStatus.TRANSFERRED_OUT
     member.transferred_out_on = transferred_out_on
-    member.transferred_to = transferred_to
+    member.transferred_to = (transferred_to or "").strip()
+    member.full_clean()  # Member._clean_transfer: the date, the organization named
     member.save(
         update_fields=["party_status", "transferred_out_on", "transferred_to", "updated_at"]
     )

@@ -243,6 +243,29 @@ def test_the_mobility_admin_registers_no_one_out_of_standing_as_away(client):
     assert ended.ended_on == datetime.date(2024, 1, 1)
 
 
+def test_the_member_admin_transfers_no_one_by_changing_the_standing_alone(client):
+    """组织关系转出 records the date and the organization and ends the registration: choosing
+    已转出 on a member's back-office page does none of that, and is refused."""
+    from members.models import Member
+
+    tree = make_tree()
+    member = make_member(home_org=tree["village"])
+    member_register_outflow(
+        member=member, left_on=datetime.date(2024, 3, 1), destination_code="610113"
+    )
+    client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    url = f"/admin/members/member/{member.pk}/change/"
+    response = client.post(url, {**_opened(client, url), "party_status": "transferred_out"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "已转出的党员须填写转出日期" in page
+    assert "请填写转入的党组织名称" in page
+    assert "该党员有未结束的外出登记：请在党员页面办理“组织关系转出”" in page
+    stored = Member.objects.get(pk=member.pk)
+    assert (stored.party_status, stored.transferred_out_on) == ("normal", None)
+    assert member.mobilities.current().exists()
+
+
 @pytest.mark.parametrize("duty", [Role.SECURITY_ADMIN, Role.AUDITOR])
 def test_a_system_administrator_cannot_take_over_another_duty(client, system_admin, duty):
     holder = role_grant(username=f"{duty}1", role=duty, password=PASSWORD).user

@@ -113,6 +113,36 @@ def test_transfer_out_needs_destination(member):
     assert member.party_status == PartyStatus.NORMAL
 
 
+def test_a_transfer_follows_the_members_history(member):
+    """The transfer date is no earlier than joining (make_member: 2010-07-01) nor than the end
+    of the last registration, and not in the future, whether the member is away or home."""
+    outflow(member, left_on=datetime.date(2023, 1, 1))
+    services.member_return(member=member, returned_on=datetime.date(2024, 1, 1))
+
+    def transfer(day):
+        with pytest.raises(ValidationError) as exc:
+            services.member_transfer_out(
+                member=member, transferred_out_on=day, transferred_to="西安市某党支部"
+            )
+        return exc.value.message_dict["transferred_out_on"]
+
+    assert transfer(datetime.date(1900, 1, 1)) == [
+        "转出日期不能早于入党日期 2010-07-01",
+        "转出日期早于该党员上次外出的结束日期 2024-01-01",
+    ]
+    assert transfer(datetime.date(2023, 6, 1)) == [
+        "转出日期早于该党员上次外出的结束日期 2024-01-01"
+    ]
+    assert transfer(timezone.localdate() + datetime.timedelta(days=1)) == ["转出日期不能晚于今天"]
+    member.refresh_from_db()
+    assert (member.party_status, member.transferred_out_on) == (PartyStatus.NORMAL, None)
+    services.member_transfer_out(
+        member=member, transferred_out_on=datetime.date(2024, 1, 1), transferred_to="某党支部"
+    )
+    member.refresh_from_db()
+    assert member.party_status == PartyStatus.TRANSFERRED_OUT
+
+
 def test_record_contact_never_moves_backwards(member):
     services.member_record_contact(member=member, on=datetime.date(2026, 1, 1))
     before = Member.objects.get(pk=member.pk).last_contact_on
