@@ -125,6 +125,7 @@ def member_update(*, member: Member, version: datetime.datetime | None = None, *
     if unknown:
         raise TypeError(f"member_update does not change {sorted(unknown)}")
     member = member_lock(member=member, version=version)
+    _ensure_in_standing(member)  # as roster imports refuse them (rosters/sql.py ``plan``)
     if changes.get("home_org") is not None:
         changes["home_org"] = organization_hold(changes["home_org"])
     for field, value in changes.items():
@@ -229,6 +230,7 @@ def mobility_update(
     mobility = mobility_lock(mobility=mobility, version=version)
     if not mobility.is_current:
         raise ValidationError(_("已结束的外出登记不能修改"))
+    _ensure_in_standing(mobility.member)  # as roster imports refuse them
     if changes.get("inflow_org") is not None:
         changes["inflow_org"] = organization_hold(changes["inflow_org"])
     for field, value in changes.items():

@@ -56,11 +56,10 @@ def available_actions(member: Member, current: Mobility | None) -> set[str]:
     """Which mobility actions apply to the member now (the services enforce the same rules)."""
     actions = set()
     if current is not None:
-        actions |= {"mobility", "return"}
+        actions.add("return")
     if member.party_status == PartyStatus.NORMAL:
         actions.add("transfer")
-        if current is None:
-            actions.add("outflow")
+        actions.add("outflow" if current is None else "mobility")
     return actions
 
 

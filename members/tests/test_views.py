@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -775,6 +776,29 @@ def test_forms_need_a_member_in_the_right_state(client, world):
     )
     assert response.status_code == 302
     assert not Mobility.objects.filter(member=west).exists()
+
+
+def test_a_member_out_of_standing_is_not_changed_by_the_mobility_form(client, world):
+    """停止党籍 while away: the registration may still end (返乡), but is not edited, as a roster
+    import refuses to update the member; the member is restored first."""
+    east = world.members["east"]  # away
+    Member.objects.filter(pk=east.pk).update(party_status=PartyStatus.STOPPED)
+    mobility = Mobility.objects.current().get(member=east)
+    as_user(client, world, "county")
+    page = html(client.get(reverse("members:detail", args=[east.pk])))
+    assert reverse("members:return", args=[east.pk]) in page
+    assert reverse("members:mobility", args=[east.pk]) not in page
+    url = reverse("members:mobility", args=[east.pk])
+    data = outflow_data(left_on=mobility.left_on.isoformat(), employer="新单位")
+    response = client.post(url, {"version": mobility.updated_at.isoformat(), **data}, follow=True)
+    assert "王东村当前不能办理“修改外出信息”" in html(response)
+    with pytest.raises(ValidationError, match="该党员党籍状态为“停止党籍”，不能办理此项业务"):
+        services.mobility_update(mobility=mobility, employer="新单位")
+    with pytest.raises(ValidationError, match="该党员党籍状态为“停止党籍”，不能办理此项业务"):
+        services.member_update(member=east, remarks="新备注")
+    mobility.refresh_from_db()
+    east.refresh_from_db()
+    assert (mobility.employer, east.remarks) == ("", "")
 
 
 def test_probationary_member_type_label(client, world):

@@ -66,6 +66,24 @@ def test_member_resource_refuses_what_the_roster_import_refuses(homes):
     assert Member.objects.count() == 0
 
 
+def test_member_resource_does_not_update_a_member_out_of_standing(homes):
+    """As the roster import (test_services.py, test_a_member_not_in_standing_is_not_updated):
+    the row is refused and the member is left as stored."""
+    from members import services
+
+    rows = member_rows(1, homes=homes)
+    MemberRosterResource().import_data(dataset(rows))
+    member = Member.objects.get()
+    services.member_transfer_out(
+        member=member, transferred_out_on=datetime.date(2025, 1, 1), transferred_to="外省某党支部"
+    )
+    result = MemberRosterResource().import_data(dataset([{**rows[0], "联系电话": "13700000000"}]))
+    assert [row.error.messages for row in result.invalid_rows] == [
+        ["该党员党籍状态为“已转出”，不能办理此项业务"]
+    ]
+    assert Member.objects.get().phone == rows[0]["联系电话"]
+
+
 def test_member_resource_exports_the_roster_layout(homes):
     rows = member_rows(2, homes=homes)
     MemberRosterResource().import_data(dataset(rows))
