@@ -11,6 +11,7 @@ formats escape formulas (``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT``).
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from import_export import fields, resources, widgets
 
@@ -147,6 +148,13 @@ class MemberRosterResource(resources.ModelResource):
     def get_instance(self, instance_loader, row):
         # ID numbers are encrypted: look the member up through the keyed hash.
         return Member.objects.by_id_number(row[_CLEAN].id_number).first()
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        # A row is the member and their registration (after_save_instance): written together
+        # or not at all, as a roster import writes a row. Without this, a registration the
+        # services refuse left the member's changes of a row reported invalid.
+        with transaction.atomic():
+            super().save_instance(instance, is_create, row, **kwargs)
 
     def do_instance_save(self, instance, is_create):
         values = {f: getattr(instance, f) for f in services.MEMBER_FIELDS if f != "home_org"}

@@ -84,6 +84,25 @@ def test_member_resource_does_not_update_a_member_out_of_standing(homes):
     assert Member.objects.get().phone == rows[0]["联系电话"]
 
 
+def test_member_resource_writes_a_refused_row_in_no_part(homes):
+    """A row is its member and their registration: when the registration is refused (外出日期
+    before the last return, as the roster import refuses it), the member's changes in the row
+    are not kept either."""
+    from members import services
+
+    rows = member_rows(1, homes=homes)
+    MemberRosterResource().import_data(dataset(rows))
+    member = Member.objects.get()
+    services.member_return(member=member, returned_on=datetime.date(2024, 1, 1))
+    changed = {**rows[0], "联系电话": "13700000000", "外出日期": "2023-06-01"}
+    result = MemberRosterResource().import_data(dataset([changed]))
+    assert [row.error.message_dict for row in result.invalid_rows] == [
+        {"left_on": ["外出日期早于该党员上次外出的结束日期 2024-01-01"]}
+    ]
+    assert Member.objects.get().phone == rows[0]["联系电话"]
+    assert not Mobility.objects.current().exists()
+
+
 def test_member_resource_exports_the_roster_layout(homes):
     rows = member_rows(2, homes=homes)
     MemberRosterResource().import_data(dataset(rows))
