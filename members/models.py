@@ -355,6 +355,13 @@ class Member(models.Model):
                     _("转出日期早于该党员上次外出的结束日期 %(date)s") % {"date": last["last"]}
                 )
 
+    def known_birth_date(self) -> datetime.date | None:
+        """The birth date the ID number gives when it is valid, else 出生日期 as stored: a
+        mistyped 出生日期 is reported on its own, and must not make good dates look wrong."""
+        with contextlib.suppress(ValidationError):
+            return id_number_info(normalize_id_number(self.id_number)).birth_date
+        return self.birth_date
+
     def standing_problem(self) -> str | None:
         """Why no business (外出登记, 组织关系转出, ...) may be done for the member now, or None:
         only a member in normal standing (正常) is registered away or transferred."""
@@ -466,6 +473,8 @@ class Mobility(models.Model):
         today = timezone.localdate()
         if self.left_on and self.left_on > today:
             errors["left_on"] = [_("外出日期不能晚于今天")]
+        elif self.left_on and self.left_on < PARTY_FOUNDED:  # as roster imports read it
+            errors["left_on"] = [_("外出日期不能早于建党之日（1921 年 7 月 1 日）")]
         if self.ended_on and self.ended_on > today:
             errors["ended_on"] = [_("返乡或转出日期不能晚于今天")]
         if self.destination_code:
@@ -478,9 +487,12 @@ class Mobility(models.Model):
             problem = self.inflow_org_problem(self.inflow_org)
             if problem:
                 errors["inflow_org"] = [problem]
+        member = self.member if self.member_id or Mobility.member.is_cached(self) else None
+        birth = member.known_birth_date() if member is not None else None
+        if self.left_on and birth and self.left_on < birth and "left_on" not in errors:
+            errors["left_on"] = [_("外出日期不能早于出生日期 %(b)s") % {"b": birth}]
         # A new current registration is an outflow registration (the back office adds one as
         # 外出登记 does); a member transferred out is away from no branch of ours.
-        member = self.member if self.member_id or Mobility.member.is_cached(self) else None
         if (
             member is not None
             and self.ended_on is None

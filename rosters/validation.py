@@ -617,7 +617,7 @@ class MemberRows:
                 return False
         elif converted is not None:
             return False
-        return v["left_on"] <= today
+        return id_birth <= v["left_on"] <= today
 
     def _model_problems(self, values: dict, failed: dict[str, str]) -> list[tuple[str, str]]:
         """Member.full_clean() and Mobility.full_clean() on the row, without queries."""
@@ -627,6 +627,7 @@ class MemberRows:
             home_org=values["home_org"],
         )
         mobility = Mobility(
+            member=member,  # unsaved: Mobility.clean reads its birth date, runs no query
             left_on=values["left_on"],
             reason=values["reason"],
             destination_code=values["destination_code"],

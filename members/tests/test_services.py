@@ -143,6 +143,22 @@ def test_a_transfer_follows_the_members_history(member):
     assert member.party_status == PartyStatus.TRANSFERRED_OUT
 
 
+def test_an_outflow_date_is_neither_before_the_party_nor_before_birth(member):
+    """Roster imports refuse these dates as they read them; the services refuse them too.
+    make_member's members are born on 1985-03-14."""
+    for day, message in (
+        (datetime.date(1920, 1, 1), "外出日期不能早于建党之日（1921 年 7 月 1 日）"),
+        (datetime.date(1985, 3, 13), "外出日期不能早于出生日期 1985-03-14"),
+    ):
+        with pytest.raises(ValidationError) as exc:
+            outflow(member, left_on=day)
+        assert exc.value.message_dict["left_on"] == [message]
+    assert not member.mobilities.exists()
+    mobility = outflow(member, left_on=datetime.date(1985, 3, 14))
+    with pytest.raises(ValidationError):
+        services.mobility_update(mobility=mobility, left_on=datetime.date(1985, 3, 13))
+
+
 def test_record_contact_never_moves_backwards(member):
     services.member_record_contact(member=member, on=datetime.date(2026, 1, 1))
     before = Member.objects.get(pk=member.pk).last_contact_on

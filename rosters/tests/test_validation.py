@@ -218,6 +218,16 @@ def test_dates_not_in_the_future(check):
     assert "入党日期不能晚于今天" in reason(check, 入党日期=future.isoformat())["入党日期"]
 
 
+def test_no_one_leaves_before_being_born(check):
+    """Mobility.clean's rule, which the pages and services apply too (member_row births are
+    in 1950); the ID number's birth date counts, not a mistyped 出生日期 (reported alone)."""
+    problems = reason(check, 外出日期="1940-01-01")
+    assert list(problems) == ["外出日期"]
+    assert problems["外出日期"].startswith("外出日期不能早于出生日期 1950-01-")
+    problems = reason(check, 外出日期="1960-01-01", 出生日期="1965-01-01")
+    assert list(problems) == ["出生日期"]
+
+
 def test_conversion_rules(check):
     mismatch = {"转正日期": "正式党员须填写转正日期，预备党员不填转正日期"}
     assert reason(check, 转正日期="") == mismatch
@@ -379,10 +389,12 @@ def _dates(low: datetime.date, high: datetime.date):
     gender_given=st.sampled_from(["", "same", "other"]),
     birth_given=st.sampled_from(["", "same", "other"]),
     name=st.sampled_from(["张", "张三", "欧阳建国"]),
+    left_days_after_birth=st.one_of(st.none(), st.integers(min_value=-3, max_value=3)),
 )  # fmt: skip
 def test_the_fast_rules_never_accept_what_the_models_refuse(
-    validator, birth, join_age_days, probation_days, full, male, gender_given, birth_given, name
-):
+    validator, birth, join_age_days, probation_days, full, male, gender_given, birth_given, name,
+    left_days_after_birth,
+):  # fmt: skip
     """_rules_hold is the models' rules restated: when it says a row is valid, the models'
     full_clean() and constraints must agree (see the module docstring of validation.py)."""
     joined = birth + datetime.timedelta(days=join_age_days)
@@ -399,7 +411,9 @@ def test_the_fast_rules_never_accept_what_the_models_refuse(
         "member_type": "full" if full else "probationary",
         "joined_on": joined,
         "converted_on": converted,
-        "left_on": TODAY - datetime.timedelta(days=30),
+        "left_on": TODAY - datetime.timedelta(days=30)
+        if left_days_after_birth is None
+        else birth + datetime.timedelta(days=left_days_after_birth),
         "home_org": validator.orgs.by_code[next(iter(validator.orgs.by_code))],
         "ethnicity": "",
         "education": "",
