@@ -320,6 +320,8 @@ class Member(models.Model):
                 errors.setdefault("home_org", []).append(
                     _("“%(org)s”已撤销，不能接收党员组织关系") % {"org": org.name}
                 )
+        if self.last_contact_on and self.last_contact_on > today:
+            errors.setdefault("last_contact_on", []).append(_("最近联系日期不能晚于今天"))
         self._clean_transfer(errors, today)
         if errors:
             raise ValidationError(errors)

@@ -266,6 +266,23 @@ def test_the_member_admin_transfers_no_one_by_changing_the_standing_alone(client
     assert member.mobilities.current().exists()
 
 
+def test_the_member_admin_takes_no_last_contact_in_the_future(client):
+    """A contact is recorded as it happens (member_record_contact refuses a later date); one
+    typed in the future on the add form would keep the member out of 失联 until then."""
+    from django.utils import timezone
+
+    from members.models import Member
+
+    tree = make_tree()
+    client.force_login(get_user_model().objects.create_superuser("root", password=PASSWORD))
+    tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+    form = _member_add_form(tree["village"], last_contact_on=tomorrow.isoformat())
+    response = client.post("/admin/members/member/add/", form)
+    assert response.status_code == 200
+    assert "最近联系日期不能晚于今天" in response.content.decode()
+    assert not Member.objects.exists()
+
+
 @pytest.mark.parametrize("duty", [Role.SECURITY_ADMIN, Role.AUDITOR])
 def test_a_system_administrator_cannot_take_over_another_duty(client, system_admin, duty):
     holder = role_grant(username=f"{duty}1", role=duty, password=PASSWORD).user
