@@ -714,7 +714,9 @@ def _add_conflicts(
                 }
             else:
                 key = "left_on"
-                reason = str(LEFT_BEFORE_LAST_END % {"date": detail})
+                reason = validator.month_read(
+                    key, str(LEFT_BEFORE_LAST_END % {"date": detail}), raw
+                )
             problems = [Problem(number, validator.column(key), display_value(raw.get(key)), reason)]
             outcome.add(number, cells, problems, width)
             if not wanted:

@@ -558,6 +558,15 @@ class MemberRows:
             [],
         )
 
+    def month_read(self, key: str, reason: str, raw: dict[str, Any]) -> str:
+        """``reason`` for a rule a valid row breaks against a stored member (``sql.plan``'s
+        conflicts), with what :meth:`_month_read` adds when the cell holds a year and month."""
+        try:
+            read = self._date(key, raw.get(key), required=False)
+        except _Fail:
+            return reason
+        return self._month_read(key, reason, raw, {key: read})[1]
+
     @staticmethod
     def _month_read(key: str | None, reason: str, raw: dict, v: dict) -> tuple[str | None, str]:
         """A rule broken by a date written as a year and month says it was read as the first

@@ -166,6 +166,39 @@ def test_a_member_back_home_gets_a_new_mobility(roster_file, tree):
     assert member.mobilities.current().get().left_on == datetime.date(2020, 3, 1)
 
 
+def test_a_year_and_month_before_the_return_says_it_was_read_as_the_first(roster_file, tree):
+    """June 2019 for a member back home on 15 June 2019 is refused as 1 June: the message says
+    so, as the row's own rules do, or the user, who wrote no day, cannot see why."""
+    member = make_member(home_org=tree["village"], id_number="11010519491231002X",
+                         gender="female", birth=datetime.date(1949, 12, 31))  # fmt: skip
+    member_services.member_register_outflow(
+        member=member, left_on=datetime.date(2018, 1, 1), destination_code="140100"
+    )
+    member_services.member_return(member=member, returned_on=datetime.date(2019, 6, 15))
+    base = {"公民身份号码": "11010519491231002X", "性别": "女", "出生日期": "1949-12-31",
+            "入党日期": "2010-07-01", "转正日期": "2011-07-01"}  # fmt: skip
+    for typed in ("2019年6月", "2019.06"):
+        row = member_row(0, home=tree["village"].code, 外出日期=typed, **base)
+        record = run(roster_file([row], "csv"), dry_run=True)
+        assert record.errors == [
+            [
+                2,
+                "外出日期",
+                typed,
+                "外出日期早于该党员上次外出的结束日期 2019-06-15；"
+                f"“{typed}”只写了年月，按 2019-06-01 计算，请填写完整日期",
+            ]
+        ]
+    # A full date is reported as before, and the next month is a new registration.
+    row = member_row(0, home=tree["village"].code, 外出日期="2019-06-01", **base)
+    record = run(roster_file([row]), dry_run=True)
+    assert record.errors[0][3] == "外出日期早于该党员上次外出的结束日期 2019-06-15"
+    row = member_row(0, home=tree["village"].code, 外出日期="2019年7月", **base)
+    record = run(roster_file([row]))
+    assert (record.status, record.rows_updated) == (ImportStatus.IMPORTED, 1)
+    assert member.mobilities.current().get().left_on == datetime.date(2019, 7, 1)
+
+
 def test_a_member_not_in_standing_is_not_updated(roster_file, tree, rows):
     run(roster_file(rows[:1]))
     member = member_of(rows[0])
