@@ -349,7 +349,8 @@ def plan(
     ids the importing user is responsible for; detail: that organization's id), ``standing``
     (the member is not in normal standing; detail: the status) and ``left_before_return``
     (外出日期 before the end of the member's last mobility; detail: that date), the last two
-    the rules of ``member_register_outflow``. They are taken out of the plan and the counts.
+    the rules of ``member_register_outflow`` and ``Mobility.clean``. They are taken out of the
+    plan and the counts.
     """
     member, mobility = _table(Member), _table(Mobility)
     member_changed = _distinct(Member, fields_for(MEMBER_FIELDS, present), "m", "s")

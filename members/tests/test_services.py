@@ -186,6 +186,30 @@ def test_update_mobility_and_refuse_unknown_fields(member):
         services.mobility_update(mobility=mobility, member=member)
 
 
+def test_a_registration_begins_after_the_last_one_ended_however_it_is_written(member):
+    """外出登记 and 修改外出信息 alike: a current registration whose 外出日期 came before the
+    member's last return would overlap it, and the ledger would not import back (a roster row
+    for it is refused, rosters.sql.plan)."""
+    outflow(member, left_on=datetime.date(2024, 1, 1))
+    services.member_return(member=member, returned_on=datetime.date(2025, 6, 15))
+    with pytest.raises(ValidationError) as exc:
+        outflow(member, left_on=datetime.date(2025, 6, 14))
+    assert exc.value.message_dict["left_on"] == ["外出日期早于该党员上次外出的结束日期 2025-06-15"]
+    mobility = outflow(member, left_on=datetime.date(2025, 6, 15))  # the day of return will do
+    with pytest.raises(ValidationError) as exc:
+        services.mobility_update(mobility=mobility, left_on=datetime.date(2025, 1, 1))
+    assert exc.value.message_dict["left_on"] == ["外出日期早于该党员上次外出的结束日期 2025-06-15"]
+    mobility.refresh_from_db()
+    assert mobility.left_on == datetime.date(2025, 6, 15)
+    services.mobility_update(mobility=mobility, left_on=datetime.date(2025, 7, 1))
+    # Ending it checks it no more against the earlier one (nor the earlier against it).
+    services.member_return(member=member, returned_on=datetime.date(2025, 8, 1))
+    assert list(member.mobilities.order_by("left_on").values_list("left_on", "ended_on")) == [
+        (datetime.date(2024, 1, 1), datetime.date(2025, 6, 15)),
+        (datetime.date(2025, 7, 1), datetime.date(2025, 8, 1)),
+    ]
+
+
 def test_a_dissolved_organization_is_no_inflow_organization(member, tree):
     """The form offers active organizations only; the service (and so the API and imports)
     refuses a dissolved one the same way, and a return still ends such a registration."""
