@@ -67,8 +67,19 @@ class MemberFilterSet(django_filters.FilterSet):
     member_type = django_filters.ChoiceFilter(label=_("党员类型"), choices=MemberType.choices)
     party_status = django_filters.ChoiceFilter(label=_("党籍状态"), choices=PartyStatus.choices)
     mobile = YesNoFilter(label=_("流动党员"), method="filter_mobile")
-    province = django_filters.ChoiceFilter(
-        label=_("流入省份"), choices=regions.province_choices, method="filter_province"
+    # Its choices are called when a form is built, so drf-spectacular publishes no enum: the
+    # schema says what the value is, or a client would send 61 or 陕西省 and get a 400.
+    # (The description goes in the override: drf-spectacular reads no label under one.)
+    province = extend_schema_field(
+        {
+            "type": "string",
+            "pattern": r"^\d{2}0000$",
+            "description": _("流入省份的 6 位行政区划代码（GB/T 2260），如 610000（陕西省）"),
+        }
+    )(
+        django_filters.ChoiceFilter(
+            label=_("流入省份"), choices=regions.province_choices, method="filter_province"
+        )
     )
     lost_contact = YesNoFilter(label=_("失联"), method="filter_lost_contact")
 

@@ -643,3 +643,16 @@ def test_a_body_that_does_not_parse_is_refused_in_chinese(world):
         )
         assert response.status_code == 400, content_type
         assert response.json() == {"detail": "请求正文的格式有误，无法解析。"}, content_type
+
+
+def test_the_schema_says_the_province_filter_takes_a_six_digit_code(world, admin_client):
+    """The province's choices are a function, so no enum is published: without a word on the
+    format a client sends 61 or 陕西省, which are refused."""
+    schema = admin_client.get("/api/schema/", {"format": "json"}).json()
+    members = schema["paths"]["/api/v1/members/"]["get"]["parameters"]
+    province = next(p for p in members if p["name"] == "province")
+    assert "610000" in province["description"]
+    assert province["schema"]["pattern"] == r"^\d{2}0000$"
+    client, _ = token_client(world["tree"]["root"])
+    assert client.get("/api/v1/members/", {"province": "610000"}).status_code == 200
+    assert client.get("/api/v1/members/", {"province": "61"}).status_code == 400
