@@ -91,6 +91,15 @@ def test_the_api_root_is_recorded_like_any_call_a_token_makes(world):
     assert "rows" not in event.detail  # links, not rows
 
 
+def test_the_schema_fetched_with_a_token_is_recorded_like_any_call_a_token_makes(world):
+    client, token = token_client(world["tree"]["village"])
+    response = client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    event = AccessEvent.objects.get(kind=AccessEventKind.TOKEN_USE)
+    assert event.path.startswith("/api/schema/") and event.detail["token"] == token.name
+    assert event.detail["status"] == 200 and "rows" not in event.detail  # a map, not rows
+
+
 def test_filters_are_the_html_filterset(world):
     client, _ = token_client(world["tree"]["root"])
     assert all_names(client, mobile="true") == ["东村0"]

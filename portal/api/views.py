@@ -2,6 +2,7 @@
 
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, routers, views, viewsets
 
 from portal.access import record_access
@@ -103,3 +104,10 @@ class ApiNotFoundView(NeverCached, TokenUseRecorded, views.APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authenticated, allowed, within the rate
         raise exceptions.NotFound()
+
+
+class SchemaView(TokenUseRecorded, SpectacularAPIView):
+    """The OpenAPI schema: a token's call to it is recorded like any call a token makes (the
+    schema holds no rows: none are counted)."""
+
+    counts_rows = False
