@@ -12,6 +12,7 @@ class PortalConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import checks, signals  # noqa: F401 - registers checks, connects receivers
+        from .commandline import install_command_error_prefix
         from .db_roles import grant_after_migrate
         from .trail_guard import install_after_migrate
 
@@ -28,3 +29,5 @@ class PortalConfig(AppConfig):
         from .models import Lockout
 
         AccessAttempt.__str__ = Lockout.__str__
+        # A command's refusal says 错误：, not Django's "CommandError:" before the Chinese.
+        install_command_error_prefix()

@@ -51,3 +51,34 @@ def command_context(argv: list[str]):
     import pghistory
 
     return pghistory.context(user=None, username=command_operator(), command=command)
+
+
+def install_command_error_prefix() -> None:
+    """A command's refusal reaches the operator as ``错误：…``: Django's ``run_from_argv``
+    writes it after the exception's class name (``CommandError: 党组织编码 999 不存在``), English
+    before the Chinese. Only a command run from the command line is changed (``call_command``
+    still raises) and ``--traceback`` still shows the whole exception; system-check failures
+    keep Django's own formatting."""
+    import sys
+
+    from django.core.management.base import BaseCommand, CommandError, SystemCheckError
+
+    execute = BaseCommand.execute
+    if getattr(execute, "portal_prefix", False):
+        return
+
+    def execute_with_chinese_error(self, *args, **options):
+        try:
+            return execute(self, *args, **options)
+        except CommandError as exc:
+            if (
+                not getattr(self, "_called_from_command_line", False)
+                or options.get("traceback")
+                or isinstance(exc, SystemCheckError)
+            ):
+                raise
+            self.stderr.write(_("错误：%(message)s") % {"message": exc})
+            sys.exit(exc.returncode)
+
+    execute_with_chinese_error.portal_prefix = True
+    BaseCommand.execute = execute_with_chinese_error

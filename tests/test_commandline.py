@@ -46,3 +46,13 @@ def test_a_command_run_through_manage_py_is_in_the_trail_as_its_system_user():
     context = events.get().pgh_context
     assert context["username"] == f"命令行（系统用户 {os_user()}）"
     assert context["command"] == "grant_role" and context["user"] is None
+
+
+def test_a_command_refusal_is_prefixed_in_chinese_not_with_the_exception_name(run_manage):
+    done = run_manage("seed_demo", "--batch-size", "0")
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("错误：每批人数至少为 1"), done.stderr
+    assert "CommandError" not in done.stderr
+    # --traceback still shows the exception as it is.
+    done = run_manage("seed_demo", "--batch-size", "0", "--traceback")
+    assert "CommandError: 每批人数至少为 1" in done.stderr
