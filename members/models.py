@@ -479,6 +479,12 @@ class Mobility(models.Model):
             errors["left_on"] = [_("外出日期不能早于建党之日（1921 年 7 月 1 日）")]
         if self.ended_on and self.ended_on > today:
             errors["ended_on"] = [_("返乡或转出日期不能晚于今天")]
+        elif self.ended_on and self.left_on and self.ended_on < self.left_on:
+            # The check constraint says so too, but above the form and without the date: here
+            # the error lands on the return or transfer date, naming the date to keep after.
+            errors["ended_on"] = [
+                _("返乡或转出日期不能早于外出日期 %(date)s") % {"date": self.left_on}
+            ]
         if self.destination_code:
             region = regions.get_region(self.destination_code)
             if region and not regions.is_city_level_or_below(region):
