@@ -232,10 +232,11 @@ class Organization(models.Model):
             misplaced = (
                 Organization.objects.filter(parent_id=self.pk)
                 .exclude(kind__in=held)
+                .order_by("kind")  # not by path: each kind once
                 .values_list("kind", flat=True)
                 .distinct()
             )
-            for kind in sorted(misplaced):
+            for kind in misplaced:
                 errors.setdefault("kind", []).append(
                     _("%(kind)s之下不能设%(child)s，本组织下已有%(child)s，请先调整下级组织")
                     % {"kind": OrgKind(self.kind).label, "child": OrgKind(kind).label}

@@ -122,9 +122,10 @@ def test_a_change_of_kind_must_suit_the_organizations_below():
     党总支 under a 党总支); it may become a 党工委, which holds the same kinds."""
     tree = make_tree()
     township = tree["township"]
-    Organization.objects.create(
-        code="GB1", name="某党总支", kind=OrgKind.GENERAL_BRANCH, parent=township
-    )
+    for n in (1, 2):  # said once, however many there are
+        Organization.objects.create(
+            code=f"GB{n}", name=f"某党总支{n}", kind=OrgKind.GENERAL_BRANCH, parent=township
+        )
     township.kind = OrgKind.GENERAL_BRANCH
     with pytest.raises(ValidationError) as exc:
         township.full_clean()
