@@ -156,6 +156,17 @@ class PortalAccessAttemptAdmin(DutyAdminMixin, AccessAttemptAdmin):
     def has_add_permission(self, request, *args):
         return False
 
+    # Nobody but a superuser clears a lockout of their own account: the lockout holds against
+    # whoever guesses the password, and a security administrator signed in from elsewhere
+    # would otherwise lift it for them (the same rule as their own roles).
+    def has_delete_permission(self, request, obj=None):
+        own = (
+            obj is not None
+            and not request.user.is_superuser
+            and obj.username == request.user.get_username()
+        )
+        return super().has_delete_permission(request, obj) and not own
+
     @admin.display(description=_("用户名"), ordering="username")
     def shown_username(self, obj) -> str:
         return mask_in_text(obj.username or "")

@@ -531,6 +531,31 @@ def test_the_lockout_list_reads_in_chinese_and_masks_numbers_typed_as_usernames(
     assert masked in found
 
 
+def test_a_security_administrator_cannot_lift_their_own_lockout(client):
+    from axes.models import AccessAttempt
+    from django.test import Client
+
+    me = role_grant(username="secadm", role=Role.SECURITY_ADMIN, password=PASSWORD).user
+    fellow = role_grant(username="secadm2", role=Role.SECURITY_ADMIN, password=PASSWORD).user
+    for _ in range(5):  # someone guessing the password from 10.0.0.9: locked out there
+        Client().post(
+            "/accounts/login/", {"username": "secadm", "password": "wrong"}, REMOTE_ADDR="10.0.0.9"
+        )
+    own = AccessAttempt.objects.get(username="secadm")
+    client.force_login(me)  # signed in from another address
+    assert client.get(f"/admin/axes/accessattempt/{own.pk}/delete/").status_code == 403
+    client.post(
+        "/admin/axes/accessattempt/",
+        {"action": "delete_selected", "_selected_action": [own.pk], "post": "yes"},
+    )
+    assert AccessAttempt.objects.filter(pk=own.pk).exists()
+    # Another security administrator lifts it.
+    client.force_login(fellow)
+    response = client.post(f"/admin/axes/accessattempt/{own.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not AccessAttempt.objects.filter(pk=own.pk).exists()
+
+
 def test_the_back_office_changes_the_tree_through_its_services(client):
     """An organization edited in the back office: a new parent moves its subtree with it (the
     paths scoping reads), and its type and standing are not fields to overwrite: a branch
