@@ -117,6 +117,25 @@ class RoleAssignment(models.Model):
                     % {"org": self.organization.name, "kind": self.organization.get_kind_display()}
                 }
             )
+        # A duty is held on no organization. Given one, it would also escape the uniqueness of
+        # (user, role, organization), which an empty organization already does (NULLs are
+        # distinct): each duty once per person, checked here.
+        if self.role in DUTY_ROLES and self.organization_id:
+            raise ValidationError(
+                {
+                    "organization": _(
+                        "系统管理员、安全管理员和审计员不在党组织任职，所在党组织请不填"
+                    )
+                }
+            )
+        if (
+            self.role in DUTY_ROLES
+            and self.user_id
+            and RoleAssignment.objects.filter(user_id=self.user_id, role=self.role)
+            .exclude(pk=self.pk)
+            .exists()
+        ):
+            raise ValidationError({"role": _("该用户已担任此角色")})
         if self.role in DUTY_ROLES and self.user_id:
             held = self._held(DUTY_ROLES, exclude=Q(role=self.role))
             if held:

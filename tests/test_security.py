@@ -673,6 +673,25 @@ def test_a_duty_and_a_data_role_never_meet_in_one_person(tree, duty, data_role):
     assert held == sorted([("wang", duty), ("li", data_role)])
 
 
+def test_a_duty_is_held_once_and_on_no_organization(tree, client):
+    with pytest.raises(CommandError, match="不在党组织任职"):
+        call_command("grant_role", "shenji", Role.AUDITOR, "--org", tree["root"].code)
+    assert not RoleAssignment.objects.filter(user__username="shenji").exists()
+    # In the back office the same duty twice (no organization, which the database's
+    # uniqueness does not compare) is refused too.
+    holder = role_grant(username="shenji", role=Role.AUDITOR).user
+    client.force_login(role_grant(username="secadm", role=Role.SECURITY_ADMIN).user)
+    for org in ("", tree["root"].code):
+        response = client.post(
+            "/admin/portal/roleassignment/add/",
+            {"user": "shenji", "role": Role.AUDITOR, "organization": org},
+        )
+        assert response.status_code == 200
+    assert list(holder.role_assignments.values_list("role", "organization")) == [
+        (Role.AUDITOR, None)
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_duties_granted_at_once_to_one_person_are_checked_in_turn():
     """Two grants racing: the first holds its transaction open a moment after saving; the
