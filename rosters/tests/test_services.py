@@ -143,15 +143,22 @@ def test_a_known_id_number_updates_the_member_and_the_current_mobility(roster_fi
     assert (link.action, link.row_number) == (LinkAction.UPDATED, 3)
 
 
-def test_a_member_back_home_gets_a_new_mobility(roster_file, tree):
+def _back_home(tree, returned_on: datetime.date):
+    """A member away from 2018 and back home on ``returned_on``, and the roster columns that
+    name them as stored."""
     member = make_member(home_org=tree["village"], id_number="11010519491231002X",
                          gender="female", birth=datetime.date(1949, 12, 31))  # fmt: skip
     member_services.member_register_outflow(
         member=member, left_on=datetime.date(2018, 1, 1), destination_code="140100"
     )
-    member_services.member_return(member=member, returned_on=datetime.date(2019, 6, 1))
+    member_services.member_return(member=member, returned_on=returned_on)
     base = {"公民身份号码": "11010519491231002X", "性别": "女", "出生日期": "1949-12-31",
             "入党日期": "2010-07-01", "转正日期": "2011-07-01"}  # fmt: skip
+    return member, base
+
+
+def test_a_member_back_home_gets_a_new_mobility(roster_file, tree):
+    member, base = _back_home(tree, datetime.date(2019, 6, 1))
     early = run(
         roster_file([member_row(0, home=tree["village"].code, 外出日期="2019-05-01", **base)])
     )
@@ -169,14 +176,7 @@ def test_a_member_back_home_gets_a_new_mobility(roster_file, tree):
 def test_a_year_and_month_before_the_return_says_it_was_read_as_the_first(roster_file, tree):
     """June 2019 for a member back home on 15 June 2019 is refused as 1 June: the message says
     so, as the row's own rules do, or the user, who wrote no day, cannot see why."""
-    member = make_member(home_org=tree["village"], id_number="11010519491231002X",
-                         gender="female", birth=datetime.date(1949, 12, 31))  # fmt: skip
-    member_services.member_register_outflow(
-        member=member, left_on=datetime.date(2018, 1, 1), destination_code="140100"
-    )
-    member_services.member_return(member=member, returned_on=datetime.date(2019, 6, 15))
-    base = {"公民身份号码": "11010519491231002X", "性别": "女", "出生日期": "1949-12-31",
-            "入党日期": "2010-07-01", "转正日期": "2011-07-01"}  # fmt: skip
+    member, base = _back_home(tree, datetime.date(2019, 6, 15))
     for typed in ("2019年6月", "2019.06"):
         row = member_row(0, home=tree["village"].code, 外出日期=typed, **base)
         record = run(roster_file([row], "csv"), dry_run=True)
