@@ -12,7 +12,7 @@ from members.services import member_register_outflow
 from members.tests.factories import make_member
 from portal.choices import Role
 from portal.services import role_grant
-from portal.tests.locks import a_session_waits_on_a_lock
+from portal.tests.locks import a_session_waits_on_a_lock, run_beside
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "Secret#2026pw"
@@ -945,29 +945,7 @@ def _while_open(write, other):
     """Run ``other`` in a thread of its own while this thread's transaction, opened by
     ``write`` (a back-office save, a command), is still open: committed once ``other`` waits
     for a lock (or has finished without waiting). Returns what ``other`` returned."""
-    import threading
-    import time
-
-    from django.db import connections, transaction
-
-    done = {}
-
-    def target():
-        try:
-            done["result"] = other()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=target)
-    with transaction.atomic():
-        write()
-        thread.start()
-        deadline = time.monotonic() + 30
-        while thread.is_alive() and not a_session_waits_on_a_lock():
-            assert time.monotonic() < deadline, done
-            time.sleep(0.02)
-    thread.join(60)
-    return done["result"]
+    return run_beside(write, other, must_wait=False)
 
 
 @pytest.mark.django_db(transaction=True)

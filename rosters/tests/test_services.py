@@ -16,7 +16,7 @@ from branches.tests.factories import make_branch, make_committee
 from members import services as member_services
 from members.models import Member, Mobility
 from members.tests.factories import make_member
-from portal.tests.locks import a_session_waits_on_a_lock
+from portal.tests.locks import a_session_waits_on_a_lock, run_beside
 from rosters import services, sql
 from rosters.choices import ImportKind, ImportStatus, LinkAction
 from rosters.models import RosterImport, RosterImportMember
@@ -358,29 +358,7 @@ def _import_beside(write, path=None, *, importer=None):
     """Import ``path`` (or run ``importer``) in a thread of its own while this thread's
     transaction, opened by ``write`` (a form's service, another import), is still open:
     committed once the import waits for it."""
-    import threading
-    import time
-
-    from django.db import transaction
-
-    done = {}
-
-    def target():
-        try:
-            done["record"] = importer() if importer else run(path)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=target)
-    with transaction.atomic():
-        write()
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not a_session_waits_on_a_lock():
-            assert time.monotonic() < deadline and thread.is_alive(), done
-            time.sleep(0.02)
-    thread.join(60)
-    return done["record"]
+    return run_beside(write, importer or (lambda: run(path)))
 
 
 @pytest.mark.django_db(transaction=True)
